@@ -1,0 +1,105 @@
+# tyk-gitops build.  `make` builds the binary, `make test` runs every test
+# (unit + end-to-end against real peers), `make check` runs the suite under
+# ASan+UBSan, `make valgrind` runs the unit tests under valgrind.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+CC ?= cc
+PKGS = libgit2 libcurl libcjson yaml-0.1 openssl libmicrohttpd
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+WARN = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+       -Wmissing-prototypes -Wpointer-arith -Wwrite-strings -Wvla -Wundef -fno-common
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude \
+	     -DTG_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
+LIBS = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+TEST_LIBS = $(shell pkg-config --libs cmocka)
+
+SRC = $(wildcard controller/*.c)
+LIB_SRC = $(filter-out controller/main.c,$(SRC))
+LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+HEADERS = $(wildcard include/tg/*.h)
+
+all: $(BUILD)/tyk-gitops
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libtg.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tyk-gitops: $(BUILD)/controller/main.o $(BUILD)/libtg.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtg.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(BUILD)/libtg.a $(LIBS) $(TEST_LIBS)
+
+deps:
+	sh tests/peers/install-deps.sh
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+PYTHON ?= /usr/bin/python3
+
+e2e: $(BUILD)/tyk-gitops
+	TG_BIN=$(abspath $(BUILD)/tyk-gitops) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+# The whole suite: unit tests, then end-to-end tests against real peers.
+test: deps all
+	$(MAKE) unit
+	$(MAKE) e2e
+
+check: deps
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=address,undefined" unit e2e
+
+valgrind: deps $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
+		valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+		--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 $$t; done
+
+# Every header compiles on its own.
+headers:
+	@set -e; for h in $(HEADERS); do \
+		echo "#include \"$${h#include/}\"" | $(CC) $(ALL_CFLAGS) -x c -fsyntax-only -; done
+
+# libFuzzer targets: tests/fuzz/fuzz_<name>.c, seeds in tests/fuzz/corpus/<name>/.
+# FUZZ_SECONDS bounds each run.
+FUZZ_SECONDS ?= 30
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined \
+	      -DTG_VERSION='"fuzz"' $(shell pkg-config --cflags $(PKGS))
+
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HEADERS)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+		echo "== $$n"; $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		build-fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} 2>&1 | grep -E 'stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY' || true; \
+		done
+
+demo: deps all
+	sh examples/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/tyk-gitops $(DESTDIR)$(PREFIX)/bin/tyk-gitops
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+.PHONY: all deps unit e2e test check valgrind headers demo install clean fuzz fuzz-build

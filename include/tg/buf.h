@@ -1,0 +1,38 @@
+/*
+ * Growable byte buffer with a hard cap, for HTTP bodies, files and
+ * generated text.  The content is always NUL-terminated.
+ */
+#ifndef TG_BUF_H
+#define TG_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct tg_buf {
+	char *ptr;
+	size_t len;
+	size_t alloc;
+	size_t cap; /* 0 means TG_BUF_DEFAULT_CAP */
+};
+
+#define TG_BUF_DEFAULT_CAP ((size_t)64 * 1024 * 1024)
+#define TG_BUF_INIT { NULL, 0, 0, 0 }
+
+void tg_buf_init(struct tg_buf *buf, size_t cap);
+void tg_buf_release(struct tg_buf *buf);
+/* Returns 0, or TG_EINVALID when the cap would be exceeded (buf unchanged). */
+int tg_buf_put(struct tg_buf *buf, const void *data, size_t len);
+int tg_buf_puts(struct tg_buf *buf, const char *s);
+int tg_buf_printf(struct tg_buf *buf, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int tg_buf_vprintf(struct tg_buf *buf, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+/* Appends s as the inside of a JSON string (no quotes), escaping as needed. */
+int tg_buf_put_json_escaped(struct tg_buf *buf, const char *s);
+void tg_buf_clear(struct tg_buf *buf);
+/* Hands the string to the caller and resets buf. Never NULL. */
+char *tg_buf_detach(struct tg_buf *buf);
+/* Current content, "" when empty. */
+const char *tg_buf_cstr(const struct tg_buf *buf);
+
+#endif

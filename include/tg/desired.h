@@ -1,0 +1,80 @@
+/*
+ * Desired state: turns a checked-out config directory into the set of
+ * objects (classic APIs, Tyk OAS APIs, policies) a sync must make true.
+ *
+ * Objects are Tyk's own JSON, kept verbatim: only ids, names, listen paths,
+ * domains and policy references are read.  Loading is pure apart from
+ * reading files under the root and the secrets directory.
+ */
+#ifndef TG_DESIRED_H
+#define TG_DESIRED_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "tg/common.h"
+#include "tg/problems.h"
+
+enum tg_kind { TG_KIND_API, TG_KIND_OAS_API, TG_KIND_POLICY };
+#define TG_KIND_COUNT 3
+
+/* "api", "oas", "policy" */
+const char *tg_kind_name(enum tg_kind kind);
+
+struct tg_object {
+	enum tg_kind kind;
+	char *id;          /* api_id, x-tyk-api-gateway.info.id or policy id/_id */
+	char *name;        /* may be NULL */
+	char *file;        /* relative to the repository root */
+	int line, column;  /* where the document starts */
+	cJSON *body;       /* owned; the object as sent to the gateway */
+	char *listen_path; /* APIs only, may be NULL */
+	char *domain;      /* APIs only, may be NULL */
+	char **api_refs;   /* policies only: API ids named in access_rights */
+	size_t n_api_refs;
+};
+
+struct tg_desired {
+	struct tg_object *objects;
+	size_t len, alloc;
+	/* Values filled in by ${VAR} substitution: never to be printed. */
+	char **secrets;
+	size_t n_secrets;
+};
+
+/* Returns the value of name or NULL; lets tests inject an environment. */
+typedef const char *(*tg_getenv_fn)(const char *name, void *ctx);
+
+struct tg_load_opts {
+	const char *root;        /* directory holding apis/ and policies/ (or .tyk.json) */
+	const char *repo_root;   /* for relative file names in problems; defaults to root */
+	const char *secrets_dir; /* ${VAR} may come from a file named VAR here; may be NULL */
+	tg_getenv_fn getenv_fn;  /* NULL means getenv(3) */
+	void *getenv_ctx;
+	int allow_empty;         /* an empty repository is not an error */
+};
+
+/*
+ * Loads every object under opts->root.  Problems in the input (parse errors,
+ * missing ids, duplicates, bad references within the repository...) are
+ * appended to problems, all of them, and do not make the call fail: the
+ * caller decides (problems->errors > 0 means the commit must not be applied).
+ * Returns 0, or a negative code on an I/O failure that stops loading (root
+ * unreadable).  *out is owned by the caller, free with tg_desired_free.
+ */
+int tg_desired_load(struct tg_desired **out, struct tg_problems *problems,
+		    const struct tg_load_opts *opts, struct tg_err *err);
+
+/*
+ * Checks policy references against API ids known to exist on the gateway
+ * (in addition to those in the repository).  known may be NULL (offline).
+ */
+void tg_desired_check_refs(const struct tg_desired *d, const char *const *known_api_ids,
+			   size_t n_known, struct tg_problems *problems);
+
+const struct tg_object *tg_desired_find(const struct tg_desired *d, enum tg_kind kind,
+					const char *id);
+void tg_desired_free(struct tg_desired *d);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * Git source: one cache directory per sync, cloned once, then fetched;
+ * the exact commit the ref points to is checked out into a work tree.
+ * Owns every libgit2 handle it uses; call from the reconcile thread only.
+ */
+#ifndef TG_GITSRC_H
+#define TG_GITSRC_H
+
+#include <stddef.h>
+
+#include "tg/common.h"
+
+enum tg_ref_type { TG_REF_BRANCH, TG_REF_TAG, TG_REF_COMMIT };
+
+struct tg_git_auth {
+	const char *username;         /* HTTPS basic user; default "x-token-auth" with a token */
+	const char *password_file;    /* HTTPS password */
+	const char *token_file;       /* HTTPS token, sent as the password */
+	const char *ssh_key_file;     /* SSH private key */
+	const char *ssh_pubkey_file;  /* optional; default ssh_key_file + ".pub" */
+	const char *known_hosts_file; /* SSH host keys; checking is on unless insecure */
+	int insecure_skip_host_key_check;
+	const char *ca_file;          /* extra CA for HTTPS */
+};
+
+struct tg_git_opts {
+	const char *url;        /* file://, local path, git://, http(s)://, ssh:// or scp-like */
+	enum tg_ref_type ref_type;
+	const char *ref;        /* branch name, tag name or full commit SHA */
+	const char *cache_dir;  /* directory owned by this sync */
+	struct tg_git_auth auth;
+	long timeout_ms;        /* network operations give up after this; 0 = 60 s */
+	size_t max_file_size;   /* refuse a checkout with a blob larger than this; 0 = 32 MiB */
+	/* SSH commit signature verification (SPEC 5): when n_trusted_keys > 0
+	 * an unsigned or untrusted head commit is refused. */
+	const char *const *trusted_keys; /* "ssh-ed25519 AAAA... comment" lines */
+	size_t n_trusted_keys;
+};
+
+struct tg_commit_info {
+	char sha[41];
+	char *author_name, *author_email;
+	char *committer_name, *committer_email;
+	char *message;    /* full message */
+	char *summary;    /* first line */
+	long long time;   /* committer time, seconds since the epoch */
+};
+
+struct tg_git_source;
+
+/* Creates a source; nothing touches the network until tg_git_sync. */
+int tg_git_source_new(struct tg_git_source **out, const struct tg_git_opts *opts,
+		      struct tg_err *err);
+void tg_git_source_free(struct tg_git_source *src);
+
+/*
+ * Cheap remote check of the ref: one round trip (ls-remote style), no
+ * fetch.  Fills sha with the commit the ref points to remotely.  For
+ * TG_REF_COMMIT returns the configured SHA without network I/O.
+ */
+int tg_git_remote_head(struct tg_git_source *src, char sha[41], struct tg_err *err);
+
+/*
+ * Makes the work tree hold the commit the ref points to: clones on first
+ * use (or when the cache is corrupt), fetches otherwise, verifies the
+ * signature if configured, and checks out.  On any failure the previous
+ * checkout is left as it was.  *changed is set when the checked-out commit
+ * differs from before.
+ */
+int tg_git_sync(struct tg_git_source *src, int *changed, struct tg_err *err);
+
+/* Path of the checked-out work tree (valid after a successful sync). */
+const char *tg_git_workdir(const struct tg_git_source *src);
+/* Metadata of the checked-out commit, or NULL before the first sync. */
+const struct tg_commit_info *tg_git_commit(const struct tg_git_source *src);
+
+/* "https://user:***@host/path" style rendering for logs. Caller frees. */
+char *tg_git_redact_url(const char *url);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * A list of problems found in user input (config repository or config
+ * file), each with file, line, column, field and a one-line reason, so that
+ * every problem can be reported at once instead of only the first.
+ */
+#ifndef TG_PROBLEMS_H
+#define TG_PROBLEMS_H
+
+#include <stddef.h>
+
+struct tg_buf;
+
+enum tg_severity { TG_SEV_ERROR, TG_SEV_WARNING };
+
+struct tg_problem {
+	enum tg_severity severity;
+	char *file;  /* path relative to the repository root, or NULL */
+	int line;    /* 1-based, 0 when unknown */
+	int column;  /* 1-based, 0 when unknown */
+	char *field; /* JSON path such as "info.id", or NULL */
+	char *msg;   /* lowercase, failure first */
+};
+
+struct tg_problems {
+	struct tg_problem *items;
+	size_t len, alloc;
+	size_t errors; /* items with TG_SEV_ERROR */
+};
+
+void tg_problems_init(struct tg_problems *p);
+void tg_problems_release(struct tg_problems *p);
+void tg_problems_add(struct tg_problems *p, enum tg_severity sev, const char *file,
+		     int line, int column, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+/* Sorts by file, line, column so reports are stable. */
+void tg_problems_sort(struct tg_problems *p);
+/* "file:line:column: error: field: msg" lines. */
+void tg_problems_format_text(const struct tg_problems *p, struct tg_buf *out);
+/* {"valid":bool,"errors":N,"warnings":N,"problems":[{...}]} */
+void tg_problems_format_json(const struct tg_problems *p, struct tg_buf *out);
+
+#endif
