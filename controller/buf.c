@@ -1,6 +1,7 @@
 /* Growable, capped byte buffer (see include/tg/buf.h). */
 #include "tg/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +36,24 @@ int tg_err_set(struct tg_err *err, int code, const char *fmt, ...)
 
 int tg_err_prefix(struct tg_err *err, const char *fmt, ...)
 {
-	char prefix[TG_ERR_MSG_MAX], old[TG_ERR_MSG_MAX];
+	char joined[2 * TG_ERR_MSG_MAX + 2];
+	size_t len;
 	va_list ap;
 
 	if (!err)
 		return TG_ERROR;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	len = (size_t)vsnprintf(joined, TG_ERR_MSG_MAX, fmt, ap);
 	va_end(ap);
-	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	if (len >= TG_ERR_MSG_MAX)
+		len = TG_ERR_MSG_MAX - 1;
+	memcpy(joined + len, ": ", 2);
+	memcpy(joined + len + 2, err->msg, TG_ERR_MSG_MAX);
+	joined[sizeof(joined) - 1] = '\0';
+	/* Too long messages are cut, keeping the start. */
+	len = strnlen(joined, TG_ERR_MSG_MAX - 1);
+	memcpy(err->msg, joined, len);
+	err->msg[len] = '\0';
 	return err->code;
 }
 

@@ -22,6 +22,12 @@ enum tg_kind { TG_KIND_API, TG_KIND_OAS_API, TG_KIND_POLICY };
 /* "api", "oas", "policy" */
 const char *tg_kind_name(enum tg_kind kind);
 
+/* Where a field came from, for problems reported after loading. */
+struct tg_src {
+	char *field;      /* JSON path in the file, e.g. "api_definition.api_id" */
+	int line, column; /* 0 when unknown */
+};
+
 struct tg_object {
 	enum tg_kind kind;
 	char *id;          /* api_id, x-tyk-api-gateway.info.id or policy id/_id */
@@ -33,6 +39,11 @@ struct tg_object {
 	char *domain;      /* APIs only, may be NULL */
 	char **api_refs;   /* policies only: API ids named in access_rights */
 	size_t n_api_refs;
+	/* Added: positions for reports made after loading (duplicates,
+	 * references checked against the gateway). */
+	struct tg_src id_src;
+	struct tg_src listen_path_src;
+	struct tg_src *api_ref_srcs; /* n_api_refs entries */
 };
 
 struct tg_desired {
@@ -72,6 +83,22 @@ int tg_desired_load(struct tg_desired **out, struct tg_problems *problems,
  */
 void tg_desired_check_refs(const struct tg_desired *d, const char *const *known_api_ids,
 			   size_t n_known, struct tg_problems *problems);
+
+/*
+ * Like tg_desired_load, for one in-memory file instead of a directory:
+ * file is its path relative to the root ("apis/x.yaml", "policies/p.json"),
+ * which decides the kind (policies/ holds policies, anything else APIs) and
+ * the format (.json is JSON, anything else YAML).  opts->root is unused;
+ * secrets_dir, getenv_fn and allow_empty apply.  For fuzzing and tests.
+ */
+int tg_desired_load_buffer(struct tg_desired **out, struct tg_problems *problems,
+			   const struct tg_load_opts *opts, const char *file, const char *data,
+			   size_t len);
+
+/* Limits: bigger files are reported as problems, deeper trees not walked. */
+#define TG_DESIRED_MAX_FILE_SIZE ((size_t)8 * 1024 * 1024)
+#define TG_DESIRED_MAX_DIR_DEPTH 32
+#define TG_DESIRED_MAX_ID_LEN 255
 
 const struct tg_object *tg_desired_find(const struct tg_desired *d, enum tg_kind kind,
 					const char *id);

@@ -61,6 +61,12 @@ void tg_git_source_free(struct tg_git_source *src);
 int tg_git_remote_head(struct tg_git_source *src, char sha[41], struct tg_err *err);
 
 /*
+ * Errors of remote_head and sync: TG_ENOTFOUND (branch, tag or commit not
+ * on the remote), TG_EAUTH (credentials rejected, or the server's
+ * certificate / ssh host key not trusted), TG_ETIMEOUT (timeout_ms
+ * elapsed), TG_EINVALID (unsigned or untrusted commit, file over
+ * max_file_size), TG_ERROR otherwise.  Messages carry the redacted URL.
+ *
  * Makes the work tree hold the commit the ref points to: clones on first
  * use (or when the cache is corrupt), fetches otherwise, verifies the
  * signature if configured, and checks out.  On any failure the previous
@@ -74,7 +80,22 @@ const char *tg_git_workdir(const struct tg_git_source *src);
 /* Metadata of the checked-out commit, or NULL before the first sync. */
 const struct tg_commit_info *tg_git_commit(const struct tg_git_source *src);
 
-/* "https://user:***@host/path" style rendering for logs. Caller frees. */
+/*
+ * "https://user:***@host/path" style rendering for logs. Caller frees.
+ * Drops a password (and, for http(s), a lone user name, often a token) and
+ * the query string.
+ */
 char *tg_git_redact_url(const char *url);
+
+/*
+ * Looks up an SSH host key in known_hosts text (OpenSSH format: patterns
+ * with '*', '?' and '!', "[host]:port" for ports other than 22, hashed
+ * "|1|salt|hmac" names, @revoked; @cert-authority lines are ignored).
+ * key is the SSH wire blob of the host key.  Returns 0 when listed,
+ * TG_ENOTFOUND when the host is not listed, TG_ECONFLICT when it is listed
+ * with other keys only or the key is revoked.
+ */
+int tg_git_known_hosts_check(const char *text, size_t len, const char *host, int port,
+			     const unsigned char *key, size_t key_len);
 
 #endif

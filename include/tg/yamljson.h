@@ -36,6 +36,20 @@ struct tg_docs {
 int tg_yaml_parse(struct tg_docs *out, const char *data, size_t len, const char *file,
 		  struct tg_problems *problems);
 
+/*
+ * Parses one JSON value in data[0..len) with the same output as
+ * tg_yaml_parse (one document, positions of every member).  Stricter than
+ * YAML on purpose: JSON files are checked as JSON (escapes such as \/ and
+ * \u00e9, tabs, big integers kept exact, duplicate keys rejected).  Returns
+ * 0 or TG_EINVALID with the problem appended.
+ */
+int tg_json_parse(struct tg_docs *out, const char *data, size_t len, const char *file,
+		  struct tg_problems *problems);
+
+/* Limits, so that hostile input cannot exhaust memory or the stack. */
+#define TG_YAML_MAX_DEPTH 256                        /* nested mappings/sequences */
+#define TG_YAML_MAX_EXPANSION ((size_t)64 * 1024 * 1024) /* bytes after aliases */
+
 /* Looks up the position of a node by dotted path ("info.id",
  * "access_rights.abc.api_id").  Returns 0 and fills line/column, or
  * TG_ENOTFOUND. */

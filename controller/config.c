@@ -1,0 +1,497 @@
+/*
+ * Configuration file loading (see include/tg/config.h).
+ *
+ * Each YAML mapping is matched against a table of options; the table says
+ * the key's type and where the value goes, so unknown keys and wrong types
+ * are reported uniformly with their line.
+ */
+#include "tg/config.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "tg/yamljson.h"
+#include "tg/banned.h"
+
+#define CONFIG_MAX_SIZE (1024 * 1024)
+
+enum opt_type { OPT_STRING, OPT_BOOL, OPT_INT, OPT_DURATION, OPT_SECTION, OPT_CUSTOM };
+
+struct walk;
+struct option;
+typedef void (*custom_fn)(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			  const char *path);
+
+struct option {
+	const char *name;
+	enum opt_type type;
+	size_t offset;               /* into the struct being filled */
+	const struct option *section; /* OPT_SECTION: nested table (same struct) */
+	custom_fn custom;
+};
+
+struct walk {
+	const char *file;
+	const struct tg_pos_map *pos;
+	int doc_line;
+	struct tg_problems *problems;
+};
+
+static void problem(struct walk *w, const char *path, const char *fmt, const char *arg)
+	__attribute__((format(printf, 3, 0)));
+
+static void problem(struct walk *w, const char *path, const char *fmt, const char *arg)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	int line = w->doc_line, col = 0;
+
+	if (w->pos && tg_pos_lookup(w->pos, path, &line, &col))
+		line = w->doc_line, col = 0;
+	/* fmt is always one of this file's literals with one %s. */
+	tg_problems_add(w->problems, TG_SEV_ERROR, w->file, line, col, path, fmt, arg);
+#pragma GCC diagnostic pop
+}
+
+static char *join_path(const char *path, const char *key)
+{
+	return path[0] ? tg_xasprintf("%s.%s", path, key) : tg_xstrdup(key);
+}
+
+static void set_ref(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+		    const char *path);
+static void set_drift_policy(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			     const char *path);
+static void set_log_level(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			  const char *path);
+static void set_log_format(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			   const char *path);
+static void set_trusted_keys(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			     const char *path);
+
+#define S(field) offsetof(struct tg_sync_config, field)
+
+static const struct option auth_options[] = {
+	{ "username", OPT_STRING, S(auth_username), NULL, NULL },
+	{ "password_file", OPT_STRING, S(auth_password_file), NULL, NULL },
+	{ "token_file", OPT_STRING, S(auth_token_file), NULL, NULL },
+	{ "ssh_key_file", OPT_STRING, S(auth_ssh_key_file), NULL, NULL },
+	{ "known_hosts_file", OPT_STRING, S(auth_known_hosts_file), NULL, NULL },
+	{ "ca_file", OPT_STRING, S(auth_ca_file), NULL, NULL },
+	{ "insecure_skip_host_key_check", OPT_BOOL, S(auth_insecure_skip_host_key_check), NULL, NULL },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+static const struct option repo_options[] = {
+	{ "url", OPT_STRING, S(repo_url), NULL, NULL },
+	{ "ref", OPT_CUSTOM, 0, NULL, set_ref },
+	{ "path", OPT_STRING, S(path), NULL, NULL },
+	{ "auth", OPT_SECTION, 0, auth_options, NULL },
+	{ "trusted_keys", OPT_CUSTOM, 0, NULL, set_trusted_keys },
+	{ "secrets_dir", OPT_STRING, S(secrets_dir), NULL, NULL },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+static const struct option gateway_tls_options[] = {
+	{ "ca_file", OPT_STRING, S(gateway_ca_file), NULL, NULL },
+	{ "cert_file", OPT_STRING, S(gateway_cert_file), NULL, NULL },
+	{ "key_file", OPT_STRING, S(gateway_key_file), NULL, NULL },
+	{ "insecure_skip_verify", OPT_BOOL, S(gateway_insecure_skip_verify), NULL, NULL },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+static const struct option gateway_options[] = {
+	{ "url", OPT_STRING, S(gateway_url), NULL, NULL },
+	{ "secret_file", OPT_STRING, S(gateway_secret_file), NULL, NULL },
+	{ "tls", OPT_SECTION, 0, gateway_tls_options, NULL },
+	{ "timeout", OPT_DURATION, S(gateway_timeout_ms), NULL, NULL },
+	{ "concurrency", OPT_INT, S(gateway_concurrency), NULL, NULL },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+static const struct option drift_options[] = {
+	{ "interval", OPT_DURATION, S(drift_interval_ms), NULL, NULL },
+	{ "policy", OPT_CUSTOM, 0, NULL, set_drift_policy },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+static const struct option prune_options[] = {
+	{ "enabled", OPT_BOOL, S(prune), NULL, NULL },
+	{ "max_delete", OPT_INT, S(max_delete), NULL, NULL },
+	{ "allow_empty", OPT_BOOL, S(allow_empty), NULL, NULL },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+static const struct option webhook_options[] = {
+	{ "secret_file", OPT_STRING, S(webhook_secret_file), NULL, NULL },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+static const struct option sync_options[] = {
+	{ "name", OPT_STRING, S(name), NULL, NULL },
+	{ "repo", OPT_SECTION, 0, repo_options, NULL },
+	{ "gateway", OPT_SECTION, 0, gateway_options, NULL },
+	{ "interval", OPT_DURATION, S(interval_ms), NULL, NULL },
+	{ "drift", OPT_SECTION, 0, drift_options, NULL },
+	{ "prune", OPT_SECTION, 0, prune_options, NULL },
+	{ "adopt", OPT_BOOL, S(adopt), NULL, NULL },
+	{ "suspend", OPT_BOOL, S(suspended), NULL, NULL },
+	{ "webhook", OPT_SECTION, 0, webhook_options, NULL },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+#undef S
+#define G(field) offsetof(struct tg_config, field)
+
+static const struct option log_options[] = {
+	{ "format", OPT_CUSTOM, 0, NULL, set_log_format },
+	{ "level", OPT_CUSTOM, 0, NULL, set_log_level },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+static const struct option global_options[] = {
+	{ "listen", OPT_STRING, G(listen), NULL, NULL },
+	{ "log", OPT_SECTION, 0, log_options, NULL },
+	{ "cache_dir", OPT_STRING, G(cache_dir), NULL, NULL },
+	{ "audit", OPT_STRING, G(audit), NULL, NULL },
+	{ "syncs", OPT_CUSTOM, 0, NULL, NULL }, /* handled by the loader */
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+#undef G
+
+static void walk_table(struct walk *w, const struct option *table, const cJSON *map, void *base,
+		       const char *path);
+
+static void apply_option(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			 const char *path)
+{
+	char **sp;
+	long long n;
+
+	switch (opt->type) {
+	case OPT_STRING:
+		if (!cJSON_IsString(v) && !cJSON_IsNumber(v)) {
+			problem(w, path, "'%s' must be a string", opt->name);
+			return;
+		}
+		sp = (char **)((char *)base + opt->offset);
+		free(*sp);
+		*sp = cJSON_IsString(v) ? tg_xstrdup(v->valuestring) : cJSON_PrintUnformatted(v);
+		return;
+	case OPT_BOOL:
+		if (!cJSON_IsBool(v)) {
+			problem(w, path, "'%s' must be true or false", opt->name);
+			return;
+		}
+		*(int *)((char *)base + opt->offset) = cJSON_IsTrue(v);
+		return;
+	case OPT_INT:
+		if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble ||
+		    v->valuedouble < 0 || v->valuedouble > INT_MAX) {
+			problem(w, path, "'%s' must be a non-negative integer", opt->name);
+			return;
+		}
+		*(long long *)((char *)base + opt->offset) = (long long)v->valuedouble;
+		return;
+	case OPT_DURATION:
+		if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+			n = (long long)(v->valuedouble * 1000);
+		} else if (!cJSON_IsString(v) || tg_parse_duration_ms(&n, v->valuestring)) {
+			problem(w, path, "'%s' must be a duration such as 30s, 5m or 1h", opt->name);
+			return;
+		}
+		*(long long *)((char *)base + opt->offset) = n;
+		return;
+	case OPT_SECTION:
+		if (!cJSON_IsObject(v)) {
+			problem(w, path, "'%s' must be a mapping", opt->name);
+			return;
+		}
+		walk_table(w, opt->section, v, base, path);
+		return;
+	case OPT_CUSTOM:
+		if (opt->custom)
+			opt->custom(w, opt, v, base, path);
+		return;
+	}
+}
+
+static void walk_table(struct walk *w, const struct option *table, const cJSON *map, void *base,
+		       const char *path)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach(v, map) {
+		const struct option *opt;
+		char *p = join_path(path, v->string);
+
+		for (opt = table; opt->name; opt++)
+			if (!strcmp(opt->name, v->string))
+				break;
+		if (opt->name)
+			apply_option(w, opt, v, base, p);
+		else
+			problem(w, p, "unknown key '%s'", v->string);
+		free(p);
+	}
+}
+
+static void set_ref(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+		    const char *path)
+{
+	struct tg_sync_config *s = base;
+	static const struct {
+		const char *key;
+		enum tg_ref_type type;
+	} kinds[] = { { "branch", TG_REF_BRANCH }, { "tag", TG_REF_TAG }, { "commit", TG_REF_COMMIT } };
+	const cJSON *c;
+
+	(void)opt;
+	if (cJSON_IsString(v)) { /* shorthand: a branch name */
+		free(s->ref);
+		s->ref = tg_xstrdup(v->valuestring);
+		s->ref_type = TG_REF_BRANCH;
+		return;
+	}
+	if (!cJSON_IsObject(v) || cJSON_GetArraySize(v) != 1) {
+		problem(w, path, "'%s' must be one of {branch: NAME}, {tag: NAME} or {commit: SHA}", "ref");
+		return;
+	}
+	c = v->child;
+	for (size_t i = 0; i < TG_ARRAY_SIZE(kinds); i++) {
+		if (!strcmp(c->string, kinds[i].key) && cJSON_IsString(c)) {
+			free(s->ref);
+			s->ref = tg_xstrdup(c->valuestring);
+			s->ref_type = kinds[i].type;
+			return;
+		}
+	}
+	problem(w, path, "'%s' must be one of {branch: NAME}, {tag: NAME} or {commit: SHA}", "ref");
+}
+
+static void set_drift_policy(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			     const char *path)
+{
+	struct tg_sync_config *s = base;
+
+	(void)opt;
+	if (cJSON_IsString(v) && !strcmp(v->valuestring, "correct"))
+		s->drift_policy = TG_DRIFT_CORRECT;
+	else if (cJSON_IsString(v) && !strcmp(v->valuestring, "warn"))
+		s->drift_policy = TG_DRIFT_WARN;
+	else
+		problem(w, path, "'%s' must be 'correct' or 'warn'", "policy");
+}
+
+static void set_log_level(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			  const char *path)
+{
+	struct tg_config *c = base;
+
+	(void)opt;
+	if (!cJSON_IsString(v) || tg_log_parse_level(&c->log_level, v->valuestring))
+		problem(w, path, "'%s' must be debug, info, warn or error", "level");
+}
+
+static void set_log_format(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			   const char *path)
+{
+	struct tg_config *c = base;
+
+	(void)opt;
+	if (!cJSON_IsString(v) || tg_log_parse_format(&c->log_format, v->valuestring))
+		problem(w, path, "'%s' must be json or text", "format");
+}
+
+static void set_trusted_keys(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			     const char *path)
+{
+	struct tg_sync_config *s = base;
+	const cJSON *k;
+
+	(void)opt;
+	if (!cJSON_IsArray(v)) {
+		problem(w, path, "'%s' must be a list of SSH public keys", "trusted_keys");
+		return;
+	}
+	cJSON_ArrayForEach(k, v) {
+		if (!cJSON_IsString(k)) {
+			problem(w, path, "'%s' must be a list of SSH public keys", "trusted_keys");
+			return;
+		}
+		s->trusted_keys = tg_xreallocarray(s->trusted_keys, s->n_trusted_keys + 1,
+						   sizeof(*s->trusted_keys));
+		s->trusted_keys[s->n_trusted_keys++] = tg_xstrdup(k->valuestring);
+	}
+}
+
+void tg_sync_config_defaults(struct tg_sync_config *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->name = tg_xstrdup("default");
+	s->ref_type = TG_REF_BRANCH;
+	s->ref = tg_xstrdup("main");
+	s->path = tg_xstrdup("");
+	s->gateway_timeout_ms = 30000;
+	s->gateway_concurrency = 4;
+	s->interval_ms = 60000;
+	s->drift_interval_ms = 300000;
+	s->drift_policy = TG_DRIFT_CORRECT;
+	s->prune = 1;
+	s->max_delete = -1;
+}
+
+struct tg_config *tg_config_new(void)
+{
+	struct tg_config *cfg = tg_xcalloc(1, sizeof(*cfg));
+
+	cfg->listen = tg_xstrdup("127.0.0.1:9180");
+	cfg->log_level = TG_LOG_INFO;
+	cfg->log_format = TG_LOG_JSON;
+	cfg->cache_dir = tg_xstrdup("/var/cache/tyk-gitops");
+	return cfg;
+}
+
+struct tg_sync_config *tg_config_add_sync(struct tg_config *cfg)
+{
+	struct tg_sync_config *s;
+
+	cfg->syncs = tg_xreallocarray(cfg->syncs, cfg->n_syncs + 1, sizeof(*cfg->syncs));
+	s = &cfg->syncs[cfg->n_syncs++];
+	tg_sync_config_defaults(s);
+	return s;
+}
+
+static void load_syncs(struct walk *w, struct tg_config *cfg, const cJSON *list)
+{
+	const cJSON *item;
+	int i = 0;
+
+	if (!cJSON_IsArray(list)) {
+		problem(w, "syncs", "'%s' must be a list", "syncs");
+		return;
+	}
+	cJSON_ArrayForEach(item, list) {
+		char path[32];
+		struct tg_sync_config *s;
+
+		snprintf(path, sizeof(path), "syncs.%d", i++);
+		if (!cJSON_IsObject(item)) {
+			problem(w, path, "'%s' entries must be mappings", "syncs");
+			continue;
+		}
+		s = tg_config_add_sync(cfg);
+		walk_table(w, sync_options, item, s, path);
+	}
+}
+
+int tg_config_check(const struct tg_config *cfg, struct tg_problems *problems)
+{
+	const char *file = cfg->path;
+	size_t before = problems->errors;
+
+	for (size_t i = 0; i < cfg->n_syncs; i++) {
+		const struct tg_sync_config *s = &cfg->syncs[i];
+
+		if (!s->repo_url || !*s->repo_url)
+			tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0, "repo.url",
+					"sync '%s' has no repository url", s->name);
+		if (!s->gateway_url || !*s->gateway_url)
+			tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0, "gateway.url",
+					"sync '%s' has no gateway url", s->name);
+		if (!s->gateway_secret_file)
+			tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0, "gateway.secret_file",
+					"sync '%s' has no gateway secret_file", s->name);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(cfg->syncs[j].name, s->name))
+				tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0, "name",
+						"duplicate sync name '%s'", s->name);
+	}
+	if (cfg->n_syncs == 0)
+		tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0, "syncs", "no sync is configured");
+	return problems->errors > before ? TG_EINVALID : 0;
+}
+
+int tg_config_load(struct tg_config **out, const char *path, struct tg_problems *problems,
+		   struct tg_err *err)
+{
+	struct tg_docs docs = { 0 };
+	struct tg_config *cfg = NULL;
+	struct walk w;
+	char *data = NULL;
+	size_t len = 0;
+	size_t errors_before = problems->errors;
+	int rc;
+
+	rc = tg_read_file(&data, &len, path, CONFIG_MAX_SIZE, err);
+	if (rc)
+		return rc;
+	cfg = tg_config_new();
+	cfg->path = tg_xstrdup(path);
+	tg_yaml_parse(&docs, data, len, path, problems);
+	if (problems->errors > errors_before)
+		goto out;
+	if (docs.len != 1 || !cJSON_IsObject(docs.items[0].json)) {
+		tg_problems_add(problems, TG_SEV_ERROR, path, 1, 1, NULL,
+				"the configuration must be one YAML mapping");
+		goto out;
+	}
+	w.file = path;
+	w.pos = docs.items[0].pos;
+	w.doc_line = docs.items[0].line;
+	w.problems = problems;
+	walk_table(&w, global_options, docs.items[0].json, cfg, "");
+	load_syncs(&w, cfg, cJSON_GetObjectItemCaseSensitive(docs.items[0].json, "syncs"));
+out:
+	free(data);
+	tg_docs_release(&docs);
+	if (problems->errors > errors_before) {
+		tg_config_free(cfg);
+		return tg_err_set(err, TG_EINVALID, "invalid configuration '%s'", path);
+	}
+	*out = cfg;
+	return 0;
+}
+
+struct tg_sync_config *tg_config_find_sync(struct tg_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_syncs; i++)
+		if (!strcmp(cfg->syncs[i].name, name))
+			return &cfg->syncs[i];
+	return NULL;
+}
+
+static void sync_release(struct tg_sync_config *s)
+{
+	char **strings[] = { &s->name, &s->repo_url, &s->ref, &s->path, &s->auth_username,
+			     &s->auth_password_file, &s->auth_token_file, &s->auth_ssh_key_file,
+			     &s->auth_known_hosts_file, &s->auth_ca_file, &s->secrets_dir,
+			     &s->gateway_url, &s->gateway_secret_file, &s->gateway_ca_file,
+			     &s->gateway_cert_file, &s->gateway_key_file, &s->webhook_secret_file };
+
+	for (size_t i = 0; i < TG_ARRAY_SIZE(strings); i++)
+		free(*strings[i]);
+	for (size_t i = 0; i < s->n_trusted_keys; i++)
+		free(s->trusted_keys[i]);
+	free(s->trusted_keys);
+}
+
+void tg_config_free(struct tg_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_syncs; i++)
+		sync_release(&cfg->syncs[i]);
+	free(cfg->syncs);
+	free(cfg->path);
+	free(cfg->listen);
+	free(cfg->cache_dir);
+	free(cfg->audit);
+	free(cfg);
+}

@@ -1,0 +1,1140 @@
+/*
+ * Desired state: a config directory to classic APIs, Tyk OAS APIs and
+ * policies (see include/tg/desired.h).
+ *
+ * Every problem in the input is collected and loading carries on, so that
+ * `validate` lists all of them at once.  An object with a problem that
+ * makes it unusable (no id, invalid id, a duplicate) is left out of the
+ * result; the caller must not apply a commit with errors anyway.
+ *
+ * Layout: files under apis/ and policies/ (recursively, hidden files and
+ * directories skipped, symbolic links ignored because they could point
+ * outside the repository), loaded in byte order of their paths so that
+ * "first defined" is stable.  A .tyk.json manifest at the root (tyk-sync)
+ * replaces the scan: only the files it lists are loaded.
+ *
+ * Limits: files larger than TG_DESIRED_MAX_FILE_SIZE (8 MiB) are reported
+ * and skipped; directories nested deeper than TG_DESIRED_MAX_DIR_DEPTH are
+ * not walked; YAML/JSON nesting and alias expansion are bounded by
+ * yamljson.c.
+ */
+#include "tg/desired.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tg/buf.h"
+#include "tg/yamljson.h"
+#include "tg/banned.h"
+
+enum family { FAM_API, FAM_POLICY };
+
+struct loader {
+	const struct tg_load_opts *opts;
+	struct tg_problems *problems;
+	struct tg_desired *d;
+	char *prefix;  /* root relative to repo_root, "" or "dir/" */
+	size_t n_seen; /* files and documents seen, usable or not */
+};
+
+/* One document being turned into an object. */
+struct docctx {
+	struct loader *ld;
+	const char *file;        /* as shown in problems */
+	const struct tg_doc *doc;
+	const char *base;        /* where the object sits in the document: "", "oas"... */
+};
+
+const char *tg_kind_name(enum tg_kind kind)
+{
+	switch (kind) {
+	case TG_KIND_API: return "api";
+	case TG_KIND_OAS_API: return "oas";
+	case TG_KIND_POLICY: return "policy";
+	}
+	return "unknown";
+}
+
+static char *vfmt(const char *fmt, va_list ap)
+{
+	char *s = NULL;
+
+	if (vasprintf(&s, fmt, ap) < 0) {
+		fprintf(stderr, "{\"level\":\"error\",\"msg\":\"out of memory formatting\"}\n");
+		abort();
+	}
+	return s;
+}
+
+/* User values in one-line messages: no control characters, bounded length. */
+static char *printable(const char *s)
+{
+	size_t len = strlen(s), n = len > 80 ? 80 : len, i;
+	char *out = tg_xmalloc(n + 4);
+
+	for (i = 0; i < n; i++)
+		out[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	if (len > n) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static char *full_field(const struct docctx *c, const char *rel)
+{
+	if (!*c->base)
+		return tg_xstrdup(rel);
+	if (!*rel)
+		return tg_xstrdup(c->base);
+	return tg_xasprintf("%s.%s", c->base, rel);
+}
+
+/* Position of field, or of its nearest ancestor that has one. */
+static void locate(const struct docctx *c, const char *field, int *line, int *column)
+{
+	char *tmp = tg_xstrdup(field);
+	char *dot;
+
+	for (;;) {
+		if (!tg_pos_lookup(c->doc->pos, tmp, line, column))
+			goto out;
+		dot = strrchr(tmp, '.');
+		if (!dot)
+			break;
+		*dot = '\0';
+	}
+	if (!tg_pos_lookup(c->doc->pos, "", line, column))
+		goto out;
+	*line = c->doc->line;
+	*column = c->doc->column;
+out:
+	free(tmp);
+}
+
+static void doc_problem(const struct docctx *c, enum tg_severity sev, const char *rel_field,
+			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void doc_problem(const struct docctx *c, enum tg_severity sev, const char *rel_field,
+			const char *fmt, ...)
+{
+	char *field = full_field(c, rel_field), *msg;
+	int line, column;
+	va_list ap;
+
+	locate(c, field, &line, &column);
+	va_start(ap, fmt);
+	msg = vfmt(fmt, ap);
+	va_end(ap);
+	tg_problems_add(c->ld->problems, sev, c->file, line, column, field, "%s", msg);
+	free(msg);
+	free(field);
+}
+
+static void src_set(struct tg_src *src, const struct docctx *c, const char *rel_field)
+{
+	src->field = full_field(c, rel_field);
+	locate(c, src->field, &src->line, &src->column);
+}
+
+static void src_release(struct tg_src *src)
+{
+	free(src->field);
+	src->field = NULL;
+}
+
+/* obj["a"]["b"] for "a.b"; keys in these paths never contain dots. */
+static cJSON *get_path(const cJSON *obj, const char *path)
+{
+	char key[64];
+	const char *dot;
+	cJSON *cur = (cJSON *)obj;
+
+	while (cur && *path) {
+		size_t n;
+
+		dot = strchr(path, '.');
+		n = dot ? (size_t)(dot - path) : strlen(path);
+		if (n >= sizeof(key) || !cJSON_IsObject(cur))
+			return NULL;
+		memcpy(key, path, n);
+		key[n] = '\0';
+		cur = cJSON_GetObjectItemCaseSensitive(cur, key);
+		path += n + (dot ? 1 : 0);
+	}
+	return cur;
+}
+
+static const char *nonempty_string(const cJSON *v)
+{
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* ${VAR} substitution.                                                */
+
+static void add_secret(struct tg_desired *d, const char *value)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_secrets; i++)
+		if (!strcmp(d->secrets[i], value))
+			return;
+	d->secrets = tg_xreallocarray(d->secrets, d->n_secrets + 1, sizeof(*d->secrets));
+	d->secrets[d->n_secrets++] = tg_xstrdup(value);
+}
+
+static const char *default_getenv(const char *name, void *ctx)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+static int valid_var_name(const char *s, size_t len)
+{
+	size_t i;
+
+	if (!len || (s[0] >= '0' && s[0] <= '9'))
+		return 0;
+	for (i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/* The value of name (owned, wipe with tg_secret_free) or NULL when unset. */
+static char *lookup_var(const struct docctx *c, const char *name, const char *field)
+{
+	const struct tg_load_opts *opts = c->ld->opts;
+	tg_getenv_fn fn = opts->getenv_fn ? opts->getenv_fn : default_getenv;
+	const char *v = fn(name, opts->getenv_ctx);
+	struct tg_err err = { 0, "" };
+	char *path = NULL, *value = NULL;
+	int rc;
+
+	if (v)
+		return tg_xstrdup(v);
+	if (!opts->secrets_dir)
+		return NULL;
+	/* name is [A-Za-z_][A-Za-z0-9_]*, so it cannot leave secrets_dir. */
+	path = tg_xasprintf("%s/%s", opts->secrets_dir, name);
+	rc = tg_read_secret_file(&value, path, &err);
+	if (rc && rc != TG_ENOTFOUND)
+		doc_problem(c, TG_SEV_ERROR, field, "cannot read secret for '%s': %s", name, err.msg);
+	free(path);
+	return rc ? NULL : value;
+}
+
+/*
+ * Expands ${VAR}, ${VAR:-default} and $${ (a literal "${") in s.  Shell
+ * semantics for the default: used when VAR is unset or empty.  A default
+ * ends at the first '}', so defaults cannot nest, and substituted values
+ * are not expanded again.  Values from the environment or secret files go
+ * into d->secrets; defaults do not, since they are written in the
+ * repository and redacting short ones ("80", "true") would garble logs.
+ * Returns the new string (wipe with tg_secret_free), or NULL when nothing
+ * changed or on an error (reported).
+ */
+static char *expand(const struct docctx *c, const char *s, const char *field)
+{
+	struct tg_buf b;
+	int changed = 0, bad = 0;
+
+	tg_buf_init(&b, 0);
+	tg_buf_put(&b, "", 0);
+	while (*s) {
+		const char *end, *name, *def = NULL, *colon;
+		size_t name_len, def_len = 0;
+		char *nm, *value;
+
+		if (s[0] == '$' && s[1] == '$' && s[2] == '{') {
+			tg_buf_put(&b, "${", 2);
+			s += 3;
+			changed = 1;
+			continue;
+		}
+		if (s[0] != '$' || s[1] != '{') {
+			tg_buf_put(&b, s, 1);
+			s++;
+			continue;
+		}
+		changed = 1;
+		name = s + 2;
+		end = strchr(name, '}');
+		if (!end) {
+			doc_problem(c, TG_SEV_ERROR, field,
+				    "unterminated '${' (write '$${' for a literal '${')");
+			bad = 1;
+			break;
+		}
+		colon = memmem(name, (size_t)(end - name), ":-", 2);
+		name_len = (size_t)((colon ? colon : end) - name);
+		if (colon) {
+			def = colon + 2;
+			def_len = (size_t)(end - def);
+		}
+		s = end + 1;
+		nm = tg_xstrndup(name, name_len);
+		if (!valid_var_name(name, name_len)) {
+			char *p = printable(nm);
+
+			doc_problem(c, TG_SEV_ERROR, field, "invalid variable name '%s' in '${...}'", p);
+			free(p);
+			free(nm);
+			bad = 1;
+			continue;
+		}
+		value = lookup_var(c, nm, field);
+		if ((!value || !*value) && def) {
+			tg_buf_put(&b, def, def_len);
+		} else if (!value) {
+			doc_problem(c, TG_SEV_ERROR, field, "variable '%s' is not set and has no default", nm);
+			bad = 1;
+		} else {
+			tg_buf_puts(&b, value);
+			if (*value)
+				add_secret(c->ld->d, value);
+		}
+		tg_secret_free(value);
+		free(nm);
+	}
+	if (bad || !changed) {
+		if (b.ptr)
+			tg_secret_free(tg_buf_detach(&b));
+		return NULL;
+	}
+	return tg_buf_detach(&b);
+}
+
+static void subst_walk(const struct docctx *c, cJSON *node, struct tg_buf *path)
+{
+	size_t saved = path->len, i = 0;
+	cJSON *child;
+
+	if (cJSON_IsString(node) && strstr(node->valuestring, "${")) {
+		char *v = expand(c, node->valuestring, path->ptr);
+
+		if (v) {
+			/* Relative to c->base, which doc_problem adds back. */
+			cJSON_SetValuestring(node, v);
+			tg_secret_free(v);
+		}
+		return;
+	}
+	for (child = node->child; child; child = child->next, i++) {
+		if (cJSON_IsObject(node))
+			tg_buf_printf(path, "%s%s", path->len ? "." : "", child->string);
+		else
+			tg_buf_printf(path, "%s%zu", path->len ? "." : "", i);
+		subst_walk(c, child, path);
+		path->len = saved;
+		path->ptr[saved] = '\0';
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Objects.                                                            */
+
+static void object_release(struct tg_object *o)
+{
+	size_t i;
+
+	free(o->id);
+	free(o->name);
+	free(o->file);
+	cJSON_Delete(o->body);
+	free(o->listen_path);
+	free(o->domain);
+	for (i = 0; i < o->n_api_refs; i++) {
+		free(o->api_refs[i]);
+		if (o->api_ref_srcs)
+			src_release(&o->api_ref_srcs[i]);
+	}
+	free(o->api_refs);
+	free(o->api_ref_srcs);
+	src_release(&o->id_src);
+	src_release(&o->listen_path_src);
+}
+
+static struct tg_object *object_push(struct tg_desired *d, const struct docctx *c,
+				     enum tg_kind kind, cJSON *body)
+{
+	struct tg_object *o;
+
+	if (d->len == d->alloc) {
+		d->alloc = d->alloc ? d->alloc * 2 : 64;
+		d->objects = tg_xreallocarray(d->objects, d->alloc, sizeof(*d->objects));
+	}
+	o = &d->objects[d->len++];
+	memset(o, 0, sizeof(*o));
+	o->kind = kind;
+	o->file = tg_xstrdup(c->file);
+	locate(c, c->base, &o->line, &o->column);
+	o->body = body;
+	return o;
+}
+
+/*
+ * Ids become file names (apps/<id>.json, policies) and URL path segments
+ * (/tyk/apis/<id>) on the gateway, so only characters that are safe in both
+ * are accepted, and "." and ".." are refused outright.
+ */
+static const char *id_problem(const char *id)
+{
+	size_t len = strlen(id), i;
+
+	if (len > TG_DESIRED_MAX_ID_LEN)
+		return "longer than 255 characters";
+	if (!strcmp(id, ".") || !strcmp(id, ".."))
+		return "not usable as a file name";
+	for (i = 0; i < len; i++) {
+		char ch = id[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '_' || ch == '~' || ch == '-'))
+			return "only letters, digits, '.', '_', '~' and '-' are allowed";
+	}
+	return NULL;
+}
+
+/* The id at field, checked; NULL (reported) when missing or invalid. */
+static const char *check_id(const struct docctx *c, const char *field, const cJSON *v,
+			    const char *what)
+{
+	const char *why;
+	char *p;
+
+	if (!v || cJSON_IsNull(v) || (cJSON_IsString(v) && !v->valuestring[0])) {
+		doc_problem(c, TG_SEV_ERROR, field, "missing %s", what);
+		return NULL;
+	}
+	if (!cJSON_IsString(v)) {
+		doc_problem(c, TG_SEV_ERROR, field, "%s must be a string", what);
+		return NULL;
+	}
+	why = id_problem(v->valuestring);
+	if (why) {
+		p = printable(v->valuestring);
+		doc_problem(c, TG_SEV_ERROR, field, "invalid %s '%s': %s", what, p, why);
+		free(p);
+		return NULL;
+	}
+	return v->valuestring;
+}
+
+static const char *require_string(const struct docctx *c, const char *field, const cJSON *v,
+				  const char *what)
+{
+	if (!v || cJSON_IsNull(v) || (cJSON_IsString(v) && !v->valuestring[0])) {
+		doc_problem(c, TG_SEV_ERROR, field, "missing %s", what);
+		return NULL;
+	}
+	if (!cJSON_IsString(v)) {
+		doc_problem(c, TG_SEV_ERROR, field, "%s must be a string", what);
+		return NULL;
+	}
+	return v->valuestring;
+}
+
+static char *xstrdup_or_null(const char *s)
+{
+	return s ? tg_xstrdup(s) : NULL;
+}
+
+static void oas_api(const struct docctx *c, cJSON *body)
+{
+	const cJSON *xt = cJSON_GetObjectItemCaseSensitive(body, "x-tyk-api-gateway");
+	const cJSON *openapi = cJSON_GetObjectItemCaseSensitive(body, "openapi");
+	const char *id, *name, *listen;
+	struct tg_object *o;
+	int ok = 1;
+
+	if (!nonempty_string(openapi)) {
+		doc_problem(c, TG_SEV_ERROR, "openapi", "missing openapi version");
+		ok = 0;
+	}
+	if (!cJSON_IsObject(xt)) {
+		doc_problem(c, TG_SEV_ERROR, "x-tyk-api-gateway",
+			    "missing tyk extension: a tyk oas api needs x-tyk-api-gateway");
+		cJSON_Delete(body);
+		return;
+	}
+	id = check_id(c, "x-tyk-api-gateway.info.id", get_path(xt, "info.id"), "api id");
+	name = require_string(c, "x-tyk-api-gateway.info.name", get_path(xt, "info.name"), "api name");
+	listen = require_string(c, "x-tyk-api-gateway.server.listenPath.value",
+				get_path(xt, "server.listenPath.value"), "listen path");
+	if (!require_string(c, "x-tyk-api-gateway.upstream.url", get_path(xt, "upstream.url"),
+			    "upstream url"))
+		ok = 0;
+	if (!id || !name || !listen || !ok) {
+		cJSON_Delete(body);
+		return;
+	}
+	o = object_push(c->ld->d, c, TG_KIND_OAS_API, body);
+	o->id = tg_xstrdup(id);
+	o->name = tg_xstrdup(name);
+	o->listen_path = tg_xstrdup(listen);
+	o->domain = xstrdup_or_null(nonempty_string(get_path(xt, "server.customDomain.name")));
+	src_set(&o->id_src, c, "x-tyk-api-gateway.info.id");
+	src_set(&o->listen_path_src, c, "x-tyk-api-gateway.server.listenPath.value");
+}
+
+static void classic_api(const struct docctx *c, cJSON *body)
+{
+	const char *id = check_id(c, "api_id", cJSON_GetObjectItemCaseSensitive(body, "api_id"),
+				  "api id");
+	struct tg_object *o;
+
+	if (!id) {
+		cJSON_Delete(body);
+		return;
+	}
+	o = object_push(c->ld->d, c, TG_KIND_API, body);
+	o->id = tg_xstrdup(id);
+	o->name = xstrdup_or_null(nonempty_string(cJSON_GetObjectItemCaseSensitive(body, "name")));
+	o->listen_path = xstrdup_or_null(nonempty_string(get_path(body, "proxy.listen_path")));
+	o->domain = xstrdup_or_null(nonempty_string(cJSON_GetObjectItemCaseSensitive(body, "domain")));
+	src_set(&o->id_src, c, "api_id");
+	src_set(&o->listen_path_src, c, "proxy.listen_path");
+}
+
+static void add_ref(struct tg_object *o, const struct docctx *c, const char *id, const char *field)
+{
+	size_t i;
+
+	for (i = 0; i < o->n_api_refs; i++)
+		if (!strcmp(o->api_refs[i], id))
+			return;
+	o->api_refs = tg_xreallocarray(o->api_refs, o->n_api_refs + 1, sizeof(*o->api_refs));
+	o->api_ref_srcs = tg_xreallocarray(o->api_ref_srcs, o->n_api_refs + 1,
+					   sizeof(*o->api_ref_srcs));
+	o->api_refs[o->n_api_refs] = tg_xstrdup(id);
+	src_set(&o->api_ref_srcs[o->n_api_refs], c, field);
+	o->n_api_refs++;
+}
+
+static void policy(const struct docctx *c, cJSON *body)
+{
+	const cJSON *idv = cJSON_GetObjectItemCaseSensitive(body, "id");
+	const cJSON *rights = cJSON_GetObjectItemCaseSensitive(body, "access_rights");
+	const char *field = "id", *id;
+	const cJSON *r;
+	struct tg_object *o;
+
+	/* Dashboard exports carry the id in _id and often an empty "id". */
+	if (!nonempty_string(idv) && cJSON_GetObjectItemCaseSensitive(body, "_id") &&
+	    (!idv || cJSON_IsNull(idv) || cJSON_IsString(idv))) {
+		field = "_id";
+		idv = cJSON_GetObjectItemCaseSensitive(body, "_id");
+	}
+	id = check_id(c, field, idv, "policy id");
+	if (rights && !cJSON_IsNull(rights) && !cJSON_IsObject(rights)) {
+		doc_problem(c, TG_SEV_ERROR, "access_rights", "access_rights must be an object");
+		id = NULL;
+	}
+	if (!id) {
+		cJSON_Delete(body);
+		return;
+	}
+	o = object_push(c->ld->d, c, TG_KIND_POLICY, body);
+	o->id = tg_xstrdup(id);
+	o->name = xstrdup_or_null(nonempty_string(cJSON_GetObjectItemCaseSensitive(body, "name")));
+	src_set(&o->id_src, c, field);
+	if (!cJSON_IsObject(rights))
+		return;
+	for (r = rights->child; r; r = r->next) {
+		const char *api_id = nonempty_string(cJSON_GetObjectItemCaseSensitive(r, "api_id"));
+		char *f;
+
+		if (r->string[0]) {
+			f = tg_xasprintf("access_rights.%s", r->string);
+			add_ref(o, c, r->string, f);
+			free(f);
+		}
+		if (api_id) {
+			f = tg_xasprintf("access_rights.%s.api_id", r->string);
+			add_ref(o, c, api_id, f);
+			free(f);
+		}
+	}
+}
+
+static int has(const cJSON *o, const char *key)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, key) != NULL;
+}
+
+static void handle_doc(struct loader *ld, const char *file, struct tg_doc *doc, enum family fam)
+{
+	struct docctx c = { ld, file, doc, "" };
+	cJSON *root = doc->json, *body, *ad, *oas;
+	struct tg_buf path;
+
+	if (!root || cJSON_IsNull(root))
+		return; /* an empty YAML document, e.g. after a trailing '---' */
+	ld->n_seen++;
+	if (!cJSON_IsObject(root)) {
+		doc_problem(&c, TG_SEV_ERROR, "", "document is not an object");
+		return;
+	}
+	body = root;
+	if (fam == FAM_API && !has(root, "api_id") && !has(root, "openapi")) {
+		/* Dashboard export wrappers, as written by tyk-sync dump. */
+		ad = cJSON_GetObjectItemCaseSensitive(root, "api_definition");
+		oas = cJSON_GetObjectItemCaseSensitive(root, "oas");
+		if (cJSON_IsObject(oas)) {
+			body = oas;
+			c.base = "oas";
+		} else if (cJSON_IsObject(ad)) {
+			body = ad;
+			c.base = "api_definition";
+		}
+	}
+	if (body == root)
+		doc->json = NULL;
+	else
+		cJSON_DetachItemViaPointer(root, body);
+
+	tg_buf_init(&path, 0);
+	tg_buf_put(&path, "", 0);
+	subst_walk(&c, body, &path);
+	tg_buf_release(&path);
+
+	if (fam == FAM_POLICY)
+		policy(&c, body);
+	else if (has(body, "openapi") || has(body, "x-tyk-api-gateway"))
+		oas_api(&c, body);
+	else if (has(body, "api_id") || has(body, "proxy"))
+		classic_api(&c, body);
+	else {
+		doc_problem(&c, TG_SEV_ERROR, "",
+			    "document is neither a classic api definition (api_id) nor a tyk oas api "
+			    "(openapi with x-tyk-api-gateway)");
+		cJSON_Delete(body);
+	}
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static int known_extension(const char *name)
+{
+	return has_suffix(name, ".json") || has_suffix(name, ".yaml") || has_suffix(name, ".yml");
+}
+
+static void load_data(struct loader *ld, const char *file, const char *data, size_t len,
+		      enum family fam)
+{
+	struct tg_docs docs = { NULL, 0, 0 };
+	size_t i;
+
+	ld->n_seen++;
+	if (has_suffix(file, ".json"))
+		tg_json_parse(&docs, data, len, file, ld->problems);
+	else
+		tg_yaml_parse(&docs, data, len, file, ld->problems);
+	for (i = 0; i < docs.len; i++)
+		handle_doc(ld, file, &docs.items[i], fam);
+	tg_docs_release(&docs);
+}
+
+/* rel is relative to the root. */
+static void load_path(struct loader *ld, const char *rel, enum family fam)
+{
+	struct tg_err err = { 0, "" };
+	char *abs = NULL, *file = NULL, *data = NULL;
+	size_t len = 0;
+	struct stat st;
+
+	abs = tg_xasprintf("%s/%s", ld->opts->root, rel);
+	file = tg_xasprintf("%s%s", ld->prefix, rel);
+	if (stat(abs, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (unsigned long long)st.st_size > TG_DESIRED_MAX_FILE_SIZE) {
+		tg_problems_add(ld->problems, TG_SEV_ERROR, file, 0, 0, NULL,
+				"file is larger than the %zu MiB limit",
+				TG_DESIRED_MAX_FILE_SIZE / (1024 * 1024));
+		goto out;
+	}
+	if (tg_read_file(&data, &len, abs, TG_DESIRED_MAX_FILE_SIZE, &err)) {
+		tg_problems_add(ld->problems, TG_SEV_ERROR, file, 0, 0, NULL, "%s", err.msg);
+		goto out;
+	}
+	load_data(ld, file, data, len, fam);
+out:
+	free(data);
+	free(file);
+	free(abs);
+}
+
+struct strvec {
+	char **v;
+	size_t n, alloc;
+};
+
+static void strvec_push(struct strvec *sv, char *s)
+{
+	if (sv->n == sv->alloc) {
+		sv->alloc = sv->alloc ? sv->alloc * 2 : 64;
+		sv->v = tg_xreallocarray(sv->v, sv->alloc, sizeof(*sv->v));
+	}
+	sv->v[sv->n++] = s;
+}
+
+static void strvec_release(struct strvec *sv)
+{
+	size_t i;
+
+	for (i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void scan_dir(struct loader *ld, const char *rel, int depth, struct strvec *files)
+{
+	DIR *dir = NULL;
+	struct dirent *de;
+	char *abs = tg_xasprintf("%s/%s", ld->opts->root, rel);
+	char *shown = tg_xasprintf("%s%s", ld->prefix, rel);
+
+	if (depth > TG_DESIRED_MAX_DIR_DEPTH) {
+		tg_problems_add(ld->problems, TG_SEV_WARNING, shown, 0, 0, NULL,
+				"directory nested deeper than %d levels is not read",
+				TG_DESIRED_MAX_DIR_DEPTH);
+		goto out;
+	}
+	dir = opendir(abs);
+	if (!dir) {
+		if (depth == 0 && errno == ENOENT)
+			goto out; /* no apis/ or no policies/: fine */
+		tg_problems_add(ld->problems, TG_SEV_ERROR, shown, 0, 0, NULL,
+				"cannot read directory: %s", strerror(errno));
+		goto out;
+	}
+	while ((de = readdir(dir))) {
+		char *child, *child_abs, *child_shown;
+		struct stat st;
+
+		/* ".", "..", and hidden files such as .gitkeep */
+		if (de->d_name[0] == '.')
+			continue;
+		child = tg_xasprintf("%s/%s", rel, de->d_name);
+		child_abs = tg_xasprintf("%s/%s", ld->opts->root, child);
+		child_shown = tg_xasprintf("%s%s", ld->prefix, child);
+		if (lstat(child_abs, &st) < 0) {
+			tg_problems_add(ld->problems, TG_SEV_ERROR, child_shown, 0, 0, NULL,
+					"cannot read file: %s", strerror(errno));
+			free(child);
+		} else if (S_ISLNK(st.st_mode)) {
+			tg_problems_add(ld->problems, TG_SEV_WARNING, child_shown, 0, 0, NULL,
+					"ignoring symbolic link");
+			free(child);
+		} else if (S_ISDIR(st.st_mode)) {
+			scan_dir(ld, child, depth + 1, files);
+			free(child);
+		} else if (S_ISREG(st.st_mode) && known_extension(de->d_name)) {
+			strvec_push(files, child);
+		} else {
+			tg_problems_add(ld->problems, TG_SEV_WARNING, child_shown, 0, 0, NULL,
+					"ignoring file: not .json, .yaml or .yml");
+			free(child);
+		}
+		free(child_abs);
+		free(child_shown);
+	}
+out:
+	if (dir)
+		closedir(dir);
+	free(abs);
+	free(shown);
+}
+
+static int path_escapes(const char *p)
+{
+	const char *s = p;
+
+	if (p[0] == '/')
+		return 1;
+	while (*s) {
+		size_t n = strcspn(s, "/");
+
+		if (n == 2 && s[0] == '.' && s[1] == '.')
+			return 1;
+		s += n;
+		if (*s == '/')
+			s++;
+	}
+	return 0;
+}
+
+/* tyk-sync's .tyk.json: {"files":[{"file":...}],"policies":[{"file":...}]}. */
+static void load_manifest(struct loader *ld, const char *data, size_t len)
+{
+	static const struct {
+		const char *key;
+		enum family fam;
+	} lists[] = { { "files", FAM_API }, { "oas", FAM_API }, { "policies", FAM_POLICY } };
+	struct tg_docs docs = { NULL, 0, 0 };
+	char *file = tg_xasprintf("%s.tyk.json", ld->prefix);
+	struct docctx c = { ld, file, NULL, "" };
+	const cJSON *root;
+	size_t l;
+
+	if (tg_json_parse(&docs, data, len, file, ld->problems) || !docs.len)
+		goto out;
+	c.doc = &docs.items[0];
+	root = docs.items[0].json;
+	if (!cJSON_IsObject(root)) {
+		doc_problem(&c, TG_SEV_ERROR, "", "manifest is not an object");
+		goto out;
+	}
+	for (l = 0; l < TG_ARRAY_SIZE(lists); l++) {
+		const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, lists[l].key), *e;
+		size_t i = 0;
+
+		if (!list || cJSON_IsNull(list))
+			continue;
+		if (!cJSON_IsArray(list)) {
+			doc_problem(&c, TG_SEV_ERROR, lists[l].key, "%s must be a list", lists[l].key);
+			continue;
+		}
+		for (e = list->child; e; e = e->next, i++) {
+			const char *name = nonempty_string(cJSON_GetObjectItemCaseSensitive(e, "file"));
+			char *field = tg_xasprintf("%s.%zu.file", lists[l].key, i);
+			char *abs = NULL, *p = NULL;
+			struct stat st;
+
+			if (!name) {
+				doc_problem(&c, TG_SEV_ERROR, field, "missing file name");
+			} else if (path_escapes(name)) {
+				p = printable(name);
+				doc_problem(&c, TG_SEV_ERROR, field, "path '%s' leaves the repository", p);
+			} else {
+				abs = tg_xasprintf("%s/%s", ld->opts->root, name);
+				if (stat(abs, &st) < 0) {
+					p = printable(name);
+					doc_problem(&c, TG_SEV_ERROR, field, "cannot read '%s': %s", p,
+						    strerror(errno));
+				} else {
+					load_path(ld, name, lists[l].fam);
+				}
+			}
+			free(p);
+			free(abs);
+			free(field);
+		}
+	}
+out:
+	tg_docs_release(&docs);
+	free(file);
+}
+
+/* ------------------------------------------------------------------ */
+/* Checks across objects.                                              */
+
+struct ref_ent {
+	const struct tg_object *o;
+	size_t index;
+};
+
+static int family_of(enum tg_kind kind)
+{
+	return kind == TG_KIND_POLICY;
+}
+
+static int cmp_by_id(const void *va, const void *vb)
+{
+	const struct ref_ent *a = va, *b = vb;
+	int c = family_of(a->o->kind) - family_of(b->o->kind);
+
+	if (!c)
+		c = strcmp(a->o->id, b->o->id);
+	if (!c)
+		c = a->index < b->index ? -1 : a->index > b->index;
+	return c;
+}
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+static int cmp_by_listen(const void *va, const void *vb)
+{
+	const struct ref_ent *a = va, *b = vb;
+	int c = strcmp(or_empty(a->o->domain), or_empty(b->o->domain));
+
+	if (!c)
+		c = strcmp(a->o->listen_path, b->o->listen_path);
+	if (!c)
+		c = a->index < b->index ? -1 : a->index > b->index;
+	return c;
+}
+
+static void report_at(struct tg_problems *problems, const struct tg_object *o,
+		      const struct tg_src *src, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void report_at(struct tg_problems *problems, const struct tg_object *o,
+		      const struct tg_src *src, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = vfmt(fmt, ap);
+	va_end(ap);
+	tg_problems_add(problems, TG_SEV_ERROR, o->file, src->line, src->column, src->field, "%s", msg);
+	free(msg);
+}
+
+static void check_duplicates(struct loader *ld)
+{
+	struct tg_desired *d = ld->d;
+	struct ref_ent *ents = NULL;
+	char *dead = NULL, *lp, *dom;
+	size_t i, n = 0, w;
+
+	if (!d->len)
+		return;
+	ents = tg_xreallocarray(NULL, d->len, sizeof(*ents));
+	dead = tg_xcalloc(d->len, 1);
+	for (i = 0; i < d->len; i++) {
+		ents[i].o = &d->objects[i];
+		ents[i].index = i;
+	}
+	qsort(ents, d->len, sizeof(*ents), cmp_by_id);
+	for (i = 1; i < d->len; i++) {
+		const struct tg_object *first, *o = ents[i].o;
+		size_t j = i;
+
+		while (j > 0 && family_of(ents[j - 1].o->kind) == family_of(o->kind) &&
+		       !strcmp(ents[j - 1].o->id, o->id))
+			j--;
+		if (j == i)
+			continue;
+		first = ents[j].o;
+		report_at(ld->problems, o, &o->id_src, "duplicate %s id '%s', first defined at %s:%d:%d",
+			  o->kind == TG_KIND_POLICY ? "policy" : "api", o->id, first->file,
+			  first->id_src.line, first->id_src.column);
+		dead[ents[i].index] = 1;
+	}
+	/* Drop second occurrences so that lookups find the first one. */
+	for (i = w = 0; i < d->len; i++) {
+		if (dead[i])
+			object_release(&d->objects[i]);
+		else
+			d->objects[w++] = d->objects[i];
+	}
+	d->len = w;
+
+	for (i = 0; i < d->len; i++)
+		if (d->objects[i].kind != TG_KIND_POLICY && d->objects[i].listen_path) {
+			ents[n].o = &d->objects[i];
+			ents[n].index = i;
+			n++;
+		}
+	qsort(ents, n, sizeof(*ents), cmp_by_listen);
+	for (i = 1; i < n; i++) {
+		const struct tg_object *first, *o = ents[i].o;
+		size_t j = i;
+
+		while (j > 0 && !strcmp(or_empty(ents[j - 1].o->domain), or_empty(o->domain)) &&
+		       !strcmp(ents[j - 1].o->listen_path, o->listen_path))
+			j--;
+		if (j == i)
+			continue;
+		first = ents[j].o;
+		lp = printable(o->listen_path);
+		dom = printable(or_empty(o->domain));
+		if (o->domain)
+			report_at(ld->problems, o, &o->listen_path_src,
+				  "duplicate listen path '%s' on domain '%s', first used by api '%s' at %s:%d:%d",
+				  lp, dom, first->id, first->file, first->listen_path_src.line,
+				  first->listen_path_src.column);
+		else
+			report_at(ld->problems, o, &o->listen_path_src,
+				  "duplicate listen path '%s', first used by api '%s' at %s:%d:%d",
+				  lp, first->id, first->file, first->listen_path_src.line,
+				  first->listen_path_src.column);
+		free(lp);
+		free(dom);
+	}
+	free(dead);
+	free(ents);
+}
+
+static void finish(struct loader *ld)
+{
+	check_duplicates(ld);
+	/* Broken files already have problems of their own: only a repository
+	 * with nothing in it at all is reported as empty. */
+	if (!ld->n_seen && !ld->opts->allow_empty)
+		tg_problems_add(ld->problems, TG_SEV_ERROR, NULL, 0, 0, NULL,
+				"no apis or policies found (expected files under apis/ and policies/)");
+}
+
+static char *make_prefix(const char *root, const char *repo_root)
+{
+	size_t n, m;
+
+	if (!root || !repo_root)
+		return tg_xstrdup("");
+	n = strlen(repo_root);
+	while (n > 1 && repo_root[n - 1] == '/')
+		n--;
+	if (strncmp(root, repo_root, n) || root[n] != '/')
+		return tg_xstrdup("");
+	root += n;
+	while (*root == '/')
+		root++;
+	m = strlen(root);
+	while (m > 0 && root[m - 1] == '/')
+		m--;
+	if (!m)
+		return tg_xstrdup("");
+	return tg_xasprintf("%.*s/", (int)m, root);
+}
+
+int tg_desired_load(struct tg_desired **out, struct tg_problems *problems,
+		    const struct tg_load_opts *opts, struct tg_err *err)
+{
+	static const char *const dirs[] = { "apis", "policies" };
+	struct loader ld = { opts, problems, NULL, NULL, 0 };
+	struct tg_err ferr = { 0, "" };
+	struct strvec files = { NULL, 0, 0 };
+	char *manifest = NULL, *data = NULL;
+	size_t len = 0, i;
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	if (stat(opts->root, &st) < 0)
+		return tg_err_set(err, errno == ENOENT ? TG_ENOTFOUND : TG_ERROR, "cannot open '%s': %s",
+				  opts->root, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return tg_err_set(err, TG_ENOTFOUND, "cannot open '%s': not a directory", opts->root);
+
+	ld.d = tg_xcalloc(1, sizeof(*ld.d));
+	ld.prefix = make_prefix(opts->root, opts->repo_root);
+	manifest = tg_xasprintf("%s/.tyk.json", opts->root);
+	rc = tg_read_file(&data, &len, manifest, TG_DESIRED_MAX_FILE_SIZE, &ferr);
+	if (rc == 0) {
+		load_manifest(&ld, data, len);
+	} else if (rc != TG_ENOTFOUND) {
+		char *shown = tg_xasprintf("%s.tyk.json", ld.prefix);
+
+		tg_problems_add(problems, TG_SEV_ERROR, shown, 0, 0, NULL, "%s", ferr.msg);
+		free(shown);
+	} else {
+		for (i = 0; i < TG_ARRAY_SIZE(dirs); i++)
+			scan_dir(&ld, dirs[i], 0, &files);
+		qsort(files.v, files.n, sizeof(*files.v), cmp_str);
+		for (i = 0; i < files.n; i++)
+			load_path(&ld, files.v[i],
+				  !strncmp(files.v[i], "policies/", 9) ? FAM_POLICY : FAM_API);
+	}
+	finish(&ld);
+	*out = ld.d;
+	strvec_release(&files);
+	free(data);
+	free(manifest);
+	free(ld.prefix);
+	return 0;
+}
+
+int tg_desired_load_buffer(struct tg_desired **out, struct tg_problems *problems,
+			   const struct tg_load_opts *opts, const char *file, const char *data,
+			   size_t len)
+{
+	struct loader ld = { opts, problems, NULL, NULL, 0 };
+
+	ld.d = tg_xcalloc(1, sizeof(*ld.d));
+	ld.prefix = tg_xstrdup("");
+	load_data(&ld, file, data, len, !strncmp(file, "policies/", 9) ? FAM_POLICY : FAM_API);
+	finish(&ld);
+	free(ld.prefix);
+	*out = ld.d;
+	return 0;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void tg_desired_check_refs(const struct tg_desired *d, const char *const *known_api_ids,
+			   size_t n_known, struct tg_problems *problems)
+{
+	const char **ids = NULL;
+	size_t n = 0, i, j;
+
+	ids = tg_xreallocarray(NULL, d->len + n_known + 1, sizeof(*ids));
+	for (i = 0; i < d->len; i++)
+		if (d->objects[i].kind != TG_KIND_POLICY)
+			ids[n++] = d->objects[i].id;
+	for (i = 0; known_api_ids && i < n_known; i++)
+		if (known_api_ids[i])
+			ids[n++] = known_api_ids[i];
+	qsort(ids, n, sizeof(*ids), cmp_cstr);
+	for (i = 0; i < d->len; i++) {
+		const struct tg_object *o = &d->objects[i];
+
+		for (j = 0; j < o->n_api_refs; j++) {
+			char *p;
+
+			if (bsearch(&o->api_refs[j], ids, n, sizeof(*ids), cmp_cstr))
+				continue;
+			p = printable(o->api_refs[j]);
+			report_at(problems, o, &o->api_ref_srcs[j],
+				  "policy '%s' grants access to unknown api '%s' (not in the repository%s)",
+				  o->id, p, known_api_ids ? " nor on the gateway" : "");
+			free(p);
+		}
+	}
+	free(ids);
+}
+
+const struct tg_object *tg_desired_find(const struct tg_desired *d, enum tg_kind kind,
+					const char *id)
+{
+	size_t i;
+
+	for (i = 0; d && i < d->len; i++)
+		if (d->objects[i].kind == kind && !strcmp(d->objects[i].id, id))
+			return &d->objects[i];
+	return NULL;
+}
+
+void tg_desired_free(struct tg_desired *d)
+{
+	size_t i;
+
+	if (!d)
+		return;
+	for (i = 0; i < d->len; i++)
+		object_release(&d->objects[i]);
+	free(d->objects);
+	for (i = 0; i < d->n_secrets; i++)
+		tg_secret_free(d->secrets[i]);
+	free(d->secrets);
+	free(d);
+}

@@ -1,0 +1,273 @@
+/* Semantic diff and canonical hashing (see include/tg/diff.h). */
+#include "tg/diff.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "tg/common.h"
+#include "tg/marker.h"
+#include "tg/banned.h"
+
+/* Fields the gateway fills in by itself, ignored when only it has them. */
+static const char *const server_filled[] = {
+	"servers",        /* OAS: the gateway adds its own URL */
+	"last_updated",   /* policy */
+	"_id",            /* policy: database id, "" on file-based gateways */
+	"is_oas",         /* classic: set for OAS APIs */
+	"id",             /* classic API: database id */
+};
+
+static int is_server_filled(const char *key, int depth)
+{
+	size_t i;
+
+	if (depth != 0)
+		return 0;
+	for (i = 0; i < TG_ARRAY_SIZE(server_filled); i++)
+		if (!strcmp(key, server_filled[i]))
+			return 1;
+	return 0;
+}
+
+static int is_zero(const cJSON *v)
+{
+	const cJSON *c;
+
+	if (!v || cJSON_IsNull(v) || cJSON_IsFalse(v))
+		return 1;
+	if (cJSON_IsNumber(v))
+		return v->valuedouble == 0;
+	if (cJSON_IsString(v))
+		return v->valuestring[0] == '\0';
+	if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+		for (c = v->child; c; c = c->next)
+			if (!is_zero(c))
+				return 0;
+		return 1;
+	}
+	return 0;
+}
+
+static int contains_secret(const char *s, const struct tg_secrets *secrets)
+{
+	size_t i;
+
+	if (!secrets)
+		return 0;
+	for (i = 0; i < secrets->len; i++)
+		if (secrets->values[i][0] && strstr(s, secrets->values[i]))
+			return 1;
+	return 0;
+}
+
+static void redact(cJSON *v, const struct tg_secrets *secrets)
+{
+	cJSON *c;
+
+	if (cJSON_IsString(v) && contains_secret(v->valuestring, secrets)) {
+		cJSON_SetValuestring(v, "***");
+		return;
+	}
+	for (c = v->child; c; c = c->next)
+		redact(c, secrets);
+}
+
+char *tg_diff_render(const cJSON *v, const struct tg_secrets *secrets)
+{
+	cJSON *copy;
+	char *out;
+
+	if (!v)
+		return NULL;
+	copy = cJSON_Duplicate(v, 1);
+	redact(copy, secrets);
+	out = cJSON_PrintUnformatted(copy);
+	cJSON_Delete(copy);
+	return out;
+}
+
+static void add_change(struct tg_changes *out, const char *path, const cJSON *before,
+		       const cJSON *after, const struct tg_secrets *secrets)
+{
+	struct tg_change *c;
+
+	if (out->len == out->alloc) {
+		out->alloc = out->alloc ? out->alloc * 2 : 8;
+		out->items = tg_xreallocarray(out->items, out->alloc, sizeof(*out->items));
+	}
+	c = &out->items[out->len++];
+	c->path = tg_xstrdup(path[0] ? path : "(root)");
+	c->before = tg_diff_render(before, secrets);
+	c->after = tg_diff_render(after, secrets);
+}
+
+static int scalar_equal(const cJSON *a, const cJSON *b)
+{
+	if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
+		return a->valuedouble == b->valuedouble ||
+		       fabs(a->valuedouble - b->valuedouble) <= 1e-9 * fabs(a->valuedouble);
+	if (cJSON_IsRaw(a) || cJSON_IsRaw(b)) {
+		/* Raw numbers are integers too large for a double. */
+		char *sa = cJSON_PrintUnformatted(a), *sb = cJSON_PrintUnformatted(b);
+		int eq = sa && sb && !strcmp(sa, sb);
+
+		free(sa);
+		free(sb);
+		return eq;
+	}
+	if (cJSON_IsString(a) && cJSON_IsString(b))
+		return !strcmp(a->valuestring, b->valuestring);
+	if (cJSON_IsBool(a) && cJSON_IsBool(b))
+		return cJSON_IsTrue(a) == cJSON_IsTrue(b);
+	return 0;
+}
+
+static char *child_path(const char *path, const char *key)
+{
+	return path[0] ? tg_xasprintf("%s.%s", path, key) : tg_xstrdup(key);
+}
+
+static void compare(struct tg_changes *out, const char *path, int depth, const cJSON *want,
+		    const cJSON *have, const struct tg_secrets *secrets);
+
+static void compare_objects(struct tg_changes *out, const char *path, int depth,
+			    const cJSON *want, const cJSON *have, const struct tg_secrets *secrets)
+{
+	const cJSON *w, *h;
+
+	for (w = want->child; w; w = w->next) {
+		char *p;
+
+		h = cJSON_GetObjectItemCaseSensitive(have, w->string);
+		/* The gateway dropped the field: it does not know it. */
+		if (!h)
+			continue;
+		p = child_path(path, w->string);
+		compare(out, p, depth + 1, w, h, secrets);
+		free(p);
+	}
+	for (h = have->child; h; h = h->next) {
+		char *p;
+
+		if (cJSON_GetObjectItemCaseSensitive(want, h->string) || is_zero(h) ||
+		    is_server_filled(h->string, depth))
+			continue;
+		p = child_path(path, h->string);
+		add_change(out, p, h, NULL, secrets);
+		free(p);
+	}
+}
+
+static void compare_arrays(struct tg_changes *out, const char *path, int depth,
+			   const cJSON *want, const cJSON *have, const struct tg_secrets *secrets)
+{
+	int nw = cJSON_GetArraySize(want), nh = cJSON_GetArraySize(have);
+
+	if (nw != nh) {
+		add_change(out, path, have, want, secrets);
+		return;
+	}
+	for (int i = 0; i < nw; i++) {
+		char *p = tg_xasprintf("%s[%d]", path, i);
+
+		compare(out, p, depth + 1, cJSON_GetArrayItem(want, i), cJSON_GetArrayItem(have, i), secrets);
+		free(p);
+	}
+}
+
+static void compare(struct tg_changes *out, const char *path, int depth, const cJSON *want,
+		    const cJSON *have, const struct tg_secrets *secrets)
+{
+	if (is_zero(want) && is_zero(have))
+		return;
+	if (cJSON_IsObject(want) && cJSON_IsObject(have)) {
+		compare_objects(out, path, depth, want, have, secrets);
+		return;
+	}
+	if (cJSON_IsArray(want) && cJSON_IsArray(have)) {
+		compare_arrays(out, path, depth, want, have, secrets);
+		return;
+	}
+	if (!scalar_equal(want, have))
+		add_change(out, path, have, want, secrets);
+}
+
+void tg_diff_objects(struct tg_changes *out, enum tg_kind kind, const cJSON *desired,
+		     const cJSON *actual, const struct tg_secrets *secrets)
+{
+	cJSON *want = cJSON_Duplicate(desired, 1);
+	cJSON *have = cJSON_Duplicate(actual, 1);
+
+	tg_marker_strip(want, kind);
+	tg_marker_strip(have, kind);
+	compare(out, "", 0, want, have, secrets);
+	cJSON_Delete(want);
+	cJSON_Delete(have);
+}
+
+void tg_changes_release(struct tg_changes *c)
+{
+	for (size_t i = 0; i < c->len; i++) {
+		free(c->items[i].path);
+		free(c->items[i].before);
+		free(c->items[i].after);
+	}
+	free(c->items);
+	memset(c, 0, sizeof(*c));
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+	const cJSON *const *x = a, *const *y = b;
+
+	return strcmp((*x)->string, (*y)->string);
+}
+
+/* Reorders every object's keys so printing is canonical. */
+static void sort_keys(cJSON *v)
+{
+	cJSON **items = NULL, *c;
+	size_t n = 0, i;
+
+	for (c = v ? v->child : NULL; c; c = c->next) {
+		sort_keys(c);
+		n++;
+	}
+	if (!cJSON_IsObject(v) || n < 2)
+		return;
+	items = tg_xcalloc(n, sizeof(*items));
+	for (c = v->child, i = 0; c; c = c->next)
+		items[i++] = c;
+	qsort(items, n, sizeof(*items), cmp_keys);
+	for (i = 0; i < n; i++) {
+		items[i]->prev = i ? items[i - 1] : items[n - 1];
+		items[i]->next = i + 1 < n ? items[i + 1] : NULL;
+	}
+	v->child = items[0];
+	free(items);
+}
+
+void tg_diff_hash(char out[65], enum tg_kind kind, const cJSON *obj)
+{
+	cJSON *copy = cJSON_Duplicate(obj, 1);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char *text;
+
+	tg_marker_strip(copy, kind);
+	sort_keys(copy);
+	text = cJSON_PrintUnformatted(copy);
+	EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
+	for (unsigned int i = 0; i < mdlen && i < 32; i++) {
+		static const char hex[] = "0123456789abcdef";
+
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+	free(text);
+	cJSON_Delete(copy);
+}

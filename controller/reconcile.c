@@ -1,0 +1,784 @@
+/*
+ * One reconcile pass (see include/tg/reconcile.h).
+ *
+ * Safety rules enforced here rather than in the planner because they depend
+ * on what the gateway really accepted: a policy is written only when every
+ * API it references exists (already, or written successfully in this pass),
+ * and an API is deleted only when no policy left on the gateway still
+ * references it.  So one failed object never leaves a policy pointing at a
+ * missing API.
+ */
+#include "tg/reconcile.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "tg/buf.h"
+#include "tg/diff.h"
+#include "tg/gateway.h"
+#include "tg/log.h"
+#include "tg/marker.h"
+#include "tg/banned.h"
+
+struct tg_syncer {
+	const struct tg_sync_config *cfg;
+	struct tg_git_source *git;
+	struct tg_gateway *gw;
+	char *cache_dir;
+	FILE *audit;
+};
+
+const char *tg_outcome_name(enum tg_outcome o)
+{
+	static const char *const names[] = { "success", "partial", "refused", "error" };
+
+	return names[o];
+}
+
+static int make_dirs(const char *path)
+{
+	char *p = tg_xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = p + 1; *s && !rc; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+	}
+	if (!rc && mkdir(p, 0700) < 0 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
+}
+
+int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, const char *cache_dir,
+		  struct tg_err *err)
+{
+	struct tg_syncer *s = tg_xcalloc(1, sizeof(*s));
+	struct tg_gateway_opts gopts = { 0 };
+	struct tg_git_opts git = { 0 };
+	int rc;
+
+	s->cfg = cfg;
+	s->cache_dir = tg_xasprintf("%s/%s", cache_dir, cfg->name);
+	gopts.url = cfg->gateway_url;
+	gopts.secret_file = cfg->gateway_secret_file;
+	gopts.ca_file = cfg->gateway_ca_file;
+	gopts.cert_file = cfg->gateway_cert_file;
+	gopts.key_file = cfg->gateway_key_file;
+	gopts.insecure_skip_verify = cfg->gateway_insecure_skip_verify;
+	gopts.timeout_ms = (long)cfg->gateway_timeout_ms;
+	gopts.max_concurrency = (int)cfg->gateway_concurrency;
+	rc = tg_gateway_new(&s->gw, &gopts, err);
+	if (rc)
+		goto fail;
+	if (cfg->repo_url) {
+		if (make_dirs(s->cache_dir)) {
+			rc = tg_err_set(err, TG_ERROR, "cannot create cache directory '%s': %s",
+					s->cache_dir, strerror(errno));
+			goto fail;
+		}
+		git.url = cfg->repo_url;
+		git.ref_type = cfg->ref_type;
+		git.ref = cfg->ref;
+		git.cache_dir = s->cache_dir;
+		git.auth.username = cfg->auth_username;
+		git.auth.password_file = cfg->auth_password_file;
+		git.auth.token_file = cfg->auth_token_file;
+		git.auth.ssh_key_file = cfg->auth_ssh_key_file;
+		git.auth.known_hosts_file = cfg->auth_known_hosts_file;
+		git.auth.insecure_skip_host_key_check = cfg->auth_insecure_skip_host_key_check;
+		git.auth.ca_file = cfg->auth_ca_file;
+		git.trusted_keys = (const char *const *)cfg->trusted_keys;
+		git.n_trusted_keys = cfg->n_trusted_keys;
+		rc = tg_git_source_new(&s->git, &git, err);
+		if (rc)
+			goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	tg_syncer_free(s);
+	return rc;
+}
+
+void tg_syncer_free(struct tg_syncer *s)
+{
+	if (!s)
+		return;
+	tg_git_source_free(s->git);
+	tg_gateway_free(s->gw);
+	free(s->cache_dir);
+	free(s);
+}
+
+void tg_syncer_set_audit(struct tg_syncer *s, FILE *f)
+{
+	s->audit = f;
+}
+
+static void result_error(struct tg_reconcile_result *res, enum tg_outcome o, const char *msg)
+{
+	res->outcome = o;
+	snprintf(res->error, sizeof(res->error), "%s", msg);
+}
+
+int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct tg_err *err)
+{
+	int rc = 0;
+
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		out[k] = NULL;
+	for (int k = 0; k < TG_KIND_COUNT && !rc; k++)
+		rc = tg_gateway_list(s->gw, (enum tg_kind)k, &out[k], err);
+	if (rc)
+		for (int k = 0; k < TG_KIND_COUNT; k++) {
+			cJSON_Delete(out[k]);
+			out[k] = NULL;
+		}
+	return rc;
+}
+
+/* Every API id the gateway has, classic and OAS, for reference checks. */
+static const char **collect_api_ids(cJSON *const actual[TG_KIND_COUNT], size_t *n)
+{
+	size_t cap = (size_t)cJSON_GetArraySize(actual[TG_KIND_API]) +
+		     (size_t)cJSON_GetArraySize(actual[TG_KIND_OAS_API]);
+	const char **ids = tg_xcalloc(cap ? cap : 1, sizeof(*ids));
+	const cJSON *c;
+
+	*n = 0;
+	for (int k = TG_KIND_API; k <= TG_KIND_OAS_API; k++)
+		cJSON_ArrayForEach(c, actual[k]) {
+			const char *id = tg_plan_object_id((enum tg_kind)k, c);
+
+			if (id && *n < cap)
+				ids[(*n)++] = id;
+		}
+	return ids;
+}
+
+static long long max_deletes(const struct tg_sync_config *cfg, size_t owned)
+{
+	long long quarter = (long long)(owned + 3) / 4;
+
+	if (cfg->max_delete >= 0)
+		return cfg->max_delete;
+	return quarter > 10 ? quarter : 10;
+}
+
+/* --- name sets (small, linear: only used for ids touched in one pass) --- */
+
+struct idset {
+	const char **ids;
+	size_t len, alloc;
+};
+
+static void idset_add(struct idset *s, const char *id)
+{
+	if (s->len == s->alloc) {
+		s->alloc = s->alloc ? s->alloc * 2 : 16;
+		s->ids = tg_xreallocarray(s->ids, s->alloc, sizeof(*s->ids));
+	}
+	s->ids[s->len++] = id;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void idset_seal(struct idset *s)
+{
+	qsort(s->ids, s->len, sizeof(*s->ids), cmp_str);
+}
+
+static int idset_has(const struct idset *s, const char *id)
+{
+	return s->len && bsearch(&id, s->ids, s->len, sizeof(*s->ids), cmp_str) != NULL;
+}
+
+/* API ids referenced by a policy body (keys of access_rights and api_id). */
+static int policy_refs_ok(const cJSON *policy, const struct idset *apis, const char **missing)
+{
+	const cJSON *ar = cJSON_GetObjectItemCaseSensitive(policy, "access_rights"), *e;
+
+	cJSON_ArrayForEach(e, ar) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "api_id");
+		const char *ref = cJSON_IsString(id) && id->valuestring[0] ? id->valuestring : e->string;
+
+		if (ref && !idset_has(apis, ref)) {
+			*missing = ref;
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int policy_refers_to(const cJSON *policy, const char *api_id)
+{
+	const cJSON *ar = cJSON_GetObjectItemCaseSensitive(policy, "access_rights"), *e;
+
+	cJSON_ArrayForEach(e, ar) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "api_id");
+
+		if ((e->string && !strcmp(e->string, api_id)) ||
+		    (cJSON_IsString(id) && !strcmp(id->valuestring, api_id)))
+			return 1;
+	}
+	return 0;
+}
+
+/* --- apply --- */
+
+struct pass {
+	struct tg_syncer *s;
+	const struct tg_reconcile_opts *opts;
+	struct tg_reconcile_result *res;
+	const struct tg_commit_info *commit;
+	cJSON **bodies;        /* stamped bodies, by plan index */
+	int *written;          /* 1 = write attempted and accepted, by plan index */
+	char **errors;         /* by plan index */
+};
+
+static void now_rfc3339(char *out, size_t size)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static cJSON *stamped_body(struct pass *p, const struct tg_plan_item *it)
+{
+	cJSON *body = cJSON_Duplicate(it->desired->body, 1);
+	struct tg_marker own = { 0 }, m = { 0 };
+	char hash[65], when[32];
+
+	tg_diff_hash(hash, it->kind, it->desired->body);
+	now_rfc3339(when, sizeof(when));
+	/* A drift policy the author put in the slot is kept. */
+	tg_marker_read(&own, it->kind, it->desired->body);
+	m.sync = p->s->cfg->name;
+	m.commit = p->res->commit[0] ? p->res->commit : (char *)"local";
+	m.file = it->desired->file;
+	m.hash = hash;
+	m.applied_at = when;
+	m.drift = own.drift;
+	tg_marker_stamp(body, it->kind, &m);
+	tg_marker_release(&own);
+	return body;
+}
+
+static int item_is_write(const struct tg_plan_item *it)
+{
+	return (it->action == TG_ACTION_CREATE || it->action == TG_ACTION_UPDATE) && !it->warn_only;
+}
+
+static void run_writes(struct pass *p, const size_t *idx, size_t n)
+{
+	struct tg_write *w = tg_xcalloc(n ? n : 1, sizeof(*w));
+	struct tg_err err = { 0, "" };
+
+	for (size_t i = 0; i < n; i++) {
+		const struct tg_plan_item *it = &p->res->plan.items[idx[i]];
+
+		w[i].kind = it->kind;
+		w[i].id = it->id;
+		if (it->action == TG_ACTION_DELETE) {
+			w[i].op = TG_WRITE_DELETE;
+		} else {
+			w[i].op = it->action == TG_ACTION_CREATE ? TG_WRITE_CREATE : TG_WRITE_UPDATE;
+			p->bodies[idx[i]] = stamped_body(p, it);
+			w[i].body = p->bodies[idx[i]];
+		}
+	}
+	if (tg_gateway_write_all(p->s->gw, w, n, &err)) {
+		for (size_t i = 0; i < n; i++)
+			p->errors[idx[i]] = tg_xstrdup(err.msg);
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			if (w[i].rc)
+				p->errors[idx[i]] = tg_xstrdup(w[i].error);
+			else
+				p->written[idx[i]] = 1;
+		}
+	}
+	free(w);
+}
+
+static void skip(struct pass *p, size_t i, const char *why)
+{
+	p->errors[i] = tg_xstrdup(why);
+}
+
+/* Stage 1: API creates/updates. */
+static void apply_api_writes(struct pass *p)
+{
+	struct tg_plan *plan = &p->res->plan;
+	size_t *idx = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*idx)), n = 0;
+
+	for (size_t i = 0; i < plan->len; i++)
+		if (plan->items[i].kind != TG_KIND_POLICY && item_is_write(&plan->items[i]))
+			idx[n++] = i;
+	run_writes(p, idx, n);
+	free(idx);
+}
+
+/* APIs that exist after stage 1: on the gateway before (unless a create of
+ * it failed) or written now. */
+static void available_apis(struct pass *p, cJSON *const actual[TG_KIND_COUNT], struct idset *out)
+{
+	struct tg_plan *plan = &p->res->plan;
+	size_t n = 0;
+	const char **ids = collect_api_ids(actual, &n);
+
+	for (size_t i = 0; i < n; i++)
+		idset_add(out, ids[i]);
+	free(ids);
+	for (size_t i = 0; i < plan->len; i++)
+		if (plan->items[i].kind != TG_KIND_POLICY && plan->items[i].action == TG_ACTION_CREATE &&
+		    p->written[i])
+			idset_add(out, plan->items[i].id);
+	idset_seal(out);
+}
+
+/* Stage 2: policy creates/updates whose every API reference exists. */
+static void apply_policy_writes(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
+{
+	struct tg_plan *plan = &p->res->plan;
+	size_t *idx = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*idx)), n = 0;
+	struct idset apis = { 0 };
+
+	available_apis(p, actual, &apis);
+	for (size_t i = 0; i < plan->len; i++) {
+		const struct tg_plan_item *it = &plan->items[i];
+		const char *missing = NULL;
+
+		if (it->kind != TG_KIND_POLICY || !item_is_write(it))
+			continue;
+		if (!policy_refs_ok(it->desired->body, &apis, &missing)) {
+			char why[TG_ERR_MSG_MAX];
+
+			snprintf(why, sizeof(why), "not applied: api '%.200s' it references is not on the gateway",
+				 missing);
+			skip(p, i, why);
+			continue;
+		}
+		idx[n++] = i;
+	}
+	run_writes(p, idx, n);
+	free(apis.ids);
+	free(idx);
+}
+
+/* Policies left on the gateway after this pass (for API delete safety). */
+static int api_still_referenced(struct pass *p, cJSON *const actual[TG_KIND_COUNT], const char *api)
+{
+	struct tg_plan *plan = &p->res->plan;
+	const cJSON *pol;
+
+	for (size_t i = 0; i < plan->len; i++) {
+		const struct tg_plan_item *it = &plan->items[i];
+
+		if (it->kind == TG_KIND_POLICY && it->desired && p->written[i] &&
+		    policy_refers_to(it->desired->body, api))
+			return 1;
+	}
+	cJSON_ArrayForEach(pol, actual[TG_KIND_POLICY]) {
+		const char *id = tg_plan_object_id(TG_KIND_POLICY, pol);
+		int deleted = 0;
+
+		for (size_t i = 0; i < plan->len && id; i++) {
+			const struct tg_plan_item *it = &plan->items[i];
+
+			if (it->kind == TG_KIND_POLICY && !strcmp(it->id, id) &&
+			    ((it->action == TG_ACTION_DELETE && p->written[i]) ||
+			     (item_is_write(it) && p->written[i])))
+				deleted = 1; /* gone, or replaced by a body checked above */
+		}
+		if (!deleted && policy_refers_to(pol, api))
+			return 1;
+	}
+	return 0;
+}
+
+/* Policies the gateway will hold after this pass. */
+static size_t policies_left(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
+{
+	struct tg_plan *plan = &p->res->plan;
+	size_t n = (size_t)cJSON_GetArraySize(actual[TG_KIND_POLICY]);
+
+	for (size_t i = 0; i < plan->len; i++) {
+		const struct tg_plan_item *it = &plan->items[i];
+
+		if (it->kind != TG_KIND_POLICY || !p->written[i])
+			continue;
+		if (it->action == TG_ACTION_DELETE)
+			n--;
+		else if (it->action == TG_ACTION_CREATE)
+			n++;
+	}
+	return n;
+}
+
+/* See TG_TOMBSTONE_POLICY_ID. */
+static void write_tombstone(struct pass *p)
+{
+	struct tg_marker m = { 0 };
+	struct tg_write w = { 0 };
+	struct tg_err err = { 0, "" };
+	cJSON *body = cJSON_CreateObject();
+	char when[32];
+
+	now_rfc3339(when, sizeof(when));
+	cJSON_AddStringToObject(body, "id", TG_TOMBSTONE_POLICY_ID);
+	cJSON_AddStringToObject(body, "name", "tyk-gitops: placeholder so deleted policies unload");
+	cJSON_AddBoolToObject(body, "active", 0);
+	cJSON_AddBoolToObject(body, "is_inactive", 1);
+	cJSON_AddObjectToObject(body, "access_rights");
+	m.sync = p->s->cfg->name;
+	m.commit = p->res->commit;
+	m.file = (char *)"(tombstone)";
+	m.applied_at = when;
+	tg_marker_stamp(body, TG_KIND_POLICY, &m);
+	w.op = TG_WRITE_CREATE;
+	w.kind = TG_KIND_POLICY;
+	w.id = TG_TOMBSTONE_POLICY_ID;
+	w.body = body;
+	if (tg_gateway_write_all(p->s->gw, &w, 1, &err) || w.rc)
+		tg_log_kv(TG_LOG_WARN, "cannot write the tombstone policy; deleted policies stay loaded until the gateway restarts",
+			  "sync", p->s->cfg->name, "error", w.rc ? w.error : err.msg, NULL);
+	cJSON_Delete(body);
+}
+
+/* Stage 3 and 4: policy deletes, then API deletes. */
+static void apply_deletes(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
+{
+	struct tg_plan *plan = &p->res->plan;
+	size_t *idx = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*idx)), n = 0;
+
+	for (size_t i = 0; i < plan->len; i++)
+		if (plan->items[i].kind == TG_KIND_POLICY && plan->items[i].action == TG_ACTION_DELETE)
+			idx[n++] = i;
+	run_writes(p, idx, n);
+	if (n > 0 && policies_left(p, actual) == 0)
+		write_tombstone(p);
+	n = 0;
+	for (size_t i = 0; i < plan->len; i++) {
+		const struct tg_plan_item *it = &plan->items[i];
+
+		if (it->kind == TG_KIND_POLICY || it->action != TG_ACTION_DELETE)
+			continue;
+		if (api_still_referenced(p, actual, it->id)) {
+			skip(p, i, "not deleted: a policy on the gateway still references it");
+			continue;
+		}
+		idx[n++] = i;
+	}
+	run_writes(p, idx, n);
+	free(idx);
+}
+
+/* After the reload: every written object must be loaded as desired, every
+ * deleted one gone.  The gateway answers "ok" even when it skipped a
+ * definition, so this is the only proof. */
+static void verify(struct pass *p)
+{
+	struct tg_plan *plan = &p->res->plan;
+
+	for (size_t i = 0; i < plan->len; i++) {
+		const struct tg_plan_item *it = &plan->items[i];
+		struct tg_err err = { 0, "" };
+		cJSON *got = NULL;
+		int rc;
+
+		if (!p->written[i])
+			continue;
+		rc = tg_gateway_get(p->s->gw, it->kind, it->id, &got, &err);
+		if (it->action == TG_ACTION_DELETE) {
+			if (rc != TG_ENOTFOUND)
+				p->errors[i] = tg_xstrdup(rc ? err.msg : "still on the gateway after reload");
+		} else if (rc == TG_ENOTFOUND) {
+			p->errors[i] = tg_xstrdup(it->kind == TG_KIND_POLICY ?
+				"not loaded after reload: is policies.policy_path set and policy_source \"file\" on the gateway?" :
+				"not loaded after reload: the gateway skipped the definition (see its log)");
+		} else if (rc) {
+			p->errors[i] = tg_xstrdup(err.msg);
+		} else {
+			struct tg_changes ch = { 0 };
+
+			tg_diff_objects(&ch, it->kind, p->bodies[i], got, NULL);
+			if (ch.len)
+				p->errors[i] = tg_xasprintf("read back differs from what was written at '%s'",
+							    ch.items[0].path);
+			tg_changes_release(&ch);
+		}
+		cJSON_Delete(got);
+	}
+}
+
+static void audit_record(struct pass *p, const struct tg_plan_item *it, const char *result,
+			 const char *error)
+{
+	struct tg_buf line = TG_BUF_INIT;
+	char when[32], before[65] = "", after[65] = "";
+	cJSON *rec = cJSON_CreateObject();
+	char *text;
+
+	if (!p->s->audit)
+		goto out;
+	now_rfc3339(when, sizeof(when));
+	if (it->actual)
+		tg_diff_hash(before, it->kind, it->actual);
+	if (it->desired)
+		tg_diff_hash(after, it->kind, it->desired->body);
+	cJSON_AddStringToObject(rec, "time", when);
+	cJSON_AddStringToObject(rec, "sync", p->s->cfg->name);
+	cJSON_AddStringToObject(rec, "commit", p->res->commit);
+	cJSON_AddStringToObject(rec, "author", p->res->author ? p->res->author : "");
+	cJSON_AddStringToObject(rec, "trigger", p->opts->trigger ? p->opts->trigger : "cli");
+	cJSON_AddStringToObject(rec, "actor", p->opts->actor ? p->opts->actor : "");
+	cJSON_AddStringToObject(rec, "kind", tg_kind_name(it->kind));
+	cJSON_AddStringToObject(rec, "id", it->id);
+	cJSON_AddStringToObject(rec, "action", tg_action_name(it->action));
+	cJSON_AddStringToObject(rec, "before_hash", before);
+	cJSON_AddStringToObject(rec, "after_hash", after);
+	cJSON_AddStringToObject(rec, "result", result);
+	if (error)
+		cJSON_AddStringToObject(rec, "error", error);
+	text = cJSON_PrintUnformatted(rec);
+	tg_buf_puts(&line, text);
+	tg_buf_puts(&line, "\n");
+	fwrite(line.ptr, 1, line.len, p->s->audit);
+	fflush(p->s->audit);
+	free(text);
+out:
+	cJSON_Delete(rec);
+	tg_buf_release(&line);
+}
+
+static void collect_results(struct pass *p)
+{
+	struct tg_reconcile_result *res = p->res;
+	struct tg_plan *plan = &res->plan;
+
+	res->objects = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*res->objects));
+	for (size_t i = 0; i < plan->len; i++) {
+		const struct tg_plan_item *it = &plan->items[i];
+		struct tg_object_result *o = &res->objects[res->n_objects++];
+
+		o->kind = it->kind;
+		o->id = tg_xstrdup(it->id);
+		o->action = it->action;
+		o->ok = p->errors[i] == NULL;
+		o->error = p->errors[i] ? tg_xstrdup(p->errors[i]) : NULL;
+		if (it->drifted)
+			res->drifted++;
+		if (it->warn_only) {
+			res->warned++;
+			tg_log_kv(TG_LOG_WARN, "drift left in place (policy warn)", "sync", p->s->cfg->name,
+				  "kind", tg_kind_name(it->kind), "id", it->id, NULL);
+			continue;
+		}
+		switch (it->action) {
+		case TG_ACTION_NONE: res->unchanged++; continue;
+		case TG_ACTION_CONFLICT: res->conflicts++; continue;
+		default: break;
+		}
+		if (p->errors[i]) {
+			res->failed++;
+			tg_log_kv(TG_LOG_ERROR, "object failed", "sync", p->s->cfg->name, "commit", res->commit,
+				  "kind", tg_kind_name(it->kind), "id", it->id, "action", tg_action_name(it->action),
+				  "error", p->errors[i], NULL);
+		} else if (it->action == TG_ACTION_CREATE) {
+			res->created++;
+		} else if (it->action == TG_ACTION_UPDATE) {
+			res->updated++;
+		} else if (it->action == TG_ACTION_DELETE) {
+			res->deleted++;
+		}
+		audit_record(p, it, p->errors[i] ? "failed" : "applied", p->errors[i]);
+	}
+	res->outcome = res->failed ? TG_OUTCOME_PARTIAL : TG_OUTCOME_SUCCESS;
+	if (res->failed)
+		snprintf(res->error, sizeof(res->error), "%zu object(s) failed", res->failed);
+}
+
+static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
+{
+	struct tg_plan *plan = &p->res->plan;
+	struct tg_err err = { 0, "" };
+	int any = 0;
+
+	p->bodies = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->bodies));
+	p->written = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->written));
+	p->errors = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->errors));
+	apply_api_writes(p);
+	apply_policy_writes(p, actual);
+	apply_deletes(p, actual);
+	for (size_t i = 0; i < plan->len; i++)
+		any |= p->written[i];
+	if (any) {
+		if (tg_gateway_reload(p->s->gw, &err)) {
+			for (size_t i = 0; i < plan->len; i++)
+				if (p->written[i] && !p->errors[i])
+					p->errors[i] = tg_xstrdup(err.msg);
+		} else {
+			verify(p);
+		}
+	}
+	collect_results(p);
+	for (size_t i = 0; i < plan->len; i++) {
+		cJSON_Delete(p->bodies[i]);
+		free(p->errors[i]);
+	}
+	free(p->bodies);
+	free(p->written);
+	free(p->errors);
+}
+
+/* --- the pass --- */
+
+static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
+			struct tg_reconcile_result *res, char **root)
+{
+	struct tg_err err = { 0, "" };
+	const struct tg_commit_info *ci;
+	int changed = 0;
+	const char *path = s->cfg->path ? s->cfg->path : "";
+
+	if (opts->local_dir) {
+		*root = tg_xasprintf("%s%s%s", opts->local_dir, *path ? "/" : "", path);
+		return 0;
+	}
+	if (!s->git) {
+		result_error(res, TG_OUTCOME_ERROR, "no repository configured");
+		return -1;
+	}
+	if (tg_git_sync(s->git, &changed, &err)) {
+		result_error(res, TG_OUTCOME_ERROR, err.msg);
+		/* Keep working from the last good checkout, if there is one. */
+		if (!tg_git_commit(s->git))
+			return -1;
+		tg_log_kv(TG_LOG_WARN, "git fetch failed, using the last good checkout", "sync",
+			  s->cfg->name, "error", err.msg, NULL);
+	}
+	ci = tg_git_commit(s->git);
+	snprintf(res->commit, sizeof(res->commit), "%s", ci->sha);
+	res->author = tg_xasprintf("%s <%s>", ci->author_name ? ci->author_name : "",
+				   ci->author_email ? ci->author_email : "");
+	res->summary_line = tg_xstrdup(ci->summary ? ci->summary : "");
+	*root = tg_xasprintf("%s%s%s", tg_git_workdir(s->git), *path ? "/" : "", path);
+	res->outcome = TG_OUTCOME_SUCCESS;
+	res->error[0] = '\0';
+	return 0;
+}
+
+void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
+		   struct tg_reconcile_result *res)
+{
+	struct tg_desired *d = NULL;
+	struct tg_load_opts lopts = { 0 };
+	struct tg_plan_opts popts = { 0 };
+	struct tg_err err = { 0, "" };
+	struct pass p = { 0 };
+	cJSON *actual[TG_KIND_COUNT] = { NULL, NULL, NULL };
+	const char **api_ids = NULL;
+	size_t n_api_ids = 0;
+	char *root = NULL;
+	long long start = tg_now_ms();
+	unsigned long requests0 = tg_gateway_request_count(s->gw);
+
+	memset(res, 0, sizeof(*res));
+	tg_problems_init(&res->problems);
+	if (fetch_source(s, opts, res, &root))
+		goto out;
+	lopts.root = root;
+	lopts.secrets_dir = s->cfg->secrets_dir;
+	lopts.allow_empty = s->cfg->allow_empty;
+	if (tg_desired_load(&d, &res->problems, &lopts, &err)) {
+		result_error(res, TG_OUTCOME_REFUSED, err.msg);
+		goto out;
+	}
+	if (tg_syncer_list_actual(s, actual, &err)) {
+		result_error(res, TG_OUTCOME_ERROR, err.msg);
+		goto out;
+	}
+	api_ids = collect_api_ids(actual, &n_api_ids);
+	tg_desired_check_refs(d, api_ids, n_api_ids, &res->problems);
+	if (res->problems.errors > 0) {
+		char msg[TG_ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "commit %.12s is invalid (%zu problem(s)); nothing was applied",
+			 res->commit[0] ? res->commit : "(local)", res->problems.errors);
+		result_error(res, TG_OUTCOME_REFUSED, msg);
+		goto out;
+	}
+	popts.sync_name = s->cfg->name;
+	popts.adopt = s->cfg->adopt;
+	popts.prune = s->cfg->prune;
+	popts.drift = s->cfg->drift_policy;
+	popts.secrets.values = (const char *const *)d->secrets;
+	popts.secrets.len = d->n_secrets;
+	tg_plan_build(&res->plan, d, actual, &popts);
+	if ((long long)res->plan.counts[TG_ACTION_DELETE] > max_deletes(s->cfg, res->plan.owned) &&
+	    !opts->force) {
+		char msg[TG_ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg),
+			 "refusing to delete %zu objects (max_delete is %lld); use --force to apply",
+			 res->plan.counts[TG_ACTION_DELETE], max_deletes(s->cfg, res->plan.owned));
+		result_error(res, TG_OUTCOME_REFUSED, msg);
+		goto out;
+	}
+	if (opts->dry_run || s->cfg->suspended) {
+		res->outcome = TG_OUTCOME_SUCCESS;
+		goto out;
+	}
+	p.s = s;
+	p.opts = opts;
+	p.res = res;
+	apply_plan(&p, actual);
+out:
+	res->duration_ms = tg_now_ms() - start;
+	res->gateway_requests = tg_gateway_request_count(s->gw) - requests0;
+	free(api_ids);
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		cJSON_Delete(actual[k]);
+	res->desired = d;
+	free(root);
+}
+
+void tg_reconcile_result_release(struct tg_reconcile_result *res)
+{
+	tg_plan_release(&res->plan);
+	tg_desired_free(res->desired);
+	tg_problems_release(&res->problems);
+	for (size_t i = 0; i < res->n_objects; i++) {
+		free(res->objects[i].id);
+		free(res->objects[i].error);
+	}
+	free(res->objects);
+	free(res->author);
+	free(res->summary_line);
+	memset(res, 0, sizeof(*res));
+}
+
+void tg_reconcile_summary(const struct tg_reconcile_result *res, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%zu created, %zu updated, %zu deleted, %zu unchanged",
+			 res->created, res->updated, res->deleted, res->unchanged);
+
+	if (n > 0 && (size_t)n < size && res->failed)
+		snprintf(out + n, size - (size_t)n, ", %zu failed", res->failed);
+	if (n > 0 && (size_t)n < size && res->conflicts)
+		snprintf(out + strlen(out), size - strlen(out), ", %zu conflicts", res->conflicts);
+}

@@ -1,0 +1,82 @@
+/*
+ * One reconcile pass of one sync: git -> desired state -> gate -> gateway
+ * lists -> plan -> safeguards -> apply (API writes, policy writes, policy
+ * deletes, API deletes) -> one blocking reload -> read-back -> audit.
+ *
+ * A struct tg_syncer keeps a sync's long-lived handles (git source, gateway
+ * client) and its last good commit; it is used by one thread at a time.
+ */
+#ifndef TG_RECONCILE_H
+#define TG_RECONCILE_H
+
+#include <stdio.h>
+
+#include "tg/config.h"
+#include "tg/desired.h"
+#include "tg/gitsrc.h"
+#include "tg/plan.h"
+#include "tg/problems.h"
+
+struct tg_reconcile_opts {
+	int dry_run;          /* plan only: nothing is written */
+	int force;            /* override max_delete */
+	const char *trigger;  /* "cli", "poll", "webhook", "pipeline", "drift", "startup" */
+	const char *actor;    /* who triggered (pipeline id, webhook delivery...) */
+	const char *local_dir; /* use this directory instead of the git source (no git) */
+};
+
+enum tg_outcome {
+	TG_OUTCOME_SUCCESS,   /* everything applied and verified (or nothing to do) */
+	TG_OUTCOME_PARTIAL,   /* some objects failed; the others were applied */
+	TG_OUTCOME_REFUSED,   /* invalid commit or safeguard: nothing applied */
+	TG_OUTCOME_ERROR      /* git or gateway unusable: nothing applied */
+};
+
+struct tg_object_result {
+	enum tg_kind kind;
+	char *id;
+	enum tg_action action;
+	int ok;
+	char *error;
+};
+
+struct tg_reconcile_result {
+	enum tg_outcome outcome;
+	char error[TG_ERR_MSG_MAX];
+	char commit[41];
+	char *author;
+	char *summary_line; /* commit summary */
+	struct tg_plan plan;       /* items point into desired */
+	struct tg_desired *desired;
+	struct tg_problems problems;
+	struct tg_object_result *objects;
+	size_t n_objects;
+	size_t created, updated, deleted, unchanged, conflicts, failed, drifted, warned;
+	long long duration_ms;
+	unsigned long gateway_requests;
+};
+
+struct tg_syncer;
+
+/* cfg must outlive the syncer.  cache_dir holds one directory per sync. */
+int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, const char *cache_dir,
+		  struct tg_err *err);
+void tg_syncer_free(struct tg_syncer *s);
+
+/* Sends one audit record per object change to f (NULL: none). */
+void tg_syncer_set_audit(struct tg_syncer *s, FILE *f);
+
+/* Runs one pass.  res must be released with tg_reconcile_result_release. */
+void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
+		   struct tg_reconcile_result *res);
+void tg_reconcile_result_release(struct tg_reconcile_result *res);
+
+/* "2 created, 1 updated, 0 deleted" */
+void tg_reconcile_summary(const struct tg_reconcile_result *res, char *out, size_t size);
+
+/* Gateway access for `status`: lists owned objects.  Returns the lists. */
+int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct tg_err *err);
+
+const char *tg_outcome_name(enum tg_outcome o);
+
+#endif

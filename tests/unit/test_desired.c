@@ -1,0 +1,401 @@
+/* Unit tests for controller/desired.c: objects, checks, substitution, layout. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tg/buf.h"
+#include "tg/common.h"
+#include "tg/desired.h"
+
+static const char *fake_getenv(const char *name, void *ctx)
+{
+	(void)ctx;
+	if (!strcmp(name, "DB_PASS"))
+		return "hunter2";
+	if (!strcmp(name, "HOST"))
+		return "upstream.internal";
+	if (!strcmp(name, "EMPTY"))
+		return "";
+	return NULL;
+}
+
+struct loaded {
+	struct tg_desired *d;
+	struct tg_problems problems;
+	struct tg_buf text;
+};
+
+static void load_buf(struct loaded *l, const char *file, const char *data, const char *secrets_dir)
+{
+	struct tg_load_opts opts = { 0 };
+
+	opts.getenv_fn = fake_getenv;
+	opts.secrets_dir = secrets_dir;
+	tg_problems_init(&l->problems);
+	tg_buf_init(&l->text, 0);
+	assert_int_equal(tg_desired_load_buffer(&l->d, &l->problems, &opts, file, data, strlen(data)), 0);
+	tg_desired_check_refs(l->d, NULL, 0, &l->problems);
+	tg_problems_sort(&l->problems);
+	tg_problems_format_text(&l->problems, &l->text);
+}
+
+static void unload(struct loaded *l)
+{
+	tg_desired_free(l->d);
+	tg_problems_release(&l->problems);
+	tg_buf_release(&l->text);
+}
+
+static void test_desired__classic_api_fields_are_read(void **state)
+{
+	struct loaded l;
+	const struct tg_object *o;
+	char *body;
+
+	(void)state;
+	load_buf(&l, "apis/a.json",
+		 "{\"api_id\":\"a\",\"name\":\"A\",\"domain\":\"x.com\",\"proxy\":{\"listen_path\":\"/a/\"},"
+		 "\"custom\":{\"new_gateway_field\":[1,2]}}", NULL);
+	assert_string_equal(tg_buf_cstr(&l.text), "");
+	o = tg_desired_find(l.d, TG_KIND_API, "a");
+	assert_non_null(o);
+	assert_string_equal(o->name, "A");
+	assert_string_equal(o->listen_path, "/a/");
+	assert_string_equal(o->domain, "x.com");
+	assert_string_equal(o->file, "apis/a.json");
+	assert_int_equal(o->line, 1);
+	body = cJSON_PrintUnformatted(o->body);
+	assert_string_equal(body, "{\"api_id\":\"a\",\"name\":\"A\",\"domain\":\"x.com\",\"proxy\":"
+			    "{\"listen_path\":\"/a/\"},\"custom\":{\"new_gateway_field\":[1,2]}}");
+	free(body);
+	assert_null(tg_desired_find(l.d, TG_KIND_OAS_API, "a"));
+	unload(&l);
+}
+
+static void test_desired__oas_api_fields_come_from_extension(void **state)
+{
+	struct loaded l;
+	const struct tg_object *o;
+
+	(void)state;
+	load_buf(&l, "apis/p.yaml",
+		 "openapi: 3.0.3\ninfo: {title: Pets, version: '1'}\nx-tyk-api-gateway:\n"
+		 "  info: {id: pets, name: Petstore}\n  upstream: {url: 'http://p/'}\n"
+		 "  server:\n    listenPath: {value: /pets/}\n    customDomain: {enabled: true, name: p.com}\n",
+		 NULL);
+	assert_string_equal(tg_buf_cstr(&l.text), "");
+	o = tg_desired_find(l.d, TG_KIND_OAS_API, "pets");
+	assert_non_null(o);
+	assert_string_equal(o->name, "Petstore");
+	assert_string_equal(o->listen_path, "/pets/");
+	assert_string_equal(o->domain, "p.com");
+	assert_non_null(cJSON_GetObjectItem(o->body, "openapi"));
+	unload(&l);
+}
+
+static void test_desired__dashboard_wrappers_are_unwrapped(void **state)
+{
+	struct loaded l;
+	const struct tg_object *o;
+
+	(void)state;
+	load_buf(&l, "apis/w.yaml",
+		 "api_model: {}\napi_definition: {api_id: wrapped, proxy: {listen_path: /w/}}\n---\n"
+		 "api_definition: {api_id: both}\noas:\n  openapi: 3.0.3\n  x-tyk-api-gateway:\n"
+		 "    info: {id: both, name: Both}\n    upstream: {url: 'http://b/'}\n"
+		 "    server: {listenPath: {value: /both/}}\n---\n"
+		 "oas:\n  openapi: 3.0.3\n  x-tyk-api-gateway:\n    info: {name: NoId}\n"
+		 "    upstream: {url: 'http://b/'}\n    server: {listenPath: {value: /noid/}}\n",
+		 NULL);
+	assert_string_equal(tg_buf_cstr(&l.text),
+			    "apis/w.yaml:15:5: error: oas.x-tyk-api-gateway.info.id: missing api id\n");
+	o = tg_desired_find(l.d, TG_KIND_API, "wrapped");
+	assert_non_null(o);
+	assert_null(cJSON_GetObjectItem(o->body, "api_definition"));
+	assert_string_equal(cJSON_GetObjectItem(o->body, "api_id")->valuestring, "wrapped");
+	o = tg_desired_find(l.d, TG_KIND_OAS_API, "both");
+	assert_non_null(o);
+	assert_non_null(cJSON_GetObjectItem(o->body, "x-tyk-api-gateway"));
+	unload(&l);
+}
+
+static void test_desired__policy_refs_come_from_keys_and_api_ids(void **state)
+{
+	struct loaded l;
+	const struct tg_object *o;
+
+	(void)state;
+	load_buf(&l, "policies/p.json",
+		 "{\"_id\":\"abc123\",\"id\":\"\",\"access_rights\":{\"k1\":{\"api_id\":\"k1\"},"
+		 "\"k2\":{\"api_id\":\"other\"},\"k3\":{}}}", NULL);
+	o = tg_desired_find(l.d, TG_KIND_POLICY, "abc123");
+	assert_non_null(o);
+	assert_int_equal(o->n_api_refs, 4);
+	assert_string_equal(o->api_refs[0], "k1");
+	assert_string_equal(o->api_refs[1], "k2");
+	assert_string_equal(o->api_refs[2], "other");
+	assert_string_equal(o->api_refs[3], "k3");
+	assert_int_equal(l.problems.errors, 4); /* none of them is in the repository */
+	unload(&l);
+}
+
+static void test_desired__refs_known_on_the_gateway_are_fine(void **state)
+{
+	struct loaded l;
+	struct tg_problems p;
+	const char *known[] = { "k1", "k2" };
+
+	(void)state;
+	load_buf(&l, "policies/p.yaml", "id: p\naccess_rights: {k1: {api_id: k1}, k2: {}, k3: {}}\n", NULL);
+	tg_problems_init(&p);
+	tg_desired_check_refs(l.d, known, 2, &p);
+	assert_int_equal(p.len, 1);
+	assert_string_equal(p.items[0].msg,
+			    "policy 'p' grants access to unknown api 'k3' (not in the repository nor on the gateway)");
+	assert_int_equal(p.items[0].line, 2);
+	assert_int_equal(p.items[0].column, 43);
+	tg_problems_release(&p);
+	unload(&l);
+}
+
+static void test_desired__variables_are_substituted_and_recorded_as_secrets(void **state)
+{
+	struct loaded l;
+	const struct tg_object *o;
+	const cJSON *auth;
+
+	(void)state;
+	load_buf(&l, "apis/s.yaml",
+		 "api_id: s\nproxy: {listen_path: /s/, target_url: 'https://${HOST}:${PORT:-8443}/x'}\n"
+		 "auth: {pass: '${DB_PASS}', again: 'x${DB_PASS}y${DB_PASS}', lit: '$${HOST}', "
+		 "empty: '${EMPTY}', dflt: '${EMPTY:-fallback}', dollar: 'a$b$$c'}\n", NULL);
+	assert_string_equal(tg_buf_cstr(&l.text), "");
+	o = tg_desired_find(l.d, TG_KIND_API, "s");
+	assert_non_null(o);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o->body, "proxy"), "target_url")->valuestring,
+			    "https://upstream.internal:8443/x");
+	auth = cJSON_GetObjectItem(o->body, "auth");
+	assert_string_equal(cJSON_GetObjectItem(auth, "pass")->valuestring, "hunter2");
+	assert_string_equal(cJSON_GetObjectItem(auth, "again")->valuestring, "xhunter2yhunter2");
+	assert_string_equal(cJSON_GetObjectItem(auth, "lit")->valuestring, "${HOST}");
+	assert_string_equal(cJSON_GetObjectItem(auth, "empty")->valuestring, "");
+	assert_string_equal(cJSON_GetObjectItem(auth, "dflt")->valuestring, "fallback");
+	assert_string_equal(cJSON_GetObjectItem(auth, "dollar")->valuestring, "a$b$$c");
+	assert_int_equal(l.d->n_secrets, 2);
+	assert_string_equal(l.d->secrets[0], "upstream.internal");
+	assert_string_equal(l.d->secrets[1], "hunter2");
+	unload(&l);
+}
+
+static void test_desired__unset_variable_is_named_in_the_problem(void **state)
+{
+	struct loaded l;
+
+	(void)state;
+	load_buf(&l, "apis/s.yaml", "api_id: s\nproxy:\n  target_url: '${NOPE}/${ALSO_NOPE}'\n", NULL);
+	assert_string_equal(tg_buf_cstr(&l.text),
+			    "apis/s.yaml:3:3: error: proxy.target_url: variable 'NOPE' is not set and has no default\n"
+			    "apis/s.yaml:3:3: error: proxy.target_url: variable 'ALSO_NOPE' is not set and has no default\n");
+	unload(&l);
+}
+
+static void test_desired__variables_can_come_from_secret_files(void **state)
+{
+	char dir[] = "/tmp/tg-secrets-XXXXXX";
+	char *path;
+	FILE *f;
+	struct loaded l;
+	const struct tg_object *o;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	path = tg_xasprintf("%s/API_KEY", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("from-file\n", f);
+	fclose(f);
+	load_buf(&l, "apis/s.json", "{\"api_id\":\"s\",\"key\":\"${API_KEY}\"}", dir);
+	assert_string_equal(tg_buf_cstr(&l.text), "");
+	o = tg_desired_find(l.d, TG_KIND_API, "s");
+	assert_string_equal(cJSON_GetObjectItem(o->body, "key")->valuestring, "from-file");
+	assert_int_equal(l.d->n_secrets, 1);
+	assert_string_equal(l.d->secrets[0], "from-file");
+	unload(&l);
+	unlink(path);
+	rmdir(dir);
+	free(path);
+}
+
+static void test_desired__duplicate_ids_name_the_first_definition(void **state)
+{
+	struct loaded l;
+
+	(void)state;
+	load_buf(&l, "apis/d.yaml",
+		 "api_id: x\nproxy: {listen_path: /one/}\n---\napi_id: x\nproxy: {listen_path: /two/}\n", NULL);
+	assert_string_equal(tg_buf_cstr(&l.text),
+			    "apis/d.yaml:4:1: error: api_id: duplicate api id 'x', first defined at apis/d.yaml:1:1\n");
+	assert_int_equal(l.d->len, 1);
+	assert_string_equal(l.d->objects[0].listen_path, "/one/");
+	unload(&l);
+}
+
+static void test_desired__api_and_policy_ids_are_separate_spaces(void **state)
+{
+	struct loaded l;
+
+	(void)state;
+	load_buf(&l, "policies/p.yaml", "id: same\n---\nid: other\naccess_rights: {}\n", NULL);
+	assert_string_equal(tg_buf_cstr(&l.text), "");
+	assert_int_equal(l.d->len, 2);
+	unload(&l);
+}
+
+static void test_desired__same_listen_path_on_other_domain_is_fine(void **state)
+{
+	struct loaded l;
+
+	(void)state;
+	load_buf(&l, "apis/d.yaml",
+		 "api_id: a\nproxy: {listen_path: /x/}\n---\napi_id: b\ndomain: b.com\nproxy: {listen_path: /x/}\n"
+		 "---\napi_id: c\ndomain: ''\nproxy: {listen_path: /x/}\n", NULL);
+	assert_string_equal(tg_buf_cstr(&l.text),
+			    "apis/d.yaml:10:9: error: proxy.listen_path: duplicate listen path '/x/', first used by api 'a' at apis/d.yaml:2:9\n");
+	unload(&l);
+}
+
+static void test_desired__empty_repository_is_an_error_unless_allowed(void **state)
+{
+	struct tg_load_opts opts = { 0 };
+	struct tg_problems p;
+	struct tg_desired *d = NULL;
+
+	(void)state;
+	tg_problems_init(&p);
+	assert_int_equal(tg_desired_load_buffer(&d, &p, &opts, "apis/e.yaml", "", 0), 0);
+	assert_int_equal(p.errors, 0); /* a file was there, even if empty */
+	tg_desired_free(d);
+	assert_int_equal(tg_desired_load_buffer(&d, &p, &opts, "apis/e.yaml", "---\n", 4), 0);
+	assert_int_equal(d->len, 0);
+	tg_desired_free(d);
+	tg_problems_release(&p);
+}
+
+static void test_desired__missing_root_is_not_found(void **state)
+{
+	struct tg_load_opts opts = { 0 };
+	struct tg_problems p;
+	struct tg_desired *d = NULL;
+	struct tg_err err = { 0, "" };
+
+	(void)state;
+	opts.root = "/nonexistent/tg-root";
+	tg_problems_init(&p);
+	assert_int_equal(tg_desired_load(&d, &p, &opts, &err), TG_ENOTFOUND);
+	assert_null(d);
+	assert_non_null(strstr(err.msg, "/nonexistent/tg-root"));
+	tg_problems_release(&p);
+}
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	fclose(f);
+}
+
+static void test_desired__directory_layout_is_scanned_in_order(void **state)
+{
+	char dir[] = "/tmp/tg-repo-XXXXXX";
+	struct tg_load_opts opts = { 0 };
+	struct tg_problems p;
+	struct tg_desired *d = NULL;
+	struct tg_err err = { 0, "" };
+	struct tg_buf text = TG_BUF_INIT;
+	char *big, *cmd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	cmd = tg_xasprintf("mkdir -p %s/sub/apis/nested %s/sub/policies && ln -s /etc/passwd %s/sub/apis/link.json", dir, dir, dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+#define W(rel, text) do { char *p_ = tg_xasprintf("%s/sub/%s", dir, rel); write_file(p_, text, strlen(text)); free(p_); } while (0)
+	W("apis/b.json", "{\"api_id\":\"b\"}");
+	W("apis/nested/a.yml", "api_id: a\n");
+	W("apis/.hidden.json", "not loaded");
+	W("apis/notes.txt", "x");
+	W("policies/p.yaml", "id: p\naccess_rights: {a: {}, b: {}}\n");
+#undef W
+	big = tg_xmalloc(TG_DESIRED_MAX_FILE_SIZE + 2);
+	memset(big, ' ', TG_DESIRED_MAX_FILE_SIZE + 1);
+	cmd = tg_xasprintf("%s/sub/apis/huge.json", dir);
+	write_file(cmd, big, TG_DESIRED_MAX_FILE_SIZE + 1);
+	free(cmd);
+	free(big);
+
+	opts.root = cmd = tg_xasprintf("%s/sub", dir);
+	opts.repo_root = dir;
+	tg_problems_init(&p);
+	assert_int_equal(tg_desired_load(&d, &p, &opts, &err), 0);
+	tg_desired_check_refs(d, NULL, 0, &p);
+	tg_problems_sort(&p);
+	tg_problems_format_text(&p, &text);
+	assert_string_equal(tg_buf_cstr(&text),
+			    "sub/apis/huge.json: error: file is larger than the 8 MiB limit\n"
+			    "sub/apis/link.json: warning: ignoring symbolic link\n"
+			    "sub/apis/notes.txt: warning: ignoring file: not .json, .yaml or .yml\n");
+	assert_int_equal(d->len, 3);
+	assert_string_equal(d->objects[0].id, "b");
+	assert_string_equal(d->objects[1].id, "a");
+	assert_string_equal(d->objects[1].file, "sub/apis/nested/a.yml");
+	assert_string_equal(d->objects[2].id, "p");
+	tg_desired_free(d);
+	tg_problems_release(&p);
+	tg_buf_release(&text);
+	free(cmd);
+	cmd = tg_xasprintf("rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+}
+
+static void test_desired__kind_names(void **state)
+{
+	(void)state;
+	assert_string_equal(tg_kind_name(TG_KIND_API), "api");
+	assert_string_equal(tg_kind_name(TG_KIND_OAS_API), "oas");
+	assert_string_equal(tg_kind_name(TG_KIND_POLICY), "policy");
+	tg_desired_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_desired__classic_api_fields_are_read),
+		cmocka_unit_test(test_desired__oas_api_fields_come_from_extension),
+		cmocka_unit_test(test_desired__dashboard_wrappers_are_unwrapped),
+		cmocka_unit_test(test_desired__policy_refs_come_from_keys_and_api_ids),
+		cmocka_unit_test(test_desired__refs_known_on_the_gateway_are_fine),
+		cmocka_unit_test(test_desired__variables_are_substituted_and_recorded_as_secrets),
+		cmocka_unit_test(test_desired__unset_variable_is_named_in_the_problem),
+		cmocka_unit_test(test_desired__variables_can_come_from_secret_files),
+		cmocka_unit_test(test_desired__duplicate_ids_name_the_first_definition),
+		cmocka_unit_test(test_desired__api_and_policy_ids_are_separate_spaces),
+		cmocka_unit_test(test_desired__same_listen_path_on_other_domain_is_fine),
+		cmocka_unit_test(test_desired__empty_repository_is_an_error_unless_allowed),
+		cmocka_unit_test(test_desired__missing_root_is_not_found),
+		cmocka_unit_test(test_desired__directory_layout_is_scanned_in_order),
+		cmocka_unit_test(test_desired__kind_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,340 @@
+/* Unit tests of the git source: URL redaction, known_hosts, file:// sync. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <git2.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "tg/common.h"
+#include "tg/gitsrc.h"
+#include "tg/banned.h"
+
+static void check_redact(const char *in, const char *want)
+{
+	char *got = tg_git_redact_url(in);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_redact__hides_passwords_tokens_and_queries(void **state)
+{
+	(void)state;
+	check_redact("https://user:s3cret@host/path/r.git", "https://user:***@host/path/r.git");
+	check_redact("https://user:s3c:ret@host:8443/r.git", "https://user:***@host:8443/r.git");
+	check_redact("https://ghp_TOKEN@github.com/o/r.git", "https://***@github.com/o/r.git");
+	check_redact("https://host/r.git?access_token=abc", "https://host/r.git?***");
+	check_redact("ssh://git@host:2222/r.git", "ssh://git@host:2222/r.git");
+	check_redact("ssh://git:pw@host/r.git", "ssh://git:***@host/r.git");
+	check_redact("git@github.com:o/r.git", "git@github.com:o/r.git");
+	check_redact("/srv/git/r.git", "/srv/git/r.git");
+	check_redact("file:///srv/git/r.git", "file:///srv/git/r.git");
+	check_redact("https://host/a@b/r.git", "https://host/a@b/r.git");
+	check_redact("", "");
+}
+
+/* ---- known_hosts ---- */
+
+static unsigned char key_a[51], key_b[51];
+
+static void make_key(unsigned char blob[51], unsigned char fill)
+{
+	static const char type[] = "ssh-ed25519";
+
+	memset(blob, 0, 51);
+	blob[3] = 11;
+	memcpy(blob + 4, type, 11);
+	blob[18] = 32;
+	memset(blob + 19, fill, 32);
+}
+
+static char *b64(const unsigned char *p, size_t n)
+{
+	char *out = tg_xmalloc(4 * ((n + 2) / 3) + 1);
+
+	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	return out;
+}
+
+static int kh(const char *text, const char *host, int port, const unsigned char *key)
+{
+	return tg_git_known_hosts_check(text, strlen(text), host, port, key, 51);
+}
+
+static void test_known_hosts__plain_port_and_patterns(void **state)
+{
+	char *a = b64(key_a, 51), *b = b64(key_b, 51), *text;
+
+	(void)state;
+	text = tg_xasprintf("# comment\n\n"
+			    "github.com,gitlab.com ssh-ed25519 %s\n"
+			    "[127.0.0.1]:2222 ssh-ed25519 %s c\n"
+			    "*.corp.example,!bad.corp.example ssh-ed25519 %s\n"
+			    "@cert-authority *.example ssh-ed25519 %s\n",
+			    a, b, a, b);
+	assert_int_equal(kh(text, "github.com", 22, key_a), 0);
+	assert_int_equal(kh(text, "GitLab.com", 22, key_a), 0);
+	assert_int_equal(kh(text, "github.com", 22, key_b), TG_ECONFLICT);
+	assert_int_equal(kh(text, "127.0.0.1", 2222, key_b), 0);
+	assert_int_equal(kh(text, "127.0.0.1", 22, key_b), TG_ENOTFOUND);
+	assert_int_equal(kh(text, "127.0.0.1", 2223, key_b), TG_ENOTFOUND);
+	assert_int_equal(kh(text, "git.corp.example", 22, key_a), 0);
+	assert_int_equal(kh(text, "bad.corp.example", 22, key_a), TG_ENOTFOUND);
+	/* a CA line does not vouch for a host key */
+	assert_int_equal(kh(text, "x.example", 22, key_b), TG_ENOTFOUND);
+	free(text);
+	free(a);
+	free(b);
+}
+
+static void test_known_hosts__hashed_names_and_revoked(void **state)
+{
+	static const unsigned char salt[20] = "0123456789abcdefghij";
+	unsigned char mac[20];
+	unsigned int len = 0;
+	const char *name = "[10.0.0.5]:2200";
+	char *a = b64(key_a, 51), *s = b64(salt, 20), *h, *text;
+
+	(void)state;
+	HMAC(EVP_sha1(), salt, 20, (const unsigned char *)name, strlen(name), mac, &len);
+	h = b64(mac, 20);
+	text = tg_xasprintf("|1|%s|%s ssh-ed25519 %s\n@revoked * ssh-ed25519 %s\n", s, h, a,
+			    "AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+	assert_int_equal(kh(text, "10.0.0.5", 2200, key_a), 0);
+	assert_int_equal(kh(text, "10.0.0.5", 22, key_a), TG_ENOTFOUND);
+	assert_int_equal(kh(text, "10.0.0.5", 2200, key_b), TG_ECONFLICT);
+	free(text);
+	/* a revoked key is refused even when also listed */
+	text = tg_xasprintf("host ssh-ed25519 %s\n@revoked host ssh-ed25519 %s\n", a, a);
+	assert_int_equal(kh(text, "host", 22, key_a), TG_ECONFLICT);
+	free(text);
+	/* garbage lines are skipped */
+	text = tg_xasprintf("host\nhost ssh-ed25519\nhost ssh-ed25519 !!!!\n|1|x ssh-ed25519 %s\n",
+			    a);
+	assert_int_equal(kh(text, "host", 22, key_a), TG_ENOTFOUND);
+	free(text);
+	free(a);
+	free(s);
+	free(h);
+}
+
+/* ---- options ---- */
+
+static void test_source_new__rejects_bad_options(void **state)
+{
+	struct tg_git_source *src = NULL;
+	struct tg_git_opts o;
+	struct tg_err err;
+	const char *bad_key[] = { "ssh-ed25519 AAAA" };
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.cache_dir = "/tmp/x";
+	o.ref = "main";
+	assert_int_equal(tg_git_source_new(&src, &o, &err), TG_EINVALID);
+	assert_string_equal(err.msg, "git source: url is empty");
+	o.url = "/srv/r.git";
+	o.ref_type = TG_REF_COMMIT;
+	o.ref = "abc123";
+	assert_int_equal(tg_git_source_new(&src, &o, &err), TG_EINVALID);
+	assert_non_null(strstr(err.msg, "not a full 40-character sha"));
+	o.ref_type = TG_REF_BRANCH;
+	o.ref = "main";
+	o.trusted_keys = bad_key;
+	o.n_trusted_keys = 1;
+	assert_int_equal(tg_git_source_new(&src, &o, &err), TG_EINVALID);
+	assert_non_null(strstr(err.msg, "trusted key 1"));
+	assert_null(src);
+	tg_git_source_free(NULL);
+}
+
+/* ---- local repository ---- */
+
+struct fx {
+	char dir[64];
+	char *repo, *cache, *url;
+};
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd = NULL;
+	int rc;
+
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	rc = system(cmd);
+	free(cmd);
+	return rc;
+}
+
+#define GIT "GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME='Ann' " \
+	    "GIT_AUTHOR_EMAIL=ann@x GIT_COMMITTER_NAME=Bob GIT_COMMITTER_EMAIL=bob@x git -C "
+
+static int setup_repo(void **state)
+{
+	struct fx *fx = tg_xcalloc(1, sizeof(*fx));
+
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/tg-test-gitsrc-XXXXXX");
+	if (!mkdtemp(fx->dir))
+		return -1;
+	fx->repo = tg_xasprintf("%s/repo", fx->dir);
+	fx->cache = tg_xasprintf("%s/cache", fx->dir);
+	fx->url = tg_xasprintf("file://%s", fx->repo);
+	if (run("git init -q -b main %s && echo one > %s/a.txt && " GIT "%s add a.txt && "
+		GIT "%s commit -qm 'first line\n\nbody'", fx->repo, fx->repo, fx->repo, fx->repo))
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int teardown_repo(void **state)
+{
+	struct fx *fx = *state;
+
+	run("rm -rf %s", fx->dir);
+	free(fx->repo);
+	free(fx->cache);
+	free(fx->url);
+	free(fx);
+	return 0;
+}
+
+static char *slurp(const char *dir, const char *name)
+{
+	char *path = tg_xasprintf("%s/%s", dir, name), *data = NULL;
+	size_t len;
+
+	if (tg_read_file(&data, &len, path, 1 << 20, NULL) < 0)
+		data = NULL;
+	free(path);
+	return data;
+}
+
+static void test_sync__file_url_checkout_metadata_and_changes(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_git_source *src = NULL;
+	struct tg_git_opts o;
+	struct tg_err err;
+	const struct tg_commit_info *ci;
+	char sha[41], first[41];
+	char *data;
+	int changed = -1;
+
+	memset(&o, 0, sizeof(o));
+	o.url = fx->url;
+	o.ref_type = TG_REF_BRANCH;
+	o.ref = "main";
+	o.cache_dir = fx->cache;
+	assert_int_equal(tg_git_source_new(&src, &o, &err), 0);
+	assert_null(tg_git_commit(src));
+	assert_int_equal(tg_git_remote_head(src, sha, &err), 0);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(changed, 1);
+	ci = tg_git_commit(src);
+	assert_non_null(ci);
+	assert_string_equal(ci->sha, sha);
+	assert_string_equal(ci->author_name, "Ann");
+	assert_string_equal(ci->author_email, "ann@x");
+	assert_string_equal(ci->committer_name, "Bob");
+	assert_string_equal(ci->summary, "first line");
+	assert_string_equal(ci->message, "first line\n\nbody\n");
+	assert_true(ci->time > 0);
+	data = slurp(tg_git_workdir(src), "a.txt");
+	assert_string_equal(data, "one\n");
+	free(data);
+	memcpy(first, sha, sizeof(first));
+
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(changed, 0);
+
+	assert_int_equal(run("echo two > %s/a.txt && " GIT "%s commit -qam second", fx->repo,
+			     fx->repo), 0);
+	assert_int_equal(tg_git_remote_head(src, sha, &err), 0);
+	assert_string_not_equal(sha, first);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(changed, 1);
+	assert_string_equal(tg_git_commit(src)->sha, sha);
+	data = slurp(tg_git_workdir(src), "a.txt");
+	assert_string_equal(data, "two\n");
+	free(data);
+	tg_git_source_free(src);
+
+	/* an exact commit, no network once cached */
+	o.ref_type = TG_REF_COMMIT;
+	o.ref = first;
+	assert_int_equal(tg_git_source_new(&src, &o, &err), 0);
+	assert_int_equal(tg_git_remote_head(src, sha, &err), 0);
+	assert_string_equal(sha, first);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(changed, 1);
+	data = slurp(tg_git_workdir(src), "a.txt");
+	assert_string_equal(data, "one\n");
+	free(data);
+	tg_git_source_free(src);
+}
+
+static void test_sync__missing_branch_keeps_checkout(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_git_source *src = NULL;
+	struct tg_git_opts o;
+	struct tg_err err;
+	char sha[41];
+	char *data;
+	int changed;
+
+	memset(&o, 0, sizeof(o));
+	o.url = fx->repo; /* plain path */
+	o.ref_type = TG_REF_BRANCH;
+	o.ref = "gone";
+	o.cache_dir = fx->cache;
+	assert_int_equal(run(GIT "%s branch gone", fx->repo), 0);
+	assert_int_equal(tg_git_source_new(&src, &o, &err), 0);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(run(GIT "%s branch -qD gone", fx->repo), 0);
+	assert_int_equal(tg_git_remote_head(src, sha, &err), TG_ENOTFOUND);
+	assert_int_equal(tg_git_sync(src, &changed, &err), TG_ENOTFOUND);
+	assert_int_equal(err.code, TG_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "branch 'gone' not found in '"));
+	data = slurp(tg_git_workdir(src), "a.txt");
+	assert_string_equal(data, "one\n");
+	free(data);
+	assert_non_null(tg_git_commit(src));
+	tg_git_source_free(src);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_redact__hides_passwords_tokens_and_queries),
+		cmocka_unit_test(test_known_hosts__plain_port_and_patterns),
+		cmocka_unit_test(test_known_hosts__hashed_names_and_revoked),
+		cmocka_unit_test(test_source_new__rejects_bad_options),
+		cmocka_unit_test_setup_teardown(test_sync__file_url_checkout_metadata_and_changes,
+						setup_repo, teardown_repo),
+		cmocka_unit_test_setup_teardown(test_sync__missing_branch_keeps_checkout,
+						setup_repo, teardown_repo),
+	};
+	int rc;
+
+	make_key(key_a, 0xaa);
+	make_key(key_b, 0xbb);
+	git_libgit2_init();
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	git_libgit2_shutdown();
+	return rc;
+}
