@@ -16,6 +16,7 @@
 
 #include "tg/buf.h"
 #include "tg/config.h"
+#include "tg/daemon.h"
 #include "tg/desired.h"
 #include "tg/log.h"
 #include "tg/marker.h"
@@ -49,6 +50,7 @@ static const char usage_text[] =
 	"  diff             show what a sync would change (exit 0 in sync, 2 changes, 1 error)\n"
 	"  sync             apply one pass (--dry-run: plan only)\n"
 	"  status           list every owned object with its commit and state\n"
+	"  run              the controller: reconcile continuously, serve HTTP\n"
 	"  version          print the version\n"
 	"\n"
 	"options:\n"
@@ -579,7 +581,8 @@ int main(int argc, char **argv)
 		return usage(stdout, EXIT_OK);
 	if (!strcmp(cli.command, "validate"))
 		return cmd_validate(&cli);
-	if (strcmp(cli.command, "diff") && strcmp(cli.command, "sync") && strcmp(cli.command, "status")) {
+	if (strcmp(cli.command, "diff") && strcmp(cli.command, "sync") && strcmp(cli.command, "status") &&
+	    strcmp(cli.command, "run")) {
 		fprintf(stderr, "tyk-gitops: unknown command '%s'\n", cli.command);
 		return usage(stderr, EXIT_FAIL);
 	}
@@ -590,6 +593,8 @@ int main(int argc, char **argv)
 		rc = EXIT_FAIL;
 	else if (!strcmp(cli.command, "status"))
 		rc = cmd_status(&cli, cfg);
+	else if (!strcmp(cli.command, "run"))
+		rc = tg_daemon_run(cfg, cli.config_file) ? EXIT_FAIL : EXIT_OK;
 	else
 		rc = cmd_pass(&cli, cfg);
 	tg_config_free(cfg);

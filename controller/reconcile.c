@@ -123,6 +123,11 @@ void tg_syncer_set_audit(struct tg_syncer *s, FILE *f)
 	s->audit = f;
 }
 
+void tg_syncer_set_gateway_observer(struct tg_syncer *s, tg_gateway_observe_fn fn, void *ctx)
+{
+	tg_gateway_set_observer(s->gw, fn, ctx);
+}
+
 static void result_error(struct tg_reconcile_result *res, enum tg_outcome o, const char *msg)
 {
 	res->outcome = o;

@@ -13,6 +13,7 @@
 
 #include "tg/config.h"
 #include "tg/desired.h"
+#include "tg/gateway.h"
 #include "tg/gitsrc.h"
 #include "tg/plan.h"
 #include "tg/problems.h"
@@ -65,6 +66,10 @@ void tg_syncer_free(struct tg_syncer *s);
 
 /* Sends one audit record per object change to f (NULL: none). */
 void tg_syncer_set_audit(struct tg_syncer *s, FILE *f);
+
+/* Forwards every gateway request's method, endpoint, status and duration
+ * to fn (for metrics). */
+void tg_syncer_set_gateway_observer(struct tg_syncer *s, tg_gateway_observe_fn fn, void *ctx);
 
 /* Runs one pass.  res must be released with tg_reconcile_result_release. */
 void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
