@@ -43,6 +43,23 @@ def tyk_binary():
     return out.stdout.strip().splitlines()[-1]
 
 
+def make_tls(directory, name="127.0.0.1"):
+    """A test CA and a server certificate for 127.0.0.1 signed by it."""
+    ca_key, ca = os.path.join(directory, "ca.key"), os.path.join(directory, "ca.pem")
+    key, csr, cert = (os.path.join(directory, n) for n in ("server.key", "server.csr", "server.pem"))
+    ext = os.path.join(directory, "san.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run = lambda *a: subprocess.run(a, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        "/CN=tyk-gitops test CA", "-keyout", ca_key, "-out", ca)
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name,
+        "-keyout", key, "-out", csr)
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-days", "2", "-extfile", ext, "-out", cert)
+    return ca, cert, key
+
+
 class Redis:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="tg-redis-")
@@ -62,12 +79,13 @@ class Redis:
 class Gateway:
     """A real Tyk Gateway with file-based APIs and policies in a temp dir."""
 
-    def __init__(self, redis, secret="tg-test-secret", policy_path=True):
+    def __init__(self, redis, secret="tg-test-secret", policy_path=True, tls=False):
         self.dir = tempfile.mkdtemp(prefix="tg-tyk-")
         self.redis = redis
         self.secret = secret
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
+        self.ca_file = None
         self.app_path = os.path.join(self.dir, "apps")
         self.policy_path = os.path.join(self.dir, "policies")
         os.makedirs(self.app_path)
@@ -101,6 +119,11 @@ class Gateway:
         }
         if policy_path:
             self.conf["policies"]["policy_path"] = self.policy_path
+        if tls:
+            self.ca_file, cert, key = make_tls(self.dir)
+            self.conf["http_server_options"] = {
+                "use_ssl": True,
+                "certificates": [{"domain_name": "127.0.0.1", "cert_file": cert, "key_file": key}]}
         self.binary = tyk_binary()
         self.conf["template_path"] = os.path.join(os.path.dirname(self.binary), "templates")
         self.log_path = os.path.join(self.dir, "tyk.log")
@@ -159,7 +182,7 @@ class Gateway:
                                      headers={"x-tyk-authorization": self.secret,
                                               "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30, context=self.ssl_context()) as r:
                 raw = r.read()
                 return r.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as e:
@@ -169,6 +192,12 @@ class Gateway:
             except ValueError:
                 return e.code, raw.decode(errors="replace")
 
+    def ssl_context(self):
+        if not self.ca_file:
+            return None
+        import ssl
+        return ssl.create_default_context(cafile=self.ca_file)
+
     def reload(self):
         return self.api("GET", "/tyk/reload?block=true")
 
@@ -176,7 +205,7 @@ class Gateway:
         """A client request through the gateway's proxy (not the control API)."""
         req = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30, context=self.ssl_context()) as r:
                 return r.status, r.read().decode(errors="replace")
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode(errors="replace")

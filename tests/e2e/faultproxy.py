@@ -1,0 +1,92 @@
+"""Fault injection between the controller and a real peer.
+
+An HTTP proxy on loopback that forwards to the real gateway, and on demand
+answers with an error status, delays, or drops the connection for the next
+N requests (optionally only those whose method matches).
+"""
+import http.client
+import http.server
+import socket
+import threading
+
+from peers import free_port
+
+
+class FaultProxy:
+    def __init__(self, target_port):
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.target_port = target_port
+        self.lock = threading.Lock()
+        self.faults = []  # list of dicts: {kind, count, status, delay, methods}
+        self.seen = []    # (method, path, what happened)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                fault = proxy.take_fault(self.command)
+                if fault and fault["kind"] == "status":
+                    proxy.record(self.command, self.path, "status %d" % fault["status"])
+                    data = b'{"status":"error","message":"injected fault"}'
+                    self.send_response(fault["status"])
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if fault and fault["kind"] == "drop":
+                    proxy.record(self.command, self.path, "dropped")
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if fault and fault["kind"] == "delay":
+                    proxy.record(self.command, self.path, "delayed")
+                    threading.Event().wait(fault["delay"])
+                conn = http.client.HTTPConnection("127.0.0.1", proxy.target_port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                proxy.record(self.command, self.path, "forwarded %d" % resp.status)
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = handle_any
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add(self, kind, count, status=503, delay=0.0, methods=None):
+        with self.lock:
+            self.faults.append({"kind": kind, "count": count, "status": status,
+                                "delay": delay, "methods": methods})
+
+    def take_fault(self, method):
+        with self.lock:
+            for f in self.faults:
+                if f["count"] > 0 and (not f["methods"] or method in f["methods"]):
+                    f["count"] -= 1
+                    return dict(f)
+        return None
+
+    def record(self, method, path, what):
+        with self.lock:
+            self.seen.append((method, path, what))
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

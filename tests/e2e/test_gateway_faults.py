@@ -1,0 +1,138 @@
+"""Gateway client against faults injected in front of a real gateway."""
+import time
+
+import pytest
+
+from conftest import keyless_api, policy
+from faultproxy import FaultProxy
+from peers import Gateway
+
+
+@pytest.fixture
+def proxy(gateway):
+    p = FaultProxy(gateway.port)
+    yield p
+    p.stop()
+
+
+def through(controller, proxy):
+    """Points the controller at the proxy instead of the gateway."""
+    controller.gateway_url = proxy.url
+    real_args = controller.args
+
+    def args(command, *extra):
+        a = real_args(command, *extra)
+        a[a.index("--gateway") + 1] = proxy.url
+        return a
+    controller.args = args
+
+
+def test_transient_5xx_on_writes_are_retried(controller, repo, gateway, upstream, proxy):
+    through(controller, proxy)
+    repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
+    repo.write("policies/p.json", policy("p", ["echo"]))
+    repo.commit()
+    proxy.add("status", 2, status=503, methods=("POST",))
+    p = controller.run("sync")
+    assert p.returncode == 0, p.stderr
+    assert "2 created" in p.stdout
+    assert sum(1 for s in proxy.seen if s[2] == "status 503") == 2
+    assert gateway.request("/echo/x")[0] == 200
+
+
+def test_dropped_connections_are_retried(controller, repo, gateway, upstream, proxy):
+    through(controller, proxy)
+    repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
+    repo.commit()
+    proxy.add("drop", 2)
+    p = controller.run("sync")
+    assert p.returncode == 0, p.stderr
+    assert gateway.request("/echo/x")[0] == 200
+
+
+def test_persistent_5xx_fails_clearly_and_applies_nothing(controller, repo, gateway, upstream, proxy):
+    through(controller, proxy)
+    repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
+    repo.commit()
+    proxy.add("status", 1000, status=500, methods=("GET",))
+    p = controller.run("sync")
+    assert p.returncode == 1
+    assert "HTTP 500" in p.stderr
+    assert gateway.api("GET", "/tyk/apis/echo")[0] == 404
+
+
+def test_hanging_gateway_times_out_within_bound(controller, repo, gateway, upstream, proxy, tmp_path):
+    through(controller, proxy)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("syncs:\n  - name: test\n    gateway: {timeout: 1s}\n")
+    controller.extra = ["--config", str(cfg)]
+    repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
+    repo.commit()
+    proxy.add("delay", 1000, delay=30)
+    start = time.time()
+    p = controller.run("sync")
+    took = time.time() - start
+    assert p.returncode == 1
+    assert "did not answer" in p.stderr
+    assert took < 15, took  # 1 s per try, 4 tries, backoff 0.1+0.2+0.4 s
+
+
+def test_gateway_without_policy_path_is_explained(redis, repo, upstream, tmp_path):
+    from conftest import Controller
+    gw = Gateway(redis, policy_path=False)
+    try:
+        c = Controller(gw, repo, str(tmp_path))
+        repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
+        repo.write("policies/p.json", policy("p", ["echo"]))
+        repo.commit()
+        p = c.run("sync")
+        assert p.returncode == 1
+        assert "policy_path" in p.stderr
+        assert gw.request("/echo/x")[0] == 200  # the API itself was applied
+    finally:
+        gw.destroy()
+
+
+def test_rejected_api_keeps_its_policy_off_the_gateway(controller, repo, gateway, upstream):
+    # The gateway's OAS validation rejects this document (no info.title),
+    # which the controller's own checks do not require.
+    repo.write("apis/bad.yaml", """
+openapi: 3.0.3
+info: {version: "1"}
+paths: {}
+x-tyk-api-gateway:
+  info: {id: bad, name: Bad, state: {active: true}}
+  upstream: {url: "%s"}
+  server: {listenPath: {value: /bad/}}
+""" % upstream.url)
+    repo.write("apis/good.json", keyless_api("good", "/good/", upstream.url))
+    repo.write("policies/uses-bad.json", policy("uses-bad", ["bad", "good"]))
+    repo.write("policies/uses-good.json", policy("uses-good", ["good"]))
+    repo.commit()
+    p = controller.run("sync")
+    assert p.returncode == 1
+    assert "oas 'bad' failed" in p.stderr
+    assert "policy 'uses-bad' failed: not applied: api 'bad'" in p.stderr
+    assert gateway.api("GET", "/tyk/policies/uses-bad")[0] == 404
+    assert gateway.api("GET", "/tyk/policies/uses-good")[0] == 200
+    assert gateway.request("/good/x")[0] == 200
+
+
+def test_gateway_over_tls_with_a_private_ca(redis, repo, upstream, tmp_path):
+    from conftest import Controller
+    gw = Gateway(redis, tls=True)
+    try:
+        c = Controller(gw, repo, str(tmp_path))
+        repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
+        repo.commit()
+        p = c.run("sync")
+        assert p.returncode == 1
+        assert "certificate" in p.stderr.lower()
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("syncs:\n  - name: test\n    gateway: {tls: {ca_file: %s}}\n" % gw.ca_file)
+        c.extra = ["--config", str(cfg)]
+        p = c.run("sync")
+        assert p.returncode == 0, p.stderr
+        assert gw.request("/echo/x")[0] == 200
+    finally:
+        gw.destroy()
