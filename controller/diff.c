@@ -130,11 +130,27 @@ static char *child_path(const char *path, const char *key)
 	return path[0] ? tg_xasprintf("%s.%s", path, key) : tg_xstrdup(key);
 }
 
-static void compare(struct tg_changes *out, const char *path, int depth, const cJSON *want,
-		    const cJSON *have, const struct tg_secrets *secrets);
+struct cmp {
+	struct tg_changes *out;
+	enum tg_kind kind;
+	const struct tg_secrets *secrets;
+};
 
-static void compare_objects(struct tg_changes *out, const char *path, int depth,
-			    const cJSON *want, const cJSON *have, const struct tg_secrets *secrets)
+/* The marker is not part of the comparison; skipping it here avoids
+ * copying both objects to strip it. */
+static int is_marker(const struct cmp *c, const char *path, int depth, const char *key)
+{
+	if (c->kind == TG_KIND_OAS_API)
+		return depth == 0 && !strcmp(key, TG_MARKER_OAS_KEY);
+	return depth == 1 && !strcmp(key, TG_MARKER_KEY) &&
+	       !strcmp(path, c->kind == TG_KIND_API ? "config_data" : "meta_data");
+}
+
+static void compare(const struct cmp *c, const char *path, int depth, const cJSON *want,
+		    const cJSON *have);
+
+static void compare_objects(const struct cmp *c, const char *path, int depth, const cJSON *want,
+			    const cJSON *have)
 {
 	const cJSON *w, *h;
 
@@ -143,69 +159,70 @@ static void compare_objects(struct tg_changes *out, const char *path, int depth,
 
 		h = cJSON_GetObjectItemCaseSensitive(have, w->string);
 		/* The gateway dropped the field: it does not know it. */
-		if (!h)
+		if (!h || is_marker(c, path, depth, w->string))
 			continue;
 		p = child_path(path, w->string);
-		compare(out, p, depth + 1, w, h, secrets);
+		compare(c, p, depth + 1, w, h);
 		free(p);
 	}
 	for (h = have->child; h; h = h->next) {
 		char *p;
 
 		if (cJSON_GetObjectItemCaseSensitive(want, h->string) || is_zero(h) ||
-		    is_server_filled(h->string, depth))
+		    is_server_filled(h->string, depth) || is_marker(c, path, depth, h->string))
+			continue;
+		/* A container holding only the marker is the marker's. */
+		if (depth == 0 && cJSON_IsObject(h) && h->child && !h->child->next &&
+		    is_marker(c, h->string, 1, h->child->string))
 			continue;
 		p = child_path(path, h->string);
-		add_change(out, p, h, NULL, secrets);
+		add_change(c->out, p, h, NULL, c->secrets);
 		free(p);
 	}
 }
 
-static void compare_arrays(struct tg_changes *out, const char *path, int depth,
-			   const cJSON *want, const cJSON *have, const struct tg_secrets *secrets)
+static void compare_arrays(const struct cmp *c, const char *path, int depth, const cJSON *want,
+			   const cJSON *have)
 {
 	int nw = cJSON_GetArraySize(want), nh = cJSON_GetArraySize(have);
+	const cJSON *w, *h;
+	int i = 0;
 
 	if (nw != nh) {
-		add_change(out, path, have, want, secrets);
+		add_change(c->out, path, have, want, c->secrets);
 		return;
 	}
-	for (int i = 0; i < nw; i++) {
+	for (w = want->child, h = have->child; w && h; w = w->next, h = h->next, i++) {
 		char *p = tg_xasprintf("%s[%d]", path, i);
 
-		compare(out, p, depth + 1, cJSON_GetArrayItem(want, i), cJSON_GetArrayItem(have, i), secrets);
+		compare(c, p, depth + 1, w, h);
 		free(p);
 	}
 }
 
-static void compare(struct tg_changes *out, const char *path, int depth, const cJSON *want,
-		    const cJSON *have, const struct tg_secrets *secrets)
+static void compare(const struct cmp *c, const char *path, int depth, const cJSON *want,
+		    const cJSON *have)
 {
 	if (is_zero(want) && is_zero(have))
 		return;
 	if (cJSON_IsObject(want) && cJSON_IsObject(have)) {
-		compare_objects(out, path, depth, want, have, secrets);
+		compare_objects(c, path, depth, want, have);
 		return;
 	}
 	if (cJSON_IsArray(want) && cJSON_IsArray(have)) {
-		compare_arrays(out, path, depth, want, have, secrets);
+		compare_arrays(c, path, depth, want, have);
 		return;
 	}
 	if (!scalar_equal(want, have))
-		add_change(out, path, have, want, secrets);
+		add_change(c->out, path, have, want, c->secrets);
 }
 
 void tg_diff_objects(struct tg_changes *out, enum tg_kind kind, const cJSON *desired,
 		     const cJSON *actual, const struct tg_secrets *secrets)
 {
-	cJSON *want = cJSON_Duplicate(desired, 1);
-	cJSON *have = cJSON_Duplicate(actual, 1);
+	struct cmp c = { out, kind, secrets };
 
-	tg_marker_strip(want, kind);
-	tg_marker_strip(have, kind);
-	compare(out, "", 0, want, have, secrets);
-	cJSON_Delete(want);
-	cJSON_Delete(have);
+	compare(&c, "", 0, desired, actual);
 }
 
 void tg_changes_release(struct tg_changes *c)

@@ -160,7 +160,7 @@ static void plan_desired(struct tg_plan *plan, const struct tg_object *o, struct
 		return;
 	}
 	ix->seen[at] = 1;
-	it->actual = cJSON_Duplicate(ix->objs[at], 1);
+	it->actual = ix->objs[at];
 	owned = owned_by(it->actual, o->kind, opts->sync_name, &m);
 	it->owner_commit = m.commit ? tg_xstrdup(m.commit) : NULL;
 	it->owner_file = m.file ? tg_xstrdup(m.file) : NULL;
@@ -206,7 +206,7 @@ static void plan_deletes(struct tg_plan *plan, enum tg_kind kind, struct actual_
 		}
 		it = add_item(plan, kind, ix->ids[i]);
 		it->action = TG_ACTION_DELETE;
-		it->actual = cJSON_Duplicate(ix->objs[i], 1);
+		it->actual = ix->objs[i];
 		it->owner_commit = m.commit ? tg_xstrdup(m.commit) : NULL;
 		it->owner_file = m.file ? tg_xstrdup(m.file) : NULL;
 		tg_marker_release(&m);
@@ -242,7 +242,6 @@ void tg_plan_release(struct tg_plan *plan)
 
 		free(it->id);
 		free(it->name);
-		cJSON_Delete(it->actual);
 		tg_changes_release(&it->changes);
 		free(it->owner_commit);
 		free(it->owner_file);

@@ -757,7 +757,7 @@ out:
 	res->gateway_requests = tg_gateway_request_count(s->gw) - requests0;
 	free(api_ids);
 	for (int k = 0; k < TG_KIND_COUNT; k++)
-		cJSON_Delete(actual[k]);
+		res->actual[k] = actual[k];
 	res->desired = d;
 	free(root);
 }
@@ -765,6 +765,8 @@ out:
 void tg_reconcile_result_release(struct tg_reconcile_result *res)
 {
 	tg_plan_release(&res->plan);
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		cJSON_Delete(res->actual[k]);
 	tg_desired_free(res->desired);
 	tg_problems_release(&res->problems);
 	for (size_t i = 0; i < res->n_objects; i++) {
@@ -786,4 +788,25 @@ void tg_reconcile_summary(const struct tg_reconcile_result *res, char *out, size
 		snprintf(out + n, size - (size_t)n, ", %zu failed", res->failed);
 	if (n > 0 && (size_t)n < size && res->conflicts)
 		snprintf(out + strlen(out), size - strlen(out), ", %zu conflicts", res->conflicts);
+}
+
+int tg_syncer_remote_changed(struct tg_syncer *s, int *changed, char head[41], struct tg_err *err)
+{
+	const struct tg_commit_info *ci;
+	char sha[41] = "";
+	int rc;
+
+	*changed = 1;
+	if (head)
+		head[0] = '\0';
+	if (!s->git)
+		return 0;
+	rc = tg_git_remote_head(s->git, sha, err);
+	if (rc)
+		return rc;
+	if (head)
+		memcpy(head, sha, sizeof(sha));
+	ci = tg_git_commit(s->git);
+	*changed = !ci || strcmp(ci->sha, sha) != 0;
+	return 0;
 }

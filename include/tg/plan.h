@@ -39,7 +39,8 @@ struct tg_plan_item {
 	char *name;
 	enum tg_action action;
 	const struct tg_object *desired; /* NULL for deletes */
-	cJSON *actual;                   /* owned copy of the gateway's object, or NULL */
+	const cJSON *actual;             /* the gateway's object (points into the lists
+	                                    given to tg_plan_build), or NULL */
 	struct tg_changes changes;       /* for updates */
 	int drifted;       /* update caused by a change on the gateway, not in git */
 	int warn_only;     /* drifted and the drift policy is "warn": not applied */
@@ -66,7 +67,7 @@ struct tg_plan_opts {
 
 /*
  * actual[kind] is the gateway's list for each kind (may be NULL when the
- * kind was not listed).  Items come out in apply order: API writes, then
+ * kind was not listed); it must outlive the plan, whose items point into it.  Items come out in apply order: API writes, then
  * policy writes, then policy deletes, then API deletes.
  */
 void tg_plan_build(struct tg_plan *out, const struct tg_desired *d,

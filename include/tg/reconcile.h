@@ -47,7 +47,8 @@ struct tg_reconcile_result {
 	char commit[41];
 	char *author;
 	char *summary_line; /* commit summary */
-	struct tg_plan plan;       /* items point into desired */
+	struct tg_plan plan;       /* items point into desired and actual */
+	cJSON *actual[TG_KIND_COUNT];
 	struct tg_desired *desired;
 	struct tg_problems problems;
 	struct tg_object_result *objects;
@@ -83,5 +84,14 @@ void tg_reconcile_summary(const struct tg_reconcile_result *res, char *out, size
 int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct tg_err *err);
 
 const char *tg_outcome_name(enum tg_outcome o);
+
+/*
+ * Cheap poll (SPEC 4, "Triggers"): asks the remote where the ref points
+ * (one ls-remote round trip, no fetch) and sets *changed when that differs
+ * from the commit checked out by the last pass, or when there was none yet
+ * or the sync has no repository.  Fills head (when non-NULL) with the
+ * remote commit.  Errors as tg_git_remote_head.  Added for the daemon.
+ */
+int tg_syncer_remote_changed(struct tg_syncer *s, int *changed, char head[41], struct tg_err *err);
 
 #endif
