@@ -91,7 +91,7 @@ fuzz-build: $(FUZZ_BIN)
 
 fuzz: deps $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
-		echo "== $$n"; $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		echo "== $$n"; $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build-fuzz/ \
 		build-fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} 2>&1 | grep -E 'stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY' || true; \
 		done
 

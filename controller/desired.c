@@ -389,10 +389,15 @@ static struct tg_object *object_push(struct tg_desired *d, const struct docctx *
  * (/tyk/apis/<id>) on the gateway, so only characters that are safe in both
  * are accepted, and "." and ".." are refused outright.
  */
-static const char *id_problem(const char *id)
+static const char *id_problem(const char *id, int is_api)
 {
 	size_t len = strlen(id), i;
 
+	/* A file-based gateway stores an OAS API's document as <id>-oas.json
+	 * and skips every *-oas.json file when it looks for definitions, so
+	 * an API whose id ends in "-oas" is written but never loaded. */
+	if (is_api && len >= 4 && !strcmp(id + len - 4, "-oas"))
+		return "ends in '-oas', which a file-based Tyk Gateway never loads";
 	if (len > TG_DESIRED_MAX_ID_LEN)
 		return "longer than 255 characters";
 	if (!strcmp(id, ".") || !strcmp(id, ".."))
@@ -422,7 +427,7 @@ static const char *check_id(const struct docctx *c, const char *field, const cJS
 		doc_problem(c, TG_SEV_ERROR, field, "%s must be a string", what);
 		return NULL;
 	}
-	why = id_problem(v->valuestring);
+	why = id_problem(v->valuestring, !strcmp(what, "api id"));
 	if (why) {
 		p = printable(v->valuestring);
 		doc_problem(c, TG_SEV_ERROR, field, "invalid %s '%s': %s", what, p, why);
@@ -1047,7 +1052,8 @@ int tg_desired_load(struct tg_desired **out, struct tg_problems *problems,
 	} else {
 		for (i = 0; i < TG_ARRAY_SIZE(dirs); i++)
 			scan_dir(&ld, dirs[i], 0, &files);
-		qsort(files.v, files.n, sizeof(*files.v), cmp_str);
+		if (files.n) /* qsort(NULL, 0, ...) is undefined */
+			qsort(files.v, files.n, sizeof(*files.v), cmp_str);
 		for (i = 0; i < files.n; i++)
 			load_path(&ld, files.v[i],
 				  !strncmp(files.v[i], "policies/", 9) ? FAM_POLICY : FAM_API);

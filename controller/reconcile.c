@@ -650,6 +650,24 @@ static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	free(p->errors);
 }
 
+/*
+ * A file-based gateway files a policy under its "id"; Dashboard exports
+ * carry the id in "_id" with an empty "id", which would be written as
+ * ".json" and never loaded.  The id the loader found is filled in.
+ */
+static void fill_policy_ids(struct tg_desired *d)
+{
+	for (size_t i = 0; i < d->len; i++) {
+		struct tg_object *o = &d->objects[i];
+		cJSON *id = cJSON_GetObjectItemCaseSensitive(o->body, "id");
+
+		if (o->kind != TG_KIND_POLICY || (cJSON_IsString(id) && id->valuestring[0]))
+			continue;
+		cJSON_DeleteItemFromObjectCaseSensitive(o->body, "id");
+		cJSON_AddStringToObject(o->body, "id", o->id);
+	}
+}
+
 /* --- the pass --- */
 
 static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
@@ -713,6 +731,7 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		result_error(res, TG_OUTCOME_REFUSED, err.msg);
 		goto out;
 	}
+	fill_policy_ids(d);
 	if (tg_syncer_list_actual(s, actual, &err)) {
 		result_error(res, TG_OUTCOME_ERROR, err.msg);
 		goto out;

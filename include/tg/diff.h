@@ -9,6 +9,7 @@
  *  - a field only the gateway has is ignored when it holds a zero value
  *    (false, 0, "", null, [] or {} all the way down) or is a known
  *    server-filled field (OAS "servers", policy "last_updated"...);
+ *  - an OAS API's "servers" is ignored altogether: the gateway rewrites it;
  *  - null and a zero value are equal;
  *  - the ownership marker is ignored.
  * Differences are JSON paths with old and new values; string values that

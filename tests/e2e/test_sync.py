@@ -3,6 +3,8 @@ import json
 import os
 import time
 
+import pytest
+
 from conftest import keyless_api, policy, token_api
 
 
@@ -319,3 +321,26 @@ x-tyk-api-gateway:
     assert code == 200 and doc["x-tyk-gitops"]["commit"] == sha
     assert gateway.request("/pets/x")[0] == 200
     assert controller.run("diff").returncode == 0
+
+
+def copy_tree(src, repo):
+    for dirpath, _, files in os.walk(src):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            with open(full) as f:
+                repo.write(os.path.relpath(full, src), f.read())
+
+
+CORPUS = os.path.join(os.path.dirname(__file__), "..", "corpus", "good")
+
+
+@pytest.mark.parametrize("case", sorted(os.listdir(CORPUS)))
+def test_no_false_drift_after_applying_corpus(controller, repo, gateway, upstream, case):
+    copy_tree(os.path.join(CORPUS, case), repo)
+    repo.commit(case)
+    env = {"JWT_SECRET": "corpus-jwt-secret", "UPSTREAM_URL": upstream.url}
+    p = controller.run("sync", "--log-level", "warn", env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = controller.run("diff", env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "in sync" in p.stdout
