@@ -25,6 +25,8 @@ esac
 # /tyk/apis/oas, /tyk/policies and /tyk/reload).
 fallback=v1.9.2-0.20230228090416-dfc3f76938c8
 
+# The machine's Go toolchain may not be on a non-login PATH.
+command -v go >/dev/null 2>&1 || PATH=$PATH:/usr/local/go/bin:/usr/lib/go/bin
 cache=${TG_PEER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tyk-gitops}
 mkdir -p "$cache"
 export GOFLAGS=-mod=mod
