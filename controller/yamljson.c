@@ -1341,6 +1341,27 @@ static int jp_literal(struct jp *p, const char *word)
 
 static cJSON *jp_value(struct jp *p, int depth);
 
+/* After a member or element: 1 when another follows (the ',' consumed),
+ * 0 when close ends the container, -1 (reported) otherwise. */
+static int jp_after_member(struct jp *p, char close)
+{
+	jp_ws(p);
+	if (jp_peek(p) == ',') {
+		jp_adv(p);
+		jp_ws(p);
+		return 1;
+	}
+	if (jp_peek(p) == close) {
+		jp_adv(p);
+		return 0;
+	}
+	if (jp_peek(p) < 0)
+		jp_error(p, "unexpected end of input");
+	else
+		jp_error(p, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+	return -1;
+}
+
 static cJSON *jp_object(struct jp *p, int depth)
 {
 	cJSON *obj = chk(cJSON_CreateObject());
@@ -1396,21 +1417,11 @@ static cJSON *jp_object(struct jp *p, int depth)
 			cJSON_AddItemToObject(obj, key, v);
 		free(key);
 		path_truncate(&p->path, saved);
-		jp_ws(p);
-		if (jp_peek(p) == ',') {
-			jp_adv(p);
-			jp_ws(p);
-			continue;
+		switch (jp_after_member(p, '}')) {
+		case 1: continue;
+		case 0: return obj;
+		default: goto fail;
 		}
-		if (jp_peek(p) == '}') {
-			jp_adv(p);
-			return obj;
-		}
-		if (jp_peek(p) < 0)
-			jp_error(p, "unexpected end of input");
-		else
-			jp_error(p, "expected ',' or '}'");
-		goto fail;
 	}
 fail:
 	cJSON_Delete(obj);
@@ -1438,21 +1449,11 @@ static cJSON *jp_array(struct jp *p, int depth)
 			goto fail;
 		cJSON_AddItemToArray(arr, v);
 		path_truncate(&p->path, saved);
-		jp_ws(p);
-		if (jp_peek(p) == ',') {
-			jp_adv(p);
-			jp_ws(p);
-			continue;
+		switch (jp_after_member(p, ']')) {
+		case 1: continue;
+		case 0: return arr;
+		default: goto fail;
 		}
-		if (jp_peek(p) == ']') {
-			jp_adv(p);
-			return arr;
-		}
-		if (jp_peek(p) < 0)
-			jp_error(p, "unexpected end of input");
-		else
-			jp_error(p, "expected ',' or ']'");
-		goto fail;
 	}
 fail:
 	cJSON_Delete(arr);

@@ -41,23 +41,7 @@ TOKEN_USER = "x-token-auth"
 TOKEN = "tok-ZZ81c7d6aa0b4e"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=20.0, proc=None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError("process exited with %s before listening" % proc.returncode)
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("nothing listens on port %d" % port)
+from peers import free_port, wait_port  # noqa: E402  (shared with the gateway peers)
 
 
 def sh(*args, cwd=None, check=True):
