@@ -142,6 +142,7 @@ static const struct option sync_options[] = {
 	{ "adopt", OPT_BOOL, S(adopt), NULL, NULL },
 	{ "suspend", OPT_BOOL, S(suspended), NULL, NULL },
 	{ "webhook", OPT_SECTION, 0, webhook_options, NULL },
+	{ "backoff_max", OPT_DURATION, S(backoff_max_ms), NULL, NULL },
 	{ NULL, 0, 0, NULL, NULL }
 };
 
@@ -154,11 +155,19 @@ static const struct option log_options[] = {
 	{ NULL, 0, 0, NULL, NULL }
 };
 
+static const struct option http_options[] = {
+	{ "max_connections", OPT_INT, G(http_max_connections), NULL, NULL },
+	{ "connection_timeout", OPT_DURATION, G(http_connection_timeout_ms), NULL, NULL },
+	{ "max_wait", OPT_DURATION, G(http_max_wait_ms), NULL, NULL },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
 static const struct option global_options[] = {
 	{ "listen", OPT_STRING, G(listen), NULL, NULL },
 	{ "log", OPT_SECTION, 0, log_options, NULL },
 	{ "cache_dir", OPT_STRING, G(cache_dir), NULL, NULL },
 	{ "audit", OPT_STRING, G(audit), NULL, NULL },
+	{ "http", OPT_SECTION, 0, http_options, NULL },
 	{ "syncs", OPT_CUSTOM, 0, NULL, NULL }, /* handled by the loader */
 	{ NULL, 0, 0, NULL, NULL }
 };

@@ -51,6 +51,8 @@ struct tg_sync_config {
 	int adopt;
 	int suspended;
 	char *webhook_secret_file;
+	/* daemon (`run`) */
+	long long backoff_max_ms; /* cap of the retry backoff after failures; 0 = 5m */
 };
 
 struct tg_config {
@@ -60,6 +62,10 @@ struct tg_config {
 	enum tg_log_format log_format;
 	char *cache_dir;
 	char *audit;           /* "-" for stdout, a file path, or NULL */
+	/* daemon HTTP limits (`http:`); 0 = the built-in default */
+	long long http_max_connections;     /* 64 */
+	long long http_connection_timeout_ms; /* 30s of inactivity */
+	long long http_max_wait_ms;          /* longest ?wait=true, 10m */
 	struct tg_sync_config *syncs;
 	size_t n_syncs;
 };

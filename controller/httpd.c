@@ -1,0 +1,391 @@
+/*
+ * HTTP server (see include/tg/httpd.h).
+ *
+ * This file is only transport and routing: limits, methods, the loopback
+ * rule for unauthenticated POSTs, bodies, responses.  What a route answers
+ * is decided by the daemon through struct tg_httpd_ops.
+ */
+#include "tg/httpd.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "tg/log.h"
+#include "tg/banned.h"
+
+#define DEFAULT_MAX_CONNECTIONS 64
+#define DEFAULT_TIMEOUT_S 30
+#define DEFAULT_MAX_WAIT_MS (10LL * 60 * 1000)
+#define DEFAULT_WAIT_MS (60LL * 1000)
+/* Headers and MHD's own buffers per connection. */
+#define CONNECTION_MEMORY (64 * 1024)
+#define PER_IP_CONNECTIONS 32
+#define THREAD_STACK (256 * 1024)
+
+struct tg_httpd {
+	struct MHD_Daemon *mhd;
+	struct tg_httpd_ops ops;
+	long long max_wait_ms;
+	int loopback;          /* bound to a loopback address: POSTs allowed */
+	char *listen;
+};
+
+/* Per request, between libmicrohttpd's calls of the access handler. */
+struct request {
+	struct tg_buf body;
+	int too_large;
+};
+
+long long tg_httpd_wait_ms(const char *wait, const char *timeout, long long max_wait_ms)
+{
+	long long ms = DEFAULT_WAIT_MS;
+
+	if (max_wait_ms <= 0)
+		max_wait_ms = DEFAULT_MAX_WAIT_MS;
+	if (!wait || !strcmp(wait, "false") || !strcmp(wait, "0"))
+		return 0;
+	if (strcmp(wait, "true") && strcmp(wait, "1") && *wait)
+		return -1;
+	if (timeout && tg_parse_duration_ms(&ms, timeout))
+		return -1;
+	if (ms <= 0)
+		ms = 1;
+	return ms < max_wait_ms ? ms : max_wait_ms;
+}
+
+int tg_httpd_parse_listen(const char *listen, char **host, unsigned *port, struct tg_err *err)
+{
+	const char *colon, *h = listen;
+	size_t hlen;
+	long long p;
+
+	*host = NULL;
+	if (!listen || !*listen)
+		return tg_err_set(err, TG_EINVALID, "listen address is empty");
+	colon = strrchr(listen, ':');
+	if (!colon || tg_parse_ll(&p, colon + 1, 0, 65535))
+		return tg_err_set(err, TG_EINVALID,
+				  "invalid listen address '%s': expected host:port, [ipv6]:port or :port",
+				  listen);
+	hlen = (size_t)(colon - listen);
+	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	} else if (memchr(h, ':', hlen)) {
+		return tg_err_set(err, TG_EINVALID, "invalid listen address '%s': put IPv6 addresses in brackets",
+				  listen);
+	}
+	if (hlen)
+		*host = tg_xstrndup(h, hlen);
+	*port = (unsigned)p;
+	return 0;
+}
+
+static int addr_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		const unsigned char *b = in6->sin6_addr.s6_addr;
+
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && b[12] == 127;
+	}
+	return 0;
+}
+
+int tg_httpd_host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (!host)
+		return 0;
+	if (!strcmp(host, "localhost"))
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return 0;
+}
+
+/* --- responses --- */
+
+static enum MHD_Result respond(struct MHD_Connection *c, int status, const char *type,
+			       struct tg_buf *body)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t len = body->len;
+	char *data = tg_buf_detach(body);
+
+	r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, POST");
+	ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *msg)
+{
+	struct tg_buf out = TG_BUF_INIT;
+
+	tg_buf_puts(&out, "{\"error\":\"");
+	tg_buf_put_json_escaped(&out, msg);
+	tg_buf_puts(&out, "\"}\n");
+	return respond(c, status, "application/json", &out);
+}
+
+static const char *content_type(int json)
+{
+	return json ? "application/json" : "text/plain; charset=utf-8";
+}
+
+/* --- routing --- */
+
+enum route_method { GET, POST };
+
+static enum MHD_Result route_sync_action(struct tg_httpd *h, struct MHD_Connection *c,
+					 const char *name, const char *action, struct tg_buf *out)
+{
+	int status;
+
+	if (!strcmp(action, "reconcile")) {
+		long long wait = tg_httpd_wait_ms(
+			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait"),
+			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout"), h->max_wait_ms);
+
+		if (wait < 0)
+			return respond_error(c, MHD_HTTP_BAD_REQUEST,
+					     "wait must be true or false and timeout a duration such as 30s");
+		status = h->ops.reconcile(h->ops.ctx, name, wait, out);
+	} else if (!strcmp(action, "suspend") || !strcmp(action, "resume")) {
+		status = h->ops.suspend(h->ops.ctx, name, !strcmp(action, "suspend"), out);
+	} else {
+		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+	}
+	return respond(c, status, content_type(1), out);
+}
+
+static enum MHD_Result route(struct tg_httpd *h, struct MHD_Connection *c, const char *url,
+			     enum route_method m, struct request *req)
+{
+	static const char prefix[] = "/api/v1/syncs";
+	struct tg_buf out = TG_BUF_INIT;
+	int status;
+
+	if (!strcmp(url, "/metrics") || !strcmp(url, "/healthz") || !strcmp(url, "/readyz")) {
+		if (m != GET)
+			return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+		if (url[1] == 'm') {
+			status = h->ops.metrics(h->ops.ctx, &out);
+			return respond(c, status, "text/plain; version=0.0.4; charset=utf-8", &out);
+		}
+		status = url[1] == 'h' ? h->ops.healthz(h->ops.ctx, &out) : h->ops.readyz(h->ops.ctx, &out);
+		return respond(c, status, content_type(0), &out);
+	}
+	if (!strcmp(url, "/hooks/bitbucket")) {
+		/* Webhooks authenticate by HMAC signature, not by address: no
+		 * loopback rule here. */
+		if (!h->ops.bitbucket_hook)
+			return respond_error(c, MHD_HTTP_NOT_FOUND, "webhooks are not enabled in this build");
+		if (m != POST)
+			return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+		status = h->ops.bitbucket_hook(h->ops.ctx, tg_buf_cstr(&req->body), req->body.len, &out);
+		return respond(c, status, content_type(1), &out);
+	}
+	if (strncmp(url, prefix, sizeof(prefix) - 1) ||
+	    (url[sizeof(prefix) - 1] != '\0' && url[sizeof(prefix) - 1] != '/'))
+		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+	url += sizeof(prefix) - 1;
+	if (!*url || !strcmp(url, "/")) {
+		if (m != GET)
+			return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+		status = h->ops.syncs(h->ops.ctx, NULL, &out);
+		return respond(c, status, content_type(1), &out);
+	}
+	url++;
+	{
+		const char *slash = strchr(url, '/');
+		char name[256];
+		size_t len = slash ? (size_t)(slash - url) : strlen(url);
+
+		if (len == 0 || len >= sizeof(name) || (slash && strchr(slash + 1, '/')))
+			return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+		memcpy(name, url, len);
+		name[len] = '\0';
+		if (!slash) {
+			if (m != GET)
+				return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+			status = h->ops.syncs(h->ops.ctx, name, &out);
+			return respond(c, status, content_type(1), &out);
+		}
+		if (m != POST)
+			return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+		if (!h->loopback)
+			return respond_error(c, MHD_HTTP_FORBIDDEN,
+					     "unauthenticated POST requests are only served when listening on a "
+					     "loopback address (127.0.0.1 or ::1); put the API behind a local "
+					     "proxy until OIDC authentication is available");
+		return route_sync_action(h, c, name, slash + 1, &out);
+	}
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct tg_httpd *h = cls;
+	struct request *req = *con_cls;
+	enum route_method m;
+
+	(void)version;
+	if (!req) {
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		long long n;
+
+		req = tg_xcalloc(1, sizeof(*req));
+		tg_buf_init(&req->body, TG_HTTPD_MAX_BODY);
+		*con_cls = req;
+		/* Refuse before reading a body we would not keep. */
+		if (cl && (tg_parse_ll(&n, cl, 0, (long long)TG_HTTPD_MAX_BODY) != 0))
+			return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 1 MiB");
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!req->too_large && tg_buf_put(&req->body, upload, *upload_size))
+			req->too_large = 1;
+		*upload_size = 0;
+		/* A chunked body with no length: stop reading, drop the connection. */
+		return req->too_large ? MHD_NO : MHD_YES;
+	}
+	if (!strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD))
+		m = GET;
+	else if (!strcmp(method, MHD_HTTP_METHOD_POST))
+		m = POST;
+	else
+		return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or POST");
+	return route(h, c, url, m, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (!req)
+		return;
+	tg_buf_release(&req->body);
+	free(req);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)cls;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	vsnprintf(line, sizeof(line), fmt, ap);
+#pragma GCC diagnostic pop
+	line[strcspn(line, "\n")] = '\0';
+	tg_log_kv(TG_LOG_WARN, "http server", "error", line, NULL);
+}
+
+int tg_httpd_start(struct tg_httpd **out, const struct tg_httpd_opts *opts,
+		   const struct tg_httpd_ops *ops, struct tg_err *err)
+{
+	struct addrinfo hints, *ai = NULL;
+	struct tg_httpd *h = NULL;
+	char *host = NULL, portstr[8];
+	unsigned port = 0, flags;
+	int rc, gai;
+
+	rc = tg_httpd_parse_listen(opts->listen, &host, &port, err);
+	if (rc)
+		goto out;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	gai = getaddrinfo(host, portstr, &hints, &ai);
+	if (gai) {
+		rc = tg_err_set(err, TG_EINVALID, "cannot resolve listen address '%s': %s", opts->listen,
+				gai_strerror(gai));
+		goto out;
+	}
+	h = tg_xcalloc(1, sizeof(*h));
+	h->ops = *ops;
+	h->listen = tg_xstrdup(opts->listen);
+	h->max_wait_ms = opts->max_wait_ms > 0 ? opts->max_wait_ms : DEFAULT_MAX_WAIT_MS;
+	h->loopback = addr_is_loopback(ai->ai_addr);
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+		MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h->mhd = MHD_start_daemon(
+		flags, (uint16_t)port, NULL, NULL, on_request, h,
+		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)(opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS),
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_CONNECTIONS,
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)(opts->connection_timeout_s ? opts->connection_timeout_s : DEFAULT_TIMEOUT_S),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+		MHD_OPTION_END);
+	if (!h->mhd) {
+		rc = tg_err_set(err, TG_ERROR, "cannot listen on '%s': address in use or not available",
+				opts->listen);
+		goto out;
+	}
+	*out = h;
+	h = NULL;
+	rc = 0;
+out:
+	if (ai)
+		freeaddrinfo(ai);
+	free(host);
+	tg_httpd_stop(h);
+	return rc;
+}
+
+void tg_httpd_stop(struct tg_httpd *h)
+{
+	if (!h)
+		return;
+	if (h->mhd)
+		MHD_stop_daemon(h->mhd);
+	free(h->listen);
+	free(h);
+}

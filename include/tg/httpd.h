@@ -1,0 +1,78 @@
+/*
+ * The daemon's HTTP server (libmicrohttpd): /metrics, /healthz, /readyz,
+ * /api/v1/syncs..., with a slot for /hooks/bitbucket (a later issue).
+ *
+ * Threads: libmicrohttpd runs its own listening thread and one thread per
+ * connection (bounded by max_connections), so a slow client or a request
+ * waiting for a pass stalls only itself.  The server never touches git or
+ * the gateway: every route calls one of the ops below, which read a status
+ * snapshot or enqueue a trigger under the daemon's lock.
+ *
+ * Limits: request bodies over 1 MiB are refused (413), per-connection
+ * memory is bounded, idle connections are closed after connection_timeout.
+ * POST routes have no authentication yet (OIDC comes later), so they are
+ * served only when the server listens on a loopback address; otherwise
+ * they answer 403.
+ */
+#ifndef TG_HTTPD_H
+#define TG_HTTPD_H
+
+#include "tg/buf.h"
+#include "tg/common.h"
+
+#define TG_HTTPD_MAX_BODY ((size_t)1024 * 1024)
+
+/*
+ * Callbacks (called from libmicrohttpd's threads, concurrently).  Each
+ * writes a response body to out and returns the HTTP status.
+ */
+struct tg_httpd_ops {
+	void *ctx;
+	int (*metrics)(void *ctx, struct tg_buf *out);   /* text/plain; version=0.0.4 */
+	int (*healthz)(void *ctx, struct tg_buf *out);   /* text */
+	int (*readyz)(void *ctx, struct tg_buf *out);    /* text */
+	/* JSON; name NULL lists every sync. */
+	int (*syncs)(void *ctx, const char *name, struct tg_buf *out);
+	/* JSON; wait_ms 0: enqueue and return 202, otherwise wait up to
+	 * wait_ms for the pass and return its result. */
+	int (*reconcile)(void *ctx, const char *name, long long wait_ms, struct tg_buf *out);
+	int (*suspend)(void *ctx, const char *name, int suspend, struct tg_buf *out); /* JSON */
+	/* Later: int (*bitbucket_hook)(void *ctx, const struct tg_http_request *req,
+	 * struct tg_buf *out); NULL answers 404. */
+	int (*bitbucket_hook)(void *ctx, const char *body, size_t len, struct tg_buf *out);
+};
+
+struct tg_httpd_opts {
+	const char *listen;           /* "host:port", "[v6]:port" or ":port" (all addresses) */
+	unsigned max_connections;     /* 0 = 64 */
+	unsigned connection_timeout_s; /* 0 = 30 */
+	long long max_wait_ms;        /* cap of ?wait=true; 0 = 10 min */
+};
+
+struct tg_httpd;
+
+/*
+ * Binds and starts serving.  ops is copied.  Errors: TG_EINVALID for a
+ * listen address that does not parse or resolve, TG_ERROR when it cannot
+ * bind (message names the address).
+ */
+int tg_httpd_start(struct tg_httpd **out, const struct tg_httpd_opts *opts,
+		   const struct tg_httpd_ops *ops, struct tg_err *err);
+/* Stops accepting, waits for running handlers, frees.  NULL is a no-op. */
+void tg_httpd_stop(struct tg_httpd *h);
+
+/*
+ * Splits a listen address into host (NULL for all addresses) and port.
+ * *host is owned by the caller.  TG_EINVALID when it does not parse.
+ */
+int tg_httpd_parse_listen(const char *listen, char **host, unsigned *port, struct tg_err *err);
+
+/* 1 when host is a loopback address (127.0.0.0/8, ::1, "localhost"). */
+int tg_httpd_host_is_loopback(const char *host);
+
+/* Parses "?wait=" style booleans and "timeout=30s" durations for handlers
+ * (exposed for tests): returns the wait in ms (0: no wait), or -1 when a
+ * value is malformed. */
+long long tg_httpd_wait_ms(const char *wait, const char *timeout, long long max_wait_ms);
+
+#endif
