@@ -54,7 +54,7 @@ unit: $(UNIT_BIN)
 PYTHON ?= /usr/bin/python3
 
 e2e: $(BUILD)/tyk-gitops
-	TG_BIN=$(abspath $(BUILD)/tyk-gitops) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	TG_BIN=$(abspath $(BUILD)/tyk-gitops) TG_SANITIZED=$(SANITIZED) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 # The whole suite: unit tests, then end-to-end tests against real peers.
 test: deps all
@@ -62,7 +62,7 @@ test: deps all
 	$(MAKE) e2e
 
 check: deps
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	$(MAKE) BUILD=build-asan SANITIZED=1 CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" unit e2e
 
 valgrind: deps $(UNIT_BIN)

@@ -214,7 +214,7 @@ static void define_metrics(struct tg_metrics *m)
 			  "Objects changed or removed on the gateway by hand that a pass put back.", l_sync,
 			  NULL, 0);
 	tg_metrics_define(m, M_GIT, TG_METRIC_COUNTER,
-			  "Git remote operations by sync, operation (ls_remote) and result (ok, error).",
+			  "Git remote operations by sync, operation (ls_remote, fetch) and result (ok, error).",
 			  l_git, NULL, 0);
 	tg_metrics_define(m, M_GIT_SECONDS, TG_METRIC_HISTOGRAM,
 			  "Duration of git remote operations by sync and operation.", l_git_s,
@@ -260,6 +260,20 @@ static void metrics_sync_drop(struct tg_metrics *m, const char *name)
 {
 	for (size_t i = 0; i < TG_ARRAY_SIZE(per_sync_families); i++)
 		tg_metrics_remove(m, per_sync_families[i], "sync", name);
+}
+
+static void record_git(struct tg_metrics *m, const char *sync, const char *op, int ok, double secs)
+{
+	const char *l[] = { sync, op, ok ? "ok" : "error" };
+	const char *ls[] = { sync, op };
+
+	tg_metrics_add(m, M_GIT, l, 1);
+	tg_metrics_observe(m, M_GIT_SECONDS, ls, secs);
+}
+
+static void observe_git(void *ctx, const char *sync, const char *op, int ok, double seconds)
+{
+	record_git(ctx, sync, op, ok, seconds);
 }
 
 static void observe_gateway(void *ctx, const char *method, const char *endpoint, long status,
@@ -389,6 +403,7 @@ static void ensure_syncer(struct daemon *d, struct dsync *s, struct tg_err *err)
 	}
 	tg_syncer_set_audit(s->syncer, d->audit);
 	tg_syncer_set_gateway_observer(s->syncer, observe_gateway, d->metrics);
+	tg_syncer_set_git_observer(s->syncer, observe_git, d->metrics);
 }
 
 static void run_check(struct daemon *d, struct dsync *s)
@@ -404,13 +419,8 @@ static void run_check(struct daemon *d, struct dsync *s)
 	if (s->syncer)
 		rc = tg_syncer_remote_changed(s->syncer, &changed, head, &err);
 	secs = (double)(tg_now_ms() - t0) / 1000.0;
-	if (s->syncer && s->cfg->repo_url) {
-		const char *l[] = { name, "ls_remote", rc ? "error" : "ok" };
-		const char *ls[] = { name, "ls_remote" };
-
-		tg_metrics_add(d->metrics, M_GIT, l, 1);
-		tg_metrics_observe(d->metrics, M_GIT_SECONDS, ls, secs);
-	}
+	if (s->syncer && s->cfg->repo_url)
+		record_git(d->metrics, name, "ls_remote", rc == 0, secs);
 	if (rc)
 		tg_log_kv(TG_LOG_WARN, "cannot check the remote ref", "sync", name, "error", err.msg, NULL);
 	else if (changed && head[0])

@@ -29,6 +29,8 @@ struct tg_syncer {
 	struct tg_gateway *gw;
 	char *cache_dir;
 	FILE *audit;
+	tg_git_observe_fn git_observe;
+	void *git_observe_ctx;
 };
 
 const char *tg_outcome_name(enum tg_outcome o)
@@ -126,6 +128,12 @@ void tg_syncer_set_audit(struct tg_syncer *s, FILE *f)
 void tg_syncer_set_gateway_observer(struct tg_syncer *s, tg_gateway_observe_fn fn, void *ctx)
 {
 	tg_gateway_set_observer(s->gw, fn, ctx);
+}
+
+void tg_syncer_set_git_observer(struct tg_syncer *s, tg_git_observe_fn fn, void *ctx)
+{
+	s->git_observe = fn;
+	s->git_observe_ctx = ctx;
 }
 
 static void result_error(struct tg_reconcile_result *res, enum tg_outcome o, const char *msg)
@@ -686,7 +694,13 @@ static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opt
 		result_error(res, TG_OUTCOME_ERROR, "no repository configured");
 		return -1;
 	}
-	if (tg_git_sync(s->git, &changed, &err)) {
+	long long t0 = tg_now_ms();
+	int rc = tg_git_sync(s->git, &changed, &err);
+
+	if (s->git_observe)
+		s->git_observe(s->git_observe_ctx, s->cfg->name, "fetch", rc == 0,
+			       (double)(tg_now_ms() - t0) / 1000.0);
+	if (rc) {
 		result_error(res, TG_OUTCOME_ERROR, err.msg);
 		/* Keep working from the last good checkout, if there is one. */
 		if (!tg_git_commit(s->git))

@@ -72,6 +72,12 @@ void tg_syncer_set_audit(struct tg_syncer *s, FILE *f);
  * to fn (for metrics). */
 void tg_syncer_set_gateway_observer(struct tg_syncer *s, tg_gateway_observe_fn fn, void *ctx);
 
+/* Called after every git fetch with the sync's name, the operation
+ * ("fetch"), whether it worked and its duration (for metrics). */
+typedef void (*tg_git_observe_fn)(void *ctx, const char *sync, const char *op, int ok,
+				  double seconds);
+void tg_syncer_set_git_observer(struct tg_syncer *s, tg_git_observe_fn fn, void *ctx);
+
 /* Runs one pass.  res must be released with tg_reconcile_result_release. */
 void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		   struct tg_reconcile_result *res);

@@ -198,6 +198,8 @@ def test_push_goes_live_and_drift_is_repaired(gateway, repo, upstream, tmp_path,
     assert metric(m, "tyk_gitops_objects", sync="test", kind="api", state="in_sync") == 2
     assert metric(m, "tyk_gitops_objects", sync="test", kind="policy", state="in_sync") == 1
     assert metric(m, "tyk_gitops_suspended", sync="test") == 0
+    assert metric(m, "tyk_gitops_git_requests_total", sync="test", op="fetch", result="ok") >= 2
+    assert metric(m, "tyk_gitops_git_requests_total", sync="test", op="ls_remote", result="ok") >= 1
     assert metric(m, "tyk_gitops_last_success_timestamp_seconds", sync="test") > time.time() - 60
     assert metric(m, "tyk_gitops_git_requests_total", sync="test", op="ls_remote",
                   result="ok") >= 1
@@ -379,6 +381,8 @@ def test_posts_are_refused_unless_listening_on_loopback(tmp_path, daemons):
 
 
 @pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind not installed")
+@pytest.mark.skipif(bool(os.environ.get("TG_SANITIZED")),
+                    reason="an ASan binary cannot run under valgrind; make test covers it")
 def test_many_cycles_under_valgrind_leak_nothing(gateway, repo, upstream, tmp_path, daemons):
     repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
     repo.write("policies/basic.json", policy("basic", ["echo"]))
