@@ -3,7 +3,8 @@
  * plain sequential loop with one keep-alive libcurl handle, no planning,
  * no diffing, no verification logic.
  *
- *   plain_loop URL SECRET first  DIR   lists, POST every object, reload, GET every object
+ *   plain_loop URL SECRET first  DIR   lists, POST every object, reload, lists again
+ *                                      (a sync reads back 32 or more writes through the lists)
  *   plain_loop URL SECRET lists        the three list calls of a no-change pass
  *   plain_loop URL SECRET change DIR FILE...  lists, PUT FILEs, reload, GET them
  *
@@ -142,8 +143,7 @@ int main(int argc, char **argv)
 		each(argv[4], "apis", "/tyk/apis", "POST", 1);
 		each(argv[4], "policies", "/tyk/policies", "POST", 1);
 		call("GET", "/tyk/reload?block=true", NULL);
-		each(argv[4], "apis", "/tyk/apis", "GET", 0);
-		each(argv[4], "policies", "/tyk/policies", "GET", 0);
+		lists();
 	} else if (!strcmp(argv[3], "lists")) {
 		lists();
 	} else if (!strcmp(argv[3], "change") && argc >= 5) {

@@ -3,8 +3,8 @@ loop of the same HTTP calls measured in the same run (bench/plain_loop.c).
 
     /usr/bin/python3 bench/reconcile.py [N]     (N APIs + N policies, default 1000)
 
-Prints wall times and ratios for: a first sync, a no-change pass, and a
-pass that changes 10 objects.
+Prints wall times (medians of 3 runs) and ratios for: a first sync, a
+no-change pass, and a pass that changes 10 objects.
 """
 import json
 import os
@@ -43,6 +43,15 @@ def pol(i):
     return {"id": "pol-%d" % i, "name": "policy %d" % i, "org_id": "bench", "active": True,
             "rate": 100 + i, "per": 60, "quota_max": -1,
             "access_rights": {"api-%d" % i: {"api_id": "api-%d" % i, "versions": ["Default"]}}}
+
+
+REPEAT = 3
+
+
+def medians(pairs):
+    a = sorted(p[0] for p in pairs)
+    b = sorted(p[1] for p in pairs)
+    return a[len(a) // 2], b[len(b) // 2]
 
 
 def write(path, obj):
@@ -86,31 +95,45 @@ def main():
                 "--cache-dir", os.path.join(work, "cache"), "--log-level", "warn"]
 
         rows = []
-        t_ctl, out = timed([BIN, "sync", *args])
-        assert "%d created" % (2 * n) in out, out
-        t_base, _ = timed([baseline, gw_base.url, gw_base.secret_file, "first", repo])
-        rows.append(("first sync (%d APIs + %d policies)" % (n, n), t_ctl, t_base))
+        # Reload times on the gateway vary from run to run: each figure is
+        # the median of REPEAT runs, controller and baseline interleaved.
+        firsts = []
+        for rep in range(REPEAT):
+            if rep:
+                gw_ctl.restart_empty()
+                gw_base.restart_empty()
+            t_ctl, out = timed([BIN, "sync", *args])
+            assert "%d created" % (2 * n) in out, out
+            t_base, _ = timed([baseline, gw_base.url, gw_base.secret_file, "first", repo])
+            firsts.append((t_ctl, t_base))
+        rows.append(("first sync (%d APIs + %d policies)" % (n, n), *medians(firsts)))
 
-        t_ctl, out = timed([BIN, "sync", *args])
-        assert "in sync" in out or "0 created, 0 updated, 0 deleted" in out, out
-        t_base, _ = timed([baseline, gw_base.url, gw_base.secret_file, "lists"])
-        rows.append(("no-change pass", t_ctl, t_base))
+        nochange = []
+        for _ in range(REPEAT):
+            t_ctl, out = timed([BIN, "sync", *args])
+            assert "in sync" in out or "0 created, 0 updated, 0 deleted" in out, out
+            t_base, _ = timed([baseline, gw_base.url, gw_base.secret_file, "lists"])
+            nochange.append((t_ctl, t_base))
+        rows.append(("no-change pass", *medians(nochange)))
 
-        changed = []
-        for i in range(5):
-            a = api(i, upstream.url)
-            a["name"] = "api %d v2" % i
-            write(os.path.join(repo, "apis", "api-%d.json" % i), a)
-            p = pol(i)
-            p["rate"] = 999
-            write(os.path.join(repo, "policies", "pol-%d.json" % i), p)
-            changed += [os.path.join(repo, "apis", "api-%d.json" % i),
-                        os.path.join(repo, "policies", "pol-%d.json" % i)]
-        git(repo, "commit", "-q", "-am", "change 10")
-        t_ctl, out = timed([BIN, "sync", *args])
-        assert "10 updated" in out, out
-        t_base, _ = timed([baseline, gw_base.url, gw_base.secret_file, "change", repo, *changed])
-        rows.append(("pass changing 10 objects", t_ctl, t_base))
+        changes = []
+        for rep in range(REPEAT):
+            changed = []
+            for i in range(5):
+                a = api(i, upstream.url)
+                a["name"] = "api %d v%d" % (i, rep + 2)
+                write(os.path.join(repo, "apis", "api-%d.json" % i), a)
+                p = pol(i)
+                p["rate"] = 1000 + rep
+                write(os.path.join(repo, "policies", "pol-%d.json" % i), p)
+                changed += [os.path.join(repo, "apis", "api-%d.json" % i),
+                            os.path.join(repo, "policies", "pol-%d.json" % i)]
+            git(repo, "commit", "-q", "-am", "change 10")
+            t_ctl, out = timed([BIN, "sync", *args])
+            assert "10 updated" in out, out
+            t_base, _ = timed([baseline, gw_base.url, gw_base.secret_file, "change", repo, *changed])
+            changes.append((t_ctl, t_base))
+        rows.append(("pass changing 10 objects", *medians(changes)))
 
         print("%-40s %12s %14s %8s" % ("pass", "tyk-gitops s", "plain loop s", "ratio"))
         for name, a, b in rows:

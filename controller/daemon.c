@@ -404,6 +404,13 @@ static void ensure_syncer(struct daemon *d, struct dsync *s, struct tg_err *err)
 	tg_syncer_set_audit(s->syncer, d->audit);
 	tg_syncer_set_gateway_observer(s->syncer, observe_gateway, d->metrics);
 	tg_syncer_set_git_observer(s->syncer, observe_git, d->metrics);
+	/* Say what is wrong with the gateway once, plainly, before the first
+	 * pass fails on it and backs off. */
+	if (tg_syncer_check_gateway(s->syncer, err))
+		tg_log_kv(TG_LOG_ERROR, "gateway check failed", "sync", s->cfg->name, "error", err->msg, NULL);
+	else
+		tg_log_kv(TG_LOG_INFO, "gateway reachable, secret accepted", "sync", s->cfg->name, NULL);
+	tg_err_clear(err);
 }
 
 static void run_check(struct daemon *d, struct dsync *s)

@@ -57,68 +57,37 @@ static struct tg_plan_item *add_item(struct tg_plan *plan, enum tg_kind kind, co
 	return it;
 }
 
-/* Index of the gateway's objects by id, for one kind. */
-struct actual_index {
-	const cJSON **objs;
-	const char **ids;
-	char *seen; /* matched by a desired object */
-	size_t len;
-};
-
-static int cmp_index(const void *a, const void *b, void *ctx)
+static int cmp_entry(const void *a, const void *b)
 {
-	const struct actual_index *ix = ctx;
-
-	return strcmp(ix->ids[*(const size_t *)a], ix->ids[*(const size_t *)b]);
+	return strcmp(((const struct tg_index_entry *)a)->id, ((const struct tg_index_entry *)b)->id);
 }
 
-static void index_build(struct actual_index *ix, enum tg_kind kind, const cJSON *list)
+void tg_index_build(struct tg_index *ix, enum tg_kind kind, const cJSON *list)
 {
+	size_t n = (size_t)cJSON_GetArraySize(list);
 	const cJSON *c;
-	size_t n = (size_t)cJSON_GetArraySize(list), i = 0;
-	size_t *order;
-	const cJSON **objs;
-	const char **ids;
 
-	ix->objs = tg_xcalloc(n, sizeof(*ix->objs));
-	ix->ids = tg_xcalloc(n, sizeof(*ix->ids));
-	ix->seen = tg_xcalloc(n, 1);
+	ix->items = tg_xcalloc(n ? n : 1, sizeof(*ix->items));
+	ix->len = 0;
 	cJSON_ArrayForEach(c, list) {
 		const char *id = tg_plan_object_id(kind, c);
 
 		if (!id)
 			continue;
-		ix->objs[i] = c;
-		ix->ids[i] = id;
-		i++;
+		ix->items[ix->len].id = id;
+		ix->items[ix->len].obj = c;
+		ix->len++;
 	}
-	ix->len = i;
-	/* Sort so lookups are O(log n) and the plan order does not depend on
-	 * the gateway's unstable list order. */
-	order = tg_xcalloc(i ? i : 1, sizeof(*order));
-	for (size_t k = 0; k < i; k++)
-		order[k] = k;
-	qsort_r(order, i, sizeof(*order), cmp_index, ix);
-	objs = tg_xcalloc(i ? i : 1, sizeof(*objs));
-	ids = tg_xcalloc(i ? i : 1, sizeof(*ids));
-	for (size_t k = 0; k < i; k++) {
-		objs[k] = ix->objs[order[k]];
-		ids[k] = ix->ids[order[k]];
-	}
-	free(ix->objs);
-	free(ix->ids);
-	free(order);
-	ix->objs = objs;
-	ix->ids = ids;
+	qsort(ix->items, ix->len, sizeof(*ix->items), cmp_entry);
 }
 
-static long index_find(const struct actual_index *ix, const char *id)
+long tg_index_find(const struct tg_index *ix, const char *id)
 {
 	size_t lo = 0, hi = ix->len;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(ix->ids[mid], id);
+		int c = strcmp(ix->items[mid].id, id);
 
 		if (!c)
 			return (long)mid;
@@ -130,12 +99,18 @@ static long index_find(const struct actual_index *ix, const char *id)
 	return -1;
 }
 
-static void index_release(struct actual_index *ix)
+void tg_index_release(struct tg_index *ix)
 {
-	free(ix->objs);
-	free(ix->ids);
-	free(ix->seen);
+	free(ix->items);
+	ix->items = NULL;
+	ix->len = 0;
 }
+
+/* The gateway's objects of one kind, and which a desired object matched. */
+struct actual_index {
+	struct tg_index ix;
+	char *seen;
+};
 
 static int owned_by(const cJSON *obj, enum tg_kind kind, const char *sync, struct tg_marker *m)
 {
@@ -150,7 +125,7 @@ static void plan_desired(struct tg_plan *plan, const struct tg_object *o, struct
 	struct tg_plan_item *it = add_item(plan, o->kind, o->id);
 	struct tg_marker m;
 	char hash[65];
-	long at = index_find(ix, o->id);
+	long at = tg_index_find(&ix->ix, o->id);
 	int owned;
 
 	it->name = o->name ? tg_xstrdup(o->name) : NULL;
@@ -160,7 +135,7 @@ static void plan_desired(struct tg_plan *plan, const struct tg_object *o, struct
 		return;
 	}
 	ix->seen[at] = 1;
-	it->actual = ix->objs[at];
+	it->actual = ix->ix.items[at].obj;
 	owned = owned_by(it->actual, o->kind, opts->sync_name, &m);
 	it->owner_commit = m.commit ? tg_xstrdup(m.commit) : NULL;
 	it->owner_file = m.file ? tg_xstrdup(m.file) : NULL;
@@ -190,23 +165,24 @@ static void plan_desired(struct tg_plan *plan, const struct tg_object *o, struct
 static void plan_deletes(struct tg_plan *plan, enum tg_kind kind, struct actual_index *ix,
 			 const struct tg_plan_opts *opts)
 {
-	for (size_t i = 0; i < ix->len; i++) {
+	for (size_t i = 0; i < ix->ix.len; i++) {
+		const struct tg_index_entry *e = &ix->ix.items[i];
 		struct tg_marker m;
 		struct tg_plan_item *it;
 
-		if (!owned_by(ix->objs[i], kind, opts->sync_name, &m)) {
+		if (!owned_by(e->obj, kind, opts->sync_name, &m)) {
 			tg_marker_release(&m);
 			continue;
 		}
 		plan->owned++;
 		if (ix->seen[i] || !opts->prune ||
-		    (kind == TG_KIND_POLICY && !strcmp(ix->ids[i], TG_TOMBSTONE_POLICY_ID))) {
+		    (kind == TG_KIND_POLICY && !strcmp(e->id, TG_TOMBSTONE_POLICY_ID))) {
 			tg_marker_release(&m);
 			continue;
 		}
-		it = add_item(plan, kind, ix->ids[i]);
+		it = add_item(plan, kind, e->id);
 		it->action = TG_ACTION_DELETE;
-		it->actual = ix->objs[i];
+		it->actual = e->obj;
 		it->owner_commit = m.commit ? tg_xstrdup(m.commit) : NULL;
 		it->owner_file = m.file ? tg_xstrdup(m.file) : NULL;
 		tg_marker_release(&m);
@@ -221,8 +197,10 @@ void tg_plan_build(struct tg_plan *out, const struct tg_desired *d,
 	static const enum tg_kind delete_order[] = { TG_KIND_POLICY, TG_KIND_OAS_API, TG_KIND_API };
 
 	memset(out, 0, sizeof(*out));
-	for (int k = 0; k < TG_KIND_COUNT; k++)
-		index_build(&ix[k], (enum tg_kind)k, actual[k]);
+	for (int k = 0; k < TG_KIND_COUNT; k++) {
+		tg_index_build(&ix[k].ix, (enum tg_kind)k, actual[k]);
+		ix[k].seen = tg_xcalloc(ix[k].ix.len ? ix[k].ix.len : 1, 1);
+	}
 	for (size_t w = 0; w < TG_ARRAY_SIZE(write_order); w++)
 		for (size_t i = 0; i < d->len; i++)
 			if (d->objects[i].kind == write_order[w])
@@ -231,8 +209,10 @@ void tg_plan_build(struct tg_plan *out, const struct tg_desired *d,
 		plan_deletes(out, delete_order[w], &ix[delete_order[w]], opts);
 	for (size_t i = 0; i < out->len; i++)
 		out->counts[out->items[i].action]++;
-	for (int k = 0; k < TG_KIND_COUNT; k++)
-		index_release(&ix[k]);
+	for (int k = 0; k < TG_KIND_COUNT; k++) {
+		tg_index_release(&ix[k].ix);
+		free(ix[k].seen);
+	}
 }
 
 void tg_plan_release(struct tg_plan *plan)

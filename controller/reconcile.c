@@ -130,6 +130,11 @@ void tg_syncer_set_gateway_observer(struct tg_syncer *s, tg_gateway_observe_fn f
 	tg_gateway_set_observer(s->gw, fn, ctx);
 }
 
+int tg_syncer_check_gateway(struct tg_syncer *s, struct tg_err *err)
+{
+	return tg_gateway_check(s->gw, err);
+}
+
 void tg_syncer_set_git_observer(struct tg_syncer *s, tg_git_observe_fn fn, void *ctx)
 {
 	s->git_observe = fn;
@@ -500,42 +505,92 @@ static void apply_deletes(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	free(idx);
 }
 
-/* After the reload: every written object must be loaded as desired, every
- * deleted one gone.  The gateway answers "ok" even when it skipped a
- * definition, so this is the only proof. */
-static void verify(struct pass *p)
+/* Past this many writes, three list calls cost less than one GET each. */
+#define VERIFY_BY_LIST_MIN 32
+
+/* Judges one written object against what the gateway serves after the
+ * reload (got is NULL when it does not serve it). */
+static void judge_read_back(struct pass *p, size_t i, const cJSON *got)
+{
+	const struct tg_plan_item *it = &p->res->plan.items[i];
+	struct tg_changes ch = { 0 };
+
+	if (it->action == TG_ACTION_DELETE) {
+		if (got)
+			p->errors[i] = tg_xstrdup("still on the gateway after reload");
+		return;
+	}
+	if (!got) {
+		p->errors[i] = tg_xstrdup(it->kind == TG_KIND_POLICY ?
+			"not loaded after reload: is policies.policy_path set and policy_source \"file\" on the gateway?" :
+			"not loaded after reload: the gateway skipped the definition (see its log)");
+		return;
+	}
+	tg_diff_objects(&ch, it->kind, p->bodies[i], got, NULL);
+	if (ch.len)
+		p->errors[i] = tg_xasprintf("read back differs from what was written at '%s'",
+					    ch.items[0].path);
+	tg_changes_release(&ch);
+}
+
+static void verify_one_by_one(struct pass *p)
 {
 	struct tg_plan *plan = &p->res->plan;
 
 	for (size_t i = 0; i < plan->len; i++) {
-		const struct tg_plan_item *it = &plan->items[i];
 		struct tg_err err = { 0, "" };
 		cJSON *got = NULL;
 		int rc;
 
 		if (!p->written[i])
 			continue;
-		rc = tg_gateway_get(p->s->gw, it->kind, it->id, &got, &err);
-		if (it->action == TG_ACTION_DELETE) {
-			if (rc != TG_ENOTFOUND)
-				p->errors[i] = tg_xstrdup(rc ? err.msg : "still on the gateway after reload");
-		} else if (rc == TG_ENOTFOUND) {
-			p->errors[i] = tg_xstrdup(it->kind == TG_KIND_POLICY ?
-				"not loaded after reload: is policies.policy_path set and policy_source \"file\" on the gateway?" :
-				"not loaded after reload: the gateway skipped the definition (see its log)");
-		} else if (rc) {
+		rc = tg_gateway_get(p->s->gw, plan->items[i].kind, plan->items[i].id, &got, &err);
+		if (rc && rc != TG_ENOTFOUND)
 			p->errors[i] = tg_xstrdup(err.msg);
-		} else {
-			struct tg_changes ch = { 0 };
-
-			tg_diff_objects(&ch, it->kind, p->bodies[i], got, NULL);
-			if (ch.len)
-				p->errors[i] = tg_xasprintf("read back differs from what was written at '%s'",
-							    ch.items[0].path);
-			tg_changes_release(&ch);
-		}
+		else
+			judge_read_back(p, i, got);
 		cJSON_Delete(got);
 	}
+}
+
+static int verify_by_lists(struct pass *p)
+{
+	struct tg_plan *plan = &p->res->plan;
+	cJSON *lists[TG_KIND_COUNT];
+	struct tg_index ix[TG_KIND_COUNT];
+
+	if (tg_syncer_list_actual(p->s, lists, NULL))
+		return -1;
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		tg_index_build(&ix[k], (enum tg_kind)k, lists[k]);
+	for (size_t i = 0; i < plan->len; i++) {
+		const struct tg_plan_item *it = &plan->items[i];
+		long at;
+
+		if (!p->written[i])
+			continue;
+		at = tg_index_find(&ix[it->kind], it->id);
+		judge_read_back(p, i, at < 0 ? NULL : ix[it->kind].items[at].obj);
+	}
+	for (int k = 0; k < TG_KIND_COUNT; k++) {
+		tg_index_release(&ix[k]);
+		cJSON_Delete(lists[k]);
+	}
+	return 0;
+}
+
+/* After the reload: every written object must be loaded as desired, every
+ * deleted one gone.  The gateway answers "ok" even when it skipped a
+ * definition, so this is the only proof. */
+static void verify(struct pass *p)
+{
+	size_t written = 0;
+
+	for (size_t i = 0; i < p->res->plan.len; i++)
+		written += p->written[i] ? 1 : 0;
+	if (written >= VERIFY_BY_LIST_MIN && !verify_by_lists(p))
+		return;
+	verify_one_by_one(p);
 }
 
 static void audit_record(struct pass *p, const struct tg_plan_item *it, const char *result,

@@ -74,6 +74,22 @@ void tg_plan_build(struct tg_plan *out, const struct tg_desired *d,
 		   cJSON *const actual[TG_KIND_COUNT], const struct tg_plan_opts *opts);
 void tg_plan_release(struct tg_plan *plan);
 
+/* The gateway's objects of one kind sorted by id: O(log n) lookups, and an
+ * order that does not depend on the gateway's unstable list order.  Entries
+ * point into the list, which must outlive the index. */
+struct tg_index_entry {
+	const char *id;
+	const cJSON *obj;
+};
+struct tg_index {
+	struct tg_index_entry *items;
+	size_t len;
+};
+void tg_index_build(struct tg_index *ix, enum tg_kind kind, const cJSON *list);
+/* Position of id in ix->items, or -1. */
+long tg_index_find(const struct tg_index *ix, const char *id);
+void tg_index_release(struct tg_index *ix);
+
 /* Id of an object as the gateway returns it, or NULL. */
 const char *tg_plan_object_id(enum tg_kind kind, const cJSON *obj);
 

@@ -68,6 +68,9 @@ void tg_syncer_free(struct tg_syncer *s);
 /* Sends one audit record per object change to f (NULL: none). */
 void tg_syncer_set_audit(struct tg_syncer *s, FILE *f);
 
+/* Start-up check: the gateway answers and accepts the secret. */
+int tg_syncer_check_gateway(struct tg_syncer *s, struct tg_err *err);
+
 /* Forwards every gateway request's method, endpoint, status and duration
  * to fn (for metrics). */
 void tg_syncer_set_gateway_observer(struct tg_syncer *s, tg_gateway_observe_fn fn, void *ctx);

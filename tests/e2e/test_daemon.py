@@ -409,3 +409,21 @@ def test_many_cycles_under_valgrind_leak_nothing(gateway, repo, upstream, tmp_pa
     report = open(str(tmp_path / "vg.log")).read()  # exists: valgrind really ran
     assert rc == 0, report
     assert "definitely lost" not in report, report
+
+
+def test_start_up_check_names_a_wrong_secret(gateway, repo, upstream, tmp_path, daemons):
+    repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
+    repo.commit()
+    bad = tmp_path / "wrong-secret"
+    bad.write_text("definitely-not-the-secret\n")
+    spec = sync_spec("test", repo, gateway)
+    spec["secret_file"] = str(bad)
+    d = Daemon(str(tmp_path), [spec])
+    daemons.append(d)
+    wait_for(lambda: "gateway check failed" in d.logs(), 10, "start-up check logged")
+    line = next(json.loads(l) for l in d.logs().splitlines() if "gateway check failed" in l)
+    assert "rejected the secret" in line["error"] and line["sync"] == "test"
+    assert "definitely-not-the-secret" not in d.logs()
+    # Once the secret file is fixed, the next pass succeeds without a restart.
+    bad.write_text(gateway.secret + "\n")
+    wait_for(lambda: gateway.request("/echo/x")[0] == 200, 40, "applied after the secret was fixed")
