@@ -75,6 +75,11 @@ headers:
 	@set -e; for h in $(HEADERS); do \
 		echo "#include \"$${h#include/}\"" | $(CC) $(ALL_CFLAGS) -x c -fsyntax-only -; done
 
+# clang-tidy with the short list in .clang-tidy; any finding fails.
+tidy:
+	@set -e; for f in $(SRC); do clang-tidy -quiet $$f -- -std=c11 -D_GNU_SOURCE -Iinclude \
+		-DTG_VERSION='"tidy"' $(shell pkg-config --cflags $(PKGS)); done
+
 # libFuzzer targets: tests/fuzz/fuzz_<name>.c, seeds in tests/fuzz/corpus/<name>/.
 # FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 30
@@ -105,4 +110,4 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps unit e2e test check valgrind headers demo install clean fuzz fuzz-build
+.PHONY: all deps unit e2e test check valgrind headers tidy demo install clean fuzz fuzz-build

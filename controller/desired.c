@@ -555,7 +555,7 @@ static void policy(const struct docctx *c, cJSON *body)
 	o->id = tg_xstrdup(id);
 	o->name = xstrdup_or_null(nonempty_string(cJSON_GetObjectItemCaseSensitive(body, "name")));
 	src_set(&o->id_src, c, field);
-	if (!cJSON_IsObject(rights))
+	if (!rights || !cJSON_IsObject(rights))
 		return;
 	for (r = rights->child; r; r = r->next) {
 		const char *api_id = nonempty_string(cJSON_GetObjectItemCaseSensitive(r, "api_id"));

@@ -327,7 +327,7 @@ int tg_gateway_check(struct tg_gateway *gw, struct tg_err *err)
 /* The classic list also holds OAS APIs in classic form: drop those. */
 static void drop_oas_from_classic(cJSON *list)
 {
-	cJSON *item = list->child, *next;
+	cJSON *item = list ? list->child : NULL, *next;
 
 	for (; item; item = next) {
 		next = item->next;

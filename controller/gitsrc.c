@@ -1304,7 +1304,7 @@ static int fetch_target(git_oid *commit_id, git_repository *repo, struct tg_git_
 			rc = fail_git(op, err, rc, "cannot read fetched objects from");
 		goto out;
 	}
-	if ((rc = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT)) < 0) {
+	if (git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) < 0) {
 		rc = tg_err_set(err, TG_EINVALID, "%s '%s' in '%s' does not point to a commit",
 				ref_kind(src), src->o.ref, src->url_redacted);
 		goto out;

@@ -214,7 +214,8 @@ static int cmp_str(const void *a, const void *b)
 
 static void idset_seal(struct idset *s)
 {
-	qsort(s->ids, s->len, sizeof(*s->ids), cmp_str);
+	if (s->len > 1)
+		qsort(s->ids, s->len, sizeof(*s->ids), cmp_str);
 }
 
 static int idset_has(const struct idset *s, const char *id)

@@ -4,7 +4,7 @@
 set -eu
 
 packages="build-essential pkg-config git libgit2-dev libcurl4-openssl-dev libcjson-dev
-libyaml-dev libssl-dev libmicrohttpd-dev libcmocka-dev redis-server valgrind clang
+libyaml-dev libssl-dev libmicrohttpd-dev libcmocka-dev redis-server valgrind clang clang-tidy
 python3 python3-pytest openssh-server openssh-client apache2 prometheus curl ca-certificates openssl"
 
 missing=""
