@@ -427,3 +427,29 @@ def test_start_up_check_names_a_wrong_secret(gateway, repo, upstream, tmp_path, 
     # Once the secret file is fixed, the next pass succeeds without a restart.
     bad.write_text(gateway.secret + "\n")
     wait_for(lambda: gateway.request("/echo/x")[0] == 200, 40, "applied after the secret was fixed")
+
+
+def test_slow_pass_wait_times_out_then_sigterm_drains(gateway, repo, upstream, tmp_path, daemons):
+    """A gateway slowed down by a fault proxy: a waiting reconcile call gives
+    up with 202, and SIGTERM during the pass turns /readyz 503, lets the pass
+    finish and exits 0."""
+    from faultproxy import FaultProxy
+    proxy = FaultProxy(gateway.port)
+    try:
+        repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
+        repo.commit()
+        spec = sync_spec("test", repo, gateway, interval="1h", drift="1h")
+        spec["gateway"] = proxy.url
+        d = Daemon(str(tmp_path), [spec])
+        daemons.append(d)
+        d.wait_ready()
+        proxy.add("delay", 3, delay=1.5, methods=("GET",))  # the three list calls
+        code, body = d.post("/api/v1/syncs/test/reconcile?wait=true&timeout=1s")
+        assert code == 202, body
+        wait_for(lambda: d.status("test")["running"], 5, "pass running")
+        d.signal(signal.SIGTERM)
+        wait_for(lambda: d.get("/readyz")[0] == 503, 3, "/readyz 503 while draining")
+        assert d.proc.wait(15) == 0
+        assert "shutting down" in d.logs()
+    finally:
+        proxy.stop()
