@@ -45,7 +45,7 @@ def pol(i):
             "access_rights": {"api-%d" % i: {"api_id": "api-%d" % i, "versions": ["Default"]}}}
 
 
-REPEAT = 3
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 
 
 def medians(pairs):
@@ -65,13 +65,25 @@ def git(cwd, *args):
                    stdout=subprocess.DEVNULL)
 
 
-def timed(args):
-    start = time.monotonic()
-    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    took = time.monotonic() - start
-    if p.returncode != 0:
-        sys.exit("command failed: %s\n%s" % (" ".join(args[:2]), p.stderr[-2000:]))
-    return took, p.stdout
+PEAK_RSS_KIB = {}
+
+
+def timed(args, label=None):
+    """Runs args; returns (seconds, stdout).  With a label, keeps the
+    child's own peak RSS (KiB) under it."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.monotonic()
+        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        took = time.monotonic() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            sys.exit("command failed: %s\n%s" % (" ".join(args[:2]), err.read()[-2000:]))
+        if label:
+            PEAK_RSS_KIB[label] = max(PEAK_RSS_KIB.get(label, 0), usage.ru_maxrss)
+        return took, out.read()
 
 
 def main():
@@ -102,7 +114,7 @@ def main():
             if rep:
                 gw_ctl.restart_empty()
                 gw_base.restart_empty()
-            t_ctl, out = timed([BIN, "sync", *args])
+            t_ctl, out = timed([BIN, "sync", *args], "first sync")
             assert "%d created" % (2 * n) in out, out
             t_base, _ = timed([baseline, gw_base.url, gw_base.secret_file, "first", repo])
             firsts.append((t_ctl, t_base))
@@ -110,7 +122,7 @@ def main():
 
         nochange = []
         for _ in range(REPEAT):
-            t_ctl, out = timed([BIN, "sync", *args])
+            t_ctl, out = timed([BIN, "sync", *args], "no-change pass")
             assert "in sync" in out or "0 created, 0 updated, 0 deleted" in out, out
             t_base, _ = timed([baseline, gw_base.url, gw_base.secret_file, "lists"])
             nochange.append((t_ctl, t_base))
@@ -138,6 +150,9 @@ def main():
         print("%-40s %12s %14s %8s" % ("pass", "tyk-gitops s", "plain loop s", "ratio"))
         for name, a, b in rows:
             print("%-40s %12.3f %14.3f %8.2f" % (name, a, b, a / b if b else float("nan")))
+        for label, kib in PEAK_RSS_KIB.items():
+            print("peak RSS of tyk-gitops, %s: %d KiB = %d bytes per object (%d objects)"
+                  % (label, kib, kib * 1024 // (2 * n), 2 * n))
         print("(ratio = tyk-gitops / plain loop of the same HTTP calls; the controller also "
               "fetches git, validates, diffs, stamps markers and verifies every write)")
     finally:
