@@ -380,6 +380,8 @@ static void report_text(const char *command, const char *sync, const struct tg_r
 		if (res->objects[i].error)
 			fprintf(stderr, "tyk-gitops: %s '%s' failed: %s\n", tg_kind_name(res->objects[i].kind),
 				res->objects[i].id, res->objects[i].error);
+	if (res->outcome == TG_OUTCOME_PARTIAL)
+		fprintf(stderr, "tyk-gitops: sync '%s': %s\n", sync, res->error);
 	if (!strcmp(command, "sync") && res->n_objects) {
 		tg_reconcile_summary(res, summary, sizeof(summary));
 		printf("sync '%s' at %.12s: %s\n", sync, res->commit[0] ? res->commit : "(local)", summary);

@@ -676,9 +676,15 @@ static void collect_results(struct pass *p)
 		}
 		audit_record(p, it, p->errors[i] ? "failed" : "applied", p->errors[i]);
 	}
-	res->outcome = res->failed ? TG_OUTCOME_PARTIAL : TG_OUTCOME_SUCCESS;
+	/* A conflict leaves the commit only partly applied: say so, so that a
+	 * pipeline step fails instead of reporting success. */
+	res->outcome = res->failed || res->conflicts ? TG_OUTCOME_PARTIAL : TG_OUTCOME_SUCCESS;
 	if (res->failed)
 		snprintf(res->error, sizeof(res->error), "%zu object(s) failed", res->failed);
+	else if (res->conflicts)
+		snprintf(res->error, sizeof(res->error),
+			 "%zu object(s) exist on the gateway and are not owned by this sync (set adopt: true to take them over)",
+			 res->conflicts);
 }
 
 static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])

@@ -199,7 +199,8 @@ def test_unowned_object_is_a_conflict_until_adopted(controller, repo, gateway, u
     repo.write("apis/legacy.json", keyless_api("legacy", "/legacy-new/", upstream.url))
     repo.commit()
     p = controller.run("sync")
-    assert "conflict" in p.stdout
+    assert p.returncode == 1
+    assert "conflict" in p.stdout and "not owned by this sync" in p.stderr
     assert gateway.api("GET", "/tyk/apis/legacy")[1]["proxy"]["listen_path"] == "/legacy/"
     p = controller.run("sync", "--adopt")
     assert p.returncode == 0, p.stderr
