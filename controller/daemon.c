@@ -169,8 +169,6 @@ static struct dsync *find_sync(struct daemon *d, const char *name)
 #define M_LAST_SUCCESS "tyk_gitops_last_success_timestamp_seconds"
 #define M_SUSPENDED "tyk_gitops_suspended"
 #define M_TRIGGERS "tyk_gitops_triggers_total"
-#define M_WEBHOOKS "tyk_gitops_webhook_requests_total"
-#define M_OIDC "tyk_gitops_oidc_requests_total"
 
 /* Families of per-sync samples, dropped when a sync leaves the config. */
 static const char *const per_sync_families[] = { M_RECONCILES, M_RECONCILE_SECONDS, M_COMMIT,
@@ -190,7 +188,6 @@ static void define_metrics(struct tg_metrics *m)
 	static const char *const l_gw[] = { "endpoint", "method", "code", NULL };
 	static const char *const l_gw_s[] = { "endpoint", "method", NULL };
 	static const char *const l_trigger[] = { "sync", "trigger", NULL };
-	static const char *const l_result[] = { "result", NULL };
 	static const double pass_buckets[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
 	const char *const version[] = { TG_VERSION };
 
@@ -234,11 +231,6 @@ static void define_metrics(struct tg_metrics *m)
 			  "Passes started by sync and the trigger that started them (several triggers "
 			  "arriving during a pass are served by one).",
 			  l_trigger, NULL, 0);
-	/* Defined with no samples until webhooks and OIDC land. */
-	tg_metrics_define(m, M_WEBHOOKS, TG_METRIC_COUNTER,
-			  "Bitbucket webhook requests by result (not implemented yet).", l_result, NULL, 0);
-	tg_metrics_define(m, M_OIDC, TG_METRIC_COUNTER,
-			  "Pipeline OIDC token checks by result (not implemented yet).", l_result, NULL, 0);
 	tg_metrics_set(m, M_BUILD, version, 1);
 }
 

@@ -412,31 +412,7 @@ static const char *id_problem(const char *id, int is_api)
 	return NULL;
 }
 
-/* The id at field, checked; NULL (reported) when missing or invalid. */
-static const char *check_id(const struct docctx *c, const char *field, const cJSON *v,
-			    const char *what)
-{
-	const char *why;
-	char *p;
-
-	if (!v || cJSON_IsNull(v) || (cJSON_IsString(v) && !v->valuestring[0])) {
-		doc_problem(c, TG_SEV_ERROR, field, "missing %s", what);
-		return NULL;
-	}
-	if (!cJSON_IsString(v)) {
-		doc_problem(c, TG_SEV_ERROR, field, "%s must be a string", what);
-		return NULL;
-	}
-	why = id_problem(v->valuestring, !strcmp(what, "api id"));
-	if (why) {
-		p = printable(v->valuestring);
-		doc_problem(c, TG_SEV_ERROR, field, "invalid %s '%s': %s", what, p, why);
-		free(p);
-		return NULL;
-	}
-	return v->valuestring;
-}
-
+/* The non-empty string at field; NULL (reported) when missing or not a string. */
 static const char *require_string(const struct docctx *c, const char *field, const cJSON *v,
 				  const char *what)
 {
@@ -449,6 +425,25 @@ static const char *require_string(const struct docctx *c, const char *field, con
 		return NULL;
 	}
 	return v->valuestring;
+}
+
+/* The id at field, checked; NULL (reported) when missing or invalid. */
+static const char *check_id(const struct docctx *c, const char *field, const cJSON *v,
+			    const char *what)
+{
+	const char *id = require_string(c, field, v, what), *why;
+	char *p;
+
+	if (!id)
+		return NULL;
+	why = id_problem(id, !strcmp(what, "api id"));
+	if (why) {
+		p = printable(id);
+		doc_problem(c, TG_SEV_ERROR, field, "invalid %s '%s': %s", what, p, why);
+		free(p);
+		return NULL;
+	}
+	return id;
 }
 
 static char *xstrdup_or_null(const char *s)

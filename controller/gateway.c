@@ -184,9 +184,7 @@ static void request_init(struct request *req, const char *method, char *path,
 static void request_release(struct request *req)
 {
 	free(req->path);
-	if (req->body) {
-		free(req->body);
-	}
+	free(req->body);
 	tg_buf_release(&req->reply);
 	curl_slist_free_all(req->headers);
 	req->headers = NULL;
@@ -449,8 +447,7 @@ static int delete_result(struct tg_gateway *gw, struct tg_write *w, const struct
 }
 
 /* Runs the writes listed in idx[0..n) through the multi handle. */
-static void run_batch(struct tg_gateway *gw, struct tg_write *writes, struct request *reqs,
-		      const size_t *idx, size_t n)
+static void run_batch(struct tg_gateway *gw, struct request *reqs, const size_t *idx, size_t n)
 {
 	CURL **handles = tg_xcalloc((size_t)gw->max_concurrency, sizeof(*handles));
 	size_t next = 0, active = 0, i;
@@ -488,7 +485,6 @@ static void run_batch(struct tg_gateway *gw, struct tg_write *writes, struct req
 	for (i = 0; i < (size_t)gw->max_concurrency; i++)
 		curl_easy_cleanup(handles[i]);
 	free(handles);
-	(void)writes;
 }
 
 int tg_gateway_write_all(struct tg_gateway *gw, struct tg_write *writes, size_t n,
@@ -510,7 +506,7 @@ int tg_gateway_write_all(struct tg_gateway *gw, struct tg_write *writes, size_t 
 		pending[i] = i;
 	}
 	for (attempt = 0; npending > 0; attempt++) {
-		run_batch(gw, writes, reqs, pending, npending);
+		run_batch(gw, reqs, pending, npending);
 		for (i = 0, j = 0; i < npending; i++) {
 			struct request *req = &reqs[pending[i]];
 			int retry = retryable(req) && attempt < gw->retries &&

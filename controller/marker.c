@@ -30,6 +30,13 @@ static const cJSON *find_slot(enum tg_kind kind, const cJSON *obj)
 	return cJSON_GetObjectItemCaseSensitive(container, slot_key(kind));
 }
 
+const char *tg_marker_get(enum tg_kind kind, const cJSON *obj, const char *field)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(find_slot(kind, obj), field);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 static char *dup_field(const cJSON *slot, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(slot, name);

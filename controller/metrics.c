@@ -324,6 +324,23 @@ static int put_labels(struct tg_buf *out, const struct family *f, const struct s
 	return rc;
 }
 
+/* One sample line: name+suffix, labels (with le for buckets), value. */
+static int put_sample(struct tg_buf *out, const struct family *f, const char *suffix,
+		      const struct sample *s, const char *le, double v)
+{
+	int rc = tg_buf_printf(out, "%s%s", f->name, suffix);
+
+	if (!rc)
+		rc = put_labels(out, f, s, le);
+	if (!rc)
+		rc = tg_buf_puts(out, " ");
+	if (!rc)
+		rc = put_value(out, v);
+	if (!rc)
+		rc = tg_buf_puts(out, "\n");
+	return rc;
+}
+
 static int render_histogram(struct tg_buf *out, const struct family *f, const struct sample *s)
 {
 	unsigned long long cum = 0;
@@ -338,26 +355,12 @@ static int render_histogram(struct tg_buf *out, const struct family *f, const st
 			cum = s->count;
 			snprintf(le, sizeof(le), "+Inf");
 		}
-		rc = tg_buf_printf(out, "%s_bucket", f->name);
-		if (!rc)
-			rc = put_labels(out, f, s, le);
-		if (!rc)
-			rc = tg_buf_printf(out, " %llu\n", cum);
+		rc = put_sample(out, f, "_bucket", s, le, (double)cum);
 	}
 	if (!rc)
-		rc = tg_buf_printf(out, "%s_sum", f->name);
+		rc = put_sample(out, f, "_sum", s, NULL, s->value);
 	if (!rc)
-		rc = put_labels(out, f, s, NULL);
-	if (!rc)
-		rc = tg_buf_puts(out, " ");
-	if (!rc)
-		rc = put_value(out, s->value);
-	if (!rc)
-		rc = tg_buf_printf(out, "\n%s_count", f->name);
-	if (!rc)
-		rc = put_labels(out, f, s, NULL);
-	if (!rc)
-		rc = tg_buf_printf(out, " %llu\n", s->count);
+		rc = put_sample(out, f, "_count", s, NULL, (double)s->count);
 	return rc;
 }
 
@@ -382,15 +385,7 @@ int tg_metrics_render(struct tg_metrics *m, struct tg_buf *out)
 				rc = render_histogram(out, f, s);
 				continue;
 			}
-			rc = tg_buf_puts(out, f->name);
-			if (!rc)
-				rc = put_labels(out, f, s, NULL);
-			if (!rc)
-				rc = tg_buf_puts(out, " ");
-			if (!rc)
-				rc = put_value(out, s->value);
-			if (!rc)
-				rc = tg_buf_puts(out, "\n");
+			rc = put_sample(out, f, "", s, NULL, s->value);
 		}
 	}
 	pthread_mutex_unlock(&m->lock);

@@ -112,54 +112,52 @@ struct actual_index {
 	char *seen;
 };
 
-static int owned_by(const cJSON *obj, enum tg_kind kind, const char *sync, struct tg_marker *m)
+static int owned_by(const cJSON *obj, enum tg_kind kind, const char *sync)
 {
-	if (tg_marker_read(m, kind, obj))
-		return 0;
-	return m->sync && !strcmp(m->sync, sync);
+	const char *owner = tg_marker_get(kind, obj, "sync");
+
+	return owner && !strcmp(owner, sync);
 }
 
 static void plan_desired(struct tg_plan *plan, const struct tg_object *o, struct actual_index *ix,
 			 const struct tg_plan_opts *opts)
 {
 	struct tg_plan_item *it = add_item(plan, o->kind, o->id);
-	struct tg_marker m;
-	char hash[65];
+	const char *marker_hash, *marker_drift;
 	long at = tg_index_find(&ix->ix, o->id);
 	int owned;
 
 	it->name = o->name ? tg_xstrdup(o->name) : NULL;
 	it->desired = o;
+	tg_diff_hash(it->desired_hash, o->kind, o->body);
 	if (at < 0) {
 		it->action = TG_ACTION_CREATE;
 		return;
 	}
 	ix->seen[at] = 1;
 	it->actual = ix->ix.items[at].obj;
-	owned = owned_by(it->actual, o->kind, opts->sync_name, &m);
-	it->owner_commit = m.commit ? tg_xstrdup(m.commit) : NULL;
-	it->owner_file = m.file ? tg_xstrdup(m.file) : NULL;
+	owned = owned_by(it->actual, o->kind, opts->sync_name);
 	if (!owned && !opts->adopt) {
 		it->action = TG_ACTION_CONFLICT;
-		tg_marker_release(&m);
 		return;
 	}
+	marker_hash = tg_marker_get(o->kind, it->actual, "hash");
+	marker_drift = tg_marker_get(o->kind, it->actual, "drift");
 	tg_diff_objects(&it->changes, o->kind, o->body, it->actual, &opts->secrets);
-	tg_diff_hash(hash, o->kind, o->body);
-	if (!owned || it->changes.len > 0 || !m.hash || strcmp(m.hash, hash)) {
+	if (!owned || it->changes.len > 0 || !marker_hash || strcmp(marker_hash, it->desired_hash)) {
 		it->action = TG_ACTION_UPDATE;
 		/* Same desired hash but different content: someone changed the
 		 * gateway's copy by hand. */
-		it->drifted = owned && m.hash && !strcmp(m.hash, hash) && it->changes.len > 0;
+		it->drifted = owned && marker_hash && !strcmp(marker_hash, it->desired_hash) &&
+			      it->changes.len > 0;
 		if (it->drifted) {
 			enum tg_drift_policy p = opts->drift;
 
-			if (m.drift)
-				p = !strcmp(m.drift, "warn") ? TG_DRIFT_WARN : TG_DRIFT_CORRECT;
+			if (marker_drift)
+				p = !strcmp(marker_drift, "warn") ? TG_DRIFT_WARN : TG_DRIFT_CORRECT;
 			it->warn_only = p == TG_DRIFT_WARN;
 		}
 	}
-	tg_marker_release(&m);
 }
 
 static void plan_deletes(struct tg_plan *plan, enum tg_kind kind, struct actual_index *ix,
@@ -167,25 +165,17 @@ static void plan_deletes(struct tg_plan *plan, enum tg_kind kind, struct actual_
 {
 	for (size_t i = 0; i < ix->ix.len; i++) {
 		const struct tg_index_entry *e = &ix->ix.items[i];
-		struct tg_marker m;
 		struct tg_plan_item *it;
 
-		if (!owned_by(e->obj, kind, opts->sync_name, &m)) {
-			tg_marker_release(&m);
+		if (!owned_by(e->obj, kind, opts->sync_name))
 			continue;
-		}
 		plan->owned++;
 		if (ix->seen[i] || !opts->prune ||
-		    (kind == TG_KIND_POLICY && !strcmp(e->id, TG_TOMBSTONE_POLICY_ID))) {
-			tg_marker_release(&m);
+		    (kind == TG_KIND_POLICY && !strcmp(e->id, TG_TOMBSTONE_POLICY_ID)))
 			continue;
-		}
 		it = add_item(plan, kind, e->id);
 		it->action = TG_ACTION_DELETE;
 		it->actual = e->obj;
-		it->owner_commit = m.commit ? tg_xstrdup(m.commit) : NULL;
-		it->owner_file = m.file ? tg_xstrdup(m.file) : NULL;
-		tg_marker_release(&m);
 	}
 }
 
@@ -223,8 +213,6 @@ void tg_plan_release(struct tg_plan *plan)
 		free(it->id);
 		free(it->name);
 		tg_changes_release(&it->changes);
-		free(it->owner_commit);
-		free(it->owner_file);
 	}
 	free(plan->items);
 	memset(plan, 0, sizeof(*plan));

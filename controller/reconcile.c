@@ -278,21 +278,18 @@ static void now_rfc3339(char *out, size_t size)
 static cJSON *stamped_body(struct pass *p, const struct tg_plan_item *it)
 {
 	cJSON *body = cJSON_Duplicate(it->desired->body, 1);
-	struct tg_marker own = { 0 }, m = { 0 };
-	char hash[65], when[32];
+	struct tg_marker m = { 0 };
+	char when[32];
 
-	tg_diff_hash(hash, it->kind, it->desired->body);
 	now_rfc3339(when, sizeof(when));
-	/* A drift policy the author put in the slot is kept. */
-	tg_marker_read(&own, it->kind, it->desired->body);
 	m.sync = p->s->cfg->name;
 	m.commit = p->res->commit[0] ? p->res->commit : (char *)"local";
 	m.file = it->desired->file;
-	m.hash = hash;
+	m.hash = (char *)it->desired_hash;
 	m.applied_at = when;
-	m.drift = own.drift;
+	/* A drift policy the author put in the slot is kept. */
+	m.drift = (char *)tg_marker_get(it->kind, it->desired->body, "drift");
 	tg_marker_stamp(body, it->kind, &m);
-	tg_marker_release(&own);
 	return body;
 }
 
@@ -598,7 +595,7 @@ static void audit_record(struct pass *p, const struct tg_plan_item *it, const ch
 			 const char *error)
 {
 	struct tg_buf line = TG_BUF_INIT;
-	char when[32], before[65] = "", after[65] = "";
+	char when[32], before[65] = "";
 	cJSON *rec = cJSON_CreateObject();
 	char *text;
 
@@ -607,8 +604,6 @@ static void audit_record(struct pass *p, const struct tg_plan_item *it, const ch
 	now_rfc3339(when, sizeof(when));
 	if (it->actual)
 		tg_diff_hash(before, it->kind, it->actual);
-	if (it->desired)
-		tg_diff_hash(after, it->kind, it->desired->body);
 	cJSON_AddStringToObject(rec, "time", when);
 	cJSON_AddStringToObject(rec, "sync", p->s->cfg->name);
 	cJSON_AddStringToObject(rec, "commit", p->res->commit);
@@ -619,7 +614,7 @@ static void audit_record(struct pass *p, const struct tg_plan_item *it, const ch
 	cJSON_AddStringToObject(rec, "id", it->id);
 	cJSON_AddStringToObject(rec, "action", tg_action_name(it->action));
 	cJSON_AddStringToObject(rec, "before_hash", before);
-	cJSON_AddStringToObject(rec, "after_hash", after);
+	cJSON_AddStringToObject(rec, "after_hash", it->desired_hash);
 	cJSON_AddStringToObject(rec, "result", result);
 	if (error)
 		cJSON_AddStringToObject(rec, "error", error);

@@ -27,6 +27,10 @@ struct tg_marker {
 	char *drift;      /* per-object drift policy: "correct", "warn" or NULL */
 };
 
+/* A string field of obj's marker ("sync", "hash", "drift"...), pointing into
+ * obj, or NULL.  Allocates nothing: for the planner's per-object loop. */
+const char *tg_marker_get(enum tg_kind kind, const cJSON *obj, const char *field);
+
 /* Reads the marker of obj. TG_ENOTFOUND when there is none. Release with
  * tg_marker_release. */
 int tg_marker_read(struct tg_marker *out, enum tg_kind kind, const cJSON *obj);

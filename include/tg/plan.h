@@ -39,13 +39,12 @@ struct tg_plan_item {
 	char *name;
 	enum tg_action action;
 	const struct tg_object *desired; /* NULL for deletes */
+	char desired_hash[65];           /* tg_diff_hash of desired, "" for deletes */
 	const cJSON *actual;             /* the gateway's object (points into the lists
 	                                    given to tg_plan_build), or NULL */
 	struct tg_changes changes;       /* for updates */
 	int drifted;       /* update caused by a change on the gateway, not in git */
 	int warn_only;     /* drifted and the drift policy is "warn": not applied */
-	char *owner_commit; /* commit in the gateway's marker, if any */
-	char *owner_file;
 };
 
 struct tg_plan {
