@@ -84,26 +84,87 @@ int tg_buf_printf(struct tg_buf *buf, const char *fmt, ...)
 	return rc;
 }
 
+size_t tg_utf8_seq_len(const unsigned char *s, size_t avail)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (!avail)
+		return 0;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n > avail)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and code points past U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* Invalid UTF-8 bytes become U+FFFD so that the output stays valid JSON. */
 int tg_buf_put_json_escaped(struct tg_buf *buf, const char *s)
 {
-	const unsigned char *p;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), n;
 	int rc = 0;
 
-	for (p = (const unsigned char *)s; *p && !rc; p++) {
+	while (left && !rc) {
 		switch (*p) {
-		case '"': rc = tg_buf_puts(buf, "\\\""); break;
-		case '\\': rc = tg_buf_puts(buf, "\\\\"); break;
-		case '\n': rc = tg_buf_puts(buf, "\\n"); break;
-		case '\r': rc = tg_buf_puts(buf, "\\r"); break;
-		case '\t': rc = tg_buf_puts(buf, "\\t"); break;
+		case '"': rc = tg_buf_puts(buf, "\\\""); n = 1; break;
+		case '\\': rc = tg_buf_puts(buf, "\\\\"); n = 1; break;
+		case '\n': rc = tg_buf_puts(buf, "\\n"); n = 1; break;
+		case '\r': rc = tg_buf_puts(buf, "\\r"); n = 1; break;
+		case '\t': rc = tg_buf_puts(buf, "\\t"); n = 1; break;
 		default:
-			if (*p < 0x20)
+			n = tg_utf8_seq_len(p, left);
+			if (*p < 0x20 || *p == 0x7f)
 				rc = tg_buf_printf(buf, "\\u%04x", *p);
+			else if (n)
+				rc = tg_buf_put(buf, p, n);
 			else
-				rc = tg_buf_put(buf, p, 1);
+				rc = tg_buf_puts(buf, "\xef\xbf\xbd");
+			if (!n)
+				n = 1;
 		}
+		p += n;
+		left -= n;
 	}
 	return rc;
+}
+
+char *tg_utf8_sanitize(const char *s)
+{
+	struct tg_buf out = TG_BUF_INIT;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), n;
+
+	tg_buf_init(&out, SIZE_MAX);
+	while (left) {
+		n = tg_utf8_seq_len(p, left);
+		if (n) {
+			tg_buf_put(&out, p, n);
+		} else {
+			tg_buf_puts(&out, "\xef\xbf\xbd");
+			n = 1;
+		}
+		p += n;
+		left -= n;
+	}
+	return tg_buf_detach(&out);
 }
 
 void tg_buf_clear(struct tg_buf *buf)

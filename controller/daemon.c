@@ -27,6 +27,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "tg/audit.h"
 #include "tg/buf.h"
 #include "tg/httpd.h"
 #include "tg/log.h"
@@ -81,7 +82,7 @@ struct daemon {
 	struct tg_metrics *metrics;
 	struct tg_httpd *httpd;
 	char *listen;
-	FILE *audit;
+	struct tg_audit *audit;
 	char *audit_path;
 	long long heartbeat_ms, busy_since_ms;
 	int stopping;
@@ -591,24 +592,13 @@ static int same_settings(const struct tg_sync_config *a, const struct tg_sync_co
 	return 1;
 }
 
-static FILE *open_audit(const char *path, struct tg_err *err)
+static struct tg_audit *open_audit(const char *path, struct tg_err *err)
 {
-	FILE *f;
+	struct tg_audit *a = NULL;
 
-	if (!path)
-		return NULL;
-	if (!strcmp(path, "-"))
-		return stdout;
-	f = fopen(path, "a");
-	if (!f)
-		tg_err_set(err, TG_ERROR, "cannot open audit file '%s': %s", path, strerror(errno));
-	return f;
-}
-
-static void close_audit(FILE *f)
-{
-	if (f && f != stdout)
-		fclose(f);
+	if (path)
+		tg_audit_open(&a, path, err);
+	return a;
 }
 
 /* Worker: swaps in a configuration the main thread validated. */
@@ -620,7 +610,7 @@ static void apply_reload(struct daemon *d, struct tg_config *nc)
 	size_t n_drop = 0, kept = 0, changed = 0;
 	int same_cache = !strcmp(nc->cache_dir, d->global->cache_dir);
 	int audit_changed = !str_eq(nc->audit, d->audit_path);
-	FILE *audit = d->audit;
+	struct tg_audit *audit = d->audit;
 	struct tg_err err = { 0, "" };
 	long long now = tg_now_ms();
 
@@ -681,7 +671,7 @@ static void apply_reload(struct daemon *d, struct tg_config *nc)
 	d->owned_global = nc;
 	d->global = nc;
 	if (audit_changed) {
-		close_audit(d->audit);
+		tg_audit_free(d->audit);
 		d->audit = audit;
 		free(d->audit_path);
 		d->audit_path = nc->audit ? tg_xstrdup(nc->audit) : NULL;
@@ -1106,7 +1096,7 @@ static void daemon_release(struct daemon *d, int worker_alive)
 		tg_config_free(d->pending);
 		tg_config_free(d->owned_global);
 		tg_metrics_free(d->metrics);
-		close_audit(d->audit);
+		tg_audit_free(d->audit);
 		pthread_cond_destroy(&d->wake);
 		pthread_cond_destroy(&d->done);
 		pthread_mutex_destroy(&d->lock);

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <git2.h>
 
+#include "tg/audit.h"
 #include "tg/buf.h"
 #include "tg/config.h"
 #include "tg/daemon.h"
@@ -296,20 +297,6 @@ static int cmd_validate(const struct cli *cli)
 	return rc;
 }
 
-static FILE *open_audit(const struct tg_config *cfg)
-{
-	FILE *f;
-
-	if (!cfg->audit)
-		return NULL;
-	if (!strcmp(cfg->audit, "-"))
-		return stdout;
-	f = fopen(cfg->audit, "a");
-	if (!f)
-		tg_log_kv(TG_LOG_ERROR, "cannot open audit file", "path", cfg->audit, NULL);
-	return f;
-}
-
 static void print_problems(const struct tg_reconcile_result *res)
 {
 	struct tg_buf text = TG_BUF_INIT;
@@ -435,8 +422,20 @@ static int cmd_pass(const struct cli *cli, struct tg_config *cfg)
 	int json = cli->format && !strcmp(cli->format, "json");
 	int is_diff = !strcmp(cli->command, "diff");
 	cJSON *all = json ? cJSON_CreateArray() : NULL;
-	FILE *audit = is_diff ? NULL : open_audit(cfg);
+	struct tg_audit *audit = NULL;
 	int worst = EXIT_OK, ran = 0;
+
+	/* No change without a record: a sync whose trail cannot be opened
+	 * changes nothing. */
+	if (cfg->audit && !is_diff && !cli->dry_run) {
+		struct tg_err err = { 0, "" };
+
+		if (tg_audit_open(&audit, cfg->audit, &err)) {
+			fprintf(stderr, "tyk-gitops: %s; nothing was applied\n", err.msg);
+			cJSON_Delete(all);
+			return EXIT_FAIL;
+		}
+	}
 
 	for (size_t i = 0; i < cfg->n_syncs; i++) {
 		struct tg_sync_config *sc = &cfg->syncs[i];
@@ -481,8 +480,7 @@ static int cmd_pass(const struct cli *cli, struct tg_config *cfg)
 		free(text);
 		cJSON_Delete(all);
 	}
-	if (audit && audit != stdout)
-		fclose(audit);
+	tg_audit_free(audit);
 	return worst;
 }
 

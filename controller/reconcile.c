@@ -11,11 +11,13 @@
 #include "tg/reconcile.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "tg/audit.h"
 #include "tg/buf.h"
 #include "tg/diff.h"
 #include "tg/gateway.h"
@@ -28,7 +30,8 @@ struct tg_syncer {
 	struct tg_git_source *git;
 	struct tg_gateway *gw;
 	char *cache_dir;
-	FILE *audit;
+	struct tg_audit *audit;
+	unsigned long audit_seq;
 	tg_git_observe_fn git_observe;
 	void *git_observe_ctx;
 };
@@ -120,9 +123,9 @@ void tg_syncer_free(struct tg_syncer *s)
 	free(s);
 }
 
-void tg_syncer_set_audit(struct tg_syncer *s, FILE *f)
+void tg_syncer_set_audit(struct tg_syncer *s, struct tg_audit *audit)
 {
-	s->audit = f;
+	s->audit = audit;
 }
 
 void tg_syncer_set_gateway_observer(struct tg_syncer *s, tg_gateway_observe_fn fn, void *ctx)
@@ -264,6 +267,14 @@ struct pass {
 	cJSON **bodies;        /* stamped bodies, by plan index */
 	int *written;          /* 1 = write attempted and accepted, by plan index */
 	char **errors;         /* by plan index */
+	char (*ops)[TG_AUDIT_OP_MAX]; /* audit operation, by plan index ("" = none) */
+	size_t *write_order;   /* plan indexes in the order their intents were written */
+	size_t n_write_order;
+	struct tombstone {     /* the placeholder policy, when this pass wrote it */
+		char op[TG_AUDIT_OP_MAX];
+		int written;
+		char *error;
+	} tombstone;
 };
 
 static void now_rfc3339(char *out, size_t size)
@@ -298,11 +309,75 @@ static int item_is_write(const struct tg_plan_item *it)
 	return (it->action == TG_ACTION_CREATE || it->action == TG_ACTION_UPDATE) && !it->warn_only;
 }
 
+static void audit_base(struct tg_audit_record *r, struct pass *p)
+{
+	memset(r, 0, sizeof(*r));
+	r->sync = p->s->cfg->name;
+	r->commit = p->res->commit;
+	r->author = p->res->author;
+	r->trigger = p->opts->trigger ? p->opts->trigger : "cli";
+	r->actor = p->opts->actor;
+}
+
+static void audit_item(struct tg_audit_record *r, struct pass *p, size_t i, char before[65])
+{
+	const struct tg_plan_item *it = &p->res->plan.items[i];
+
+	audit_base(r, p);
+	if (!p->ops[i][0])
+		tg_audit_new_op(p->ops[i], tg_wall_ms(), ++p->s->audit_seq);
+	memcpy(r->op, p->ops[i], sizeof(r->op));
+	before[0] = '\0';
+	if (it->actual)
+		tg_diff_hash(before, it->kind, it->actual);
+	r->kind = it->kind;
+	r->id = it->id;
+	r->action = it->action;
+	r->before_hash = before;
+	r->after_hash = it->desired_hash;
+}
+
+/*
+ * Write-ahead: the intent of every write in the batch is on disk before the
+ * gateway sees any of them.  When it cannot be recorded, nothing is written.
+ */
+static int write_intents(struct pass *p, const size_t *idx, size_t n)
+{
+	struct tg_audit_record *recs;
+	char (*before)[65];
+	struct tg_err err = { 0, "" };
+	int rc;
+
+	if (!p->s->audit || !n)
+		return 0;
+	recs = tg_xcalloc(n, sizeof(*recs));
+	before = tg_xcalloc(n, sizeof(*before));
+	for (size_t i = 0; i < n; i++) {
+		audit_item(&recs[i], p, idx[i], before[i]);
+		recs[i].phase = TG_AUDIT_INTENT;
+		recs[i].result = TG_AUDIT_PENDING;
+	}
+	rc = tg_audit_append(p->s->audit, recs, n, &err);
+	for (size_t i = 0; i < n; i++) {
+		if (rc)
+			p->errors[idx[i]] = tg_xasprintf("not applied: %s", err.msg);
+		else
+			p->write_order[p->n_write_order++] = idx[i];
+	}
+	free(recs);
+	free(before);
+	return rc;
+}
+
 static void run_writes(struct pass *p, const size_t *idx, size_t n)
 {
 	struct tg_write *w = tg_xcalloc(n ? n : 1, sizeof(*w));
 	struct tg_err err = { 0, "" };
 
+	if (write_intents(p, idx, n)) {
+		free(w);
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct tg_plan_item *it = &p->res->plan.items[idx[i]];
 
@@ -445,6 +520,29 @@ static size_t policies_left(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	return n;
 }
 
+static void tombstone_record(struct tg_audit_record *r, struct pass *p)
+{
+	audit_base(r, p);
+	if (!p->tombstone.op[0])
+		tg_audit_new_op(p->tombstone.op, tg_wall_ms(), ++p->s->audit_seq);
+	memcpy(r->op, p->tombstone.op, sizeof(r->op));
+	r->kind = TG_KIND_POLICY;
+	r->id = TG_TOMBSTONE_POLICY_ID;
+	r->action = TG_ACTION_CREATE;
+}
+
+static int tombstone_intent(struct pass *p, struct tg_err *err)
+{
+	struct tg_audit_record r;
+
+	if (!p->s->audit)
+		return 0;
+	tombstone_record(&r, p);
+	r.phase = TG_AUDIT_INTENT;
+	r.result = TG_AUDIT_PENDING;
+	return tg_audit_append(p->s->audit, &r, 1, err);
+}
+
 /* See TG_TOMBSTONE_POLICY_ID. */
 static void write_tombstone(struct pass *p)
 {
@@ -469,9 +567,14 @@ static void write_tombstone(struct pass *p)
 	w.kind = TG_KIND_POLICY;
 	w.id = TG_TOMBSTONE_POLICY_ID;
 	w.body = body;
-	if (tg_gateway_write_all(p->s->gw, &w, 1, &err) || w.rc)
+	if (tombstone_intent(p, &err) == 0 &&
+	    (tg_gateway_write_all(p->s->gw, &w, 1, &err) == 0 && w.rc == 0))
+		p->tombstone.written = 1;
+	if (!p->tombstone.written) {
+		p->tombstone.error = tg_xstrdup(w.rc ? w.error : err.msg);
 		tg_log_kv(TG_LOG_WARN, "cannot write the tombstone policy; deleted policies stay loaded until the gateway restarts",
-			  "sync", p->s->cfg->name, "error", w.rc ? w.error : err.msg, NULL);
+			  "sync", p->s->cfg->name, "error", p->tombstone.error, NULL);
+	}
 	cJSON_Delete(body);
 }
 
@@ -591,42 +694,62 @@ static void verify(struct pass *p)
 	verify_one_by_one(p);
 }
 
-static void audit_record(struct pass *p, const struct tg_plan_item *it, const char *result,
-			 const char *error)
+/*
+ * The outcome of every change this pass attempted or skipped, in the order
+ * of the intents.  An object the gateway accepted but that failed later
+ * (reload, read-back) is recorded with "written": true: it may still go
+ * live, and the next pass settles it.
+ */
+static void write_outcomes(struct pass *p)
 {
-	struct tg_buf line = TG_BUF_INIT;
-	char when[32], before[65] = "";
-	cJSON *rec = cJSON_CreateObject();
-	char *text;
+	const struct tg_plan *plan = &p->res->plan;
+	struct tg_audit_record *recs;
+	char (*before)[65];
+	size_t n = 0, *order = tg_xcalloc(plan->len + 1, sizeof(*order)), n_order = 0;
+	struct tg_err err = { 0, "" };
+	char *seen;
 
 	if (!p->s->audit)
-		goto out;
-	now_rfc3339(when, sizeof(when));
-	if (it->actual)
-		tg_diff_hash(before, it->kind, it->actual);
-	cJSON_AddStringToObject(rec, "time", when);
-	cJSON_AddStringToObject(rec, "sync", p->s->cfg->name);
-	cJSON_AddStringToObject(rec, "commit", p->res->commit);
-	cJSON_AddStringToObject(rec, "author", p->res->author ? p->res->author : "");
-	cJSON_AddStringToObject(rec, "trigger", p->opts->trigger ? p->opts->trigger : "cli");
-	cJSON_AddStringToObject(rec, "actor", p->opts->actor ? p->opts->actor : "");
-	cJSON_AddStringToObject(rec, "kind", tg_kind_name(it->kind));
-	cJSON_AddStringToObject(rec, "id", it->id);
-	cJSON_AddStringToObject(rec, "action", tg_action_name(it->action));
-	cJSON_AddStringToObject(rec, "before_hash", before);
-	cJSON_AddStringToObject(rec, "after_hash", it->desired_hash);
-	cJSON_AddStringToObject(rec, "result", result);
-	if (error)
-		cJSON_AddStringToObject(rec, "error", error);
-	text = cJSON_PrintUnformatted(rec);
-	tg_buf_puts(&line, text);
-	tg_buf_puts(&line, "\n");
-	fwrite(line.ptr, 1, line.len, p->s->audit);
-	fflush(p->s->audit);
-	free(text);
-out:
-	cJSON_Delete(rec);
-	tg_buf_release(&line);
+		goto out_order;
+	seen = tg_xcalloc(plan->len + 1, 1);
+	for (size_t k = 0; k < p->n_write_order; k++) {
+		order[n_order++] = p->write_order[k];
+		seen[p->write_order[k]] = 1;
+	}
+	for (size_t i = 0; i < plan->len; i++)
+		if (!seen[i] && p->errors[i] && !plan->items[i].warn_only &&
+		    plan->items[i].action != TG_ACTION_NONE && plan->items[i].action != TG_ACTION_CONFLICT)
+			order[n_order++] = i; /* skipped: no intent, only the outcome */
+	free(seen);
+	recs = tg_xcalloc(n_order + 1, sizeof(*recs));
+	before = tg_xcalloc(n_order + 1, sizeof(*before));
+	for (size_t k = 0; k < n_order; k++, n++) {
+		size_t i = order[k];
+
+		audit_item(&recs[n], p, i, before[n]);
+		recs[n].phase = TG_AUDIT_OUTCOME;
+		recs[n].result = p->errors[i] ? TG_AUDIT_FAILED : TG_AUDIT_APPLIED;
+		recs[n].error = p->errors[i];
+		recs[n].written = p->written[i];
+	}
+	if (p->tombstone.op[0]) {
+		tombstone_record(&recs[n], p);
+		recs[n].phase = TG_AUDIT_OUTCOME;
+		recs[n].result = p->tombstone.error ? TG_AUDIT_FAILED : TG_AUDIT_APPLIED;
+		recs[n].error = p->tombstone.error;
+		recs[n].written = p->tombstone.written;
+		n++;
+	}
+	if (tg_audit_append(p->s->audit, recs, n, &err)) {
+		/* The intents are on disk and stay open: the next pass closes them. */
+		result_error(p->res, TG_OUTCOME_ERROR, err.msg);
+		tg_log_kv(TG_LOG_ERROR, "changes were applied but their audit outcome was not recorded",
+			  "sync", p->s->cfg->name, "error", err.msg, NULL);
+	}
+	free(recs);
+	free(before);
+out_order:
+	free(order);
 }
 
 static void collect_results(struct pass *p)
@@ -669,7 +792,6 @@ static void collect_results(struct pass *p)
 		} else if (it->action == TG_ACTION_DELETE) {
 			res->deleted++;
 		}
-		audit_record(p, it, p->errors[i] ? "failed" : "applied", p->errors[i]);
 	}
 	/* A conflict leaves the commit only partly applied: say so, so that a
 	 * pipeline step fails instead of reporting success. */
@@ -691,6 +813,8 @@ static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	p->bodies = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->bodies));
 	p->written = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->written));
 	p->errors = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->errors));
+	p->ops = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->ops));
+	p->write_order = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->write_order));
 	apply_api_writes(p);
 	apply_policy_writes(p, actual);
 	apply_deletes(p, actual);
@@ -704,8 +828,11 @@ static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 		} else {
 			verify(p);
 		}
+		if (p->tombstone.written && !p->tombstone.error && err.msg[0])
+			p->tombstone.error = tg_xstrdup(err.msg);
 	}
 	collect_results(p);
+	write_outcomes(p);
 	for (size_t i = 0; i < plan->len; i++) {
 		cJSON_Delete(p->bodies[i]);
 		free(p->errors[i]);
@@ -713,6 +840,9 @@ static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	free(p->bodies);
 	free(p->written);
 	free(p->errors);
+	free(p->ops);
+	free(p->write_order);
+	free(p->tombstone.error);
 }
 
 /*
@@ -733,6 +863,47 @@ static void fill_policy_ids(struct tg_desired *d)
 	}
 }
 
+/*
+ * Closes the audit operations a crash (or a failed reload) left open, from
+ * what the gateway serves now, before this pass plans anything: a change
+ * that went live is never left unrecorded.
+ */
+static void settle_open_ops(struct tg_syncer *s, cJSON *const actual[TG_KIND_COUNT])
+{
+	const struct tg_audit_op **ops;
+	struct tg_audit_record *recs;
+	struct tg_index ix[TG_KIND_COUNT];
+	struct tg_err err = { 0, "" };
+	size_t n;
+
+	if (!s->audit)
+		return;
+	ops = tg_audit_open_ops(s->audit, s->cfg->name, &n);
+	if (!n) {
+		free(ops);
+		return;
+	}
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		tg_index_build(&ix[k], (enum tg_kind)k, actual[k]);
+	recs = tg_xcalloc(n, sizeof(*recs));
+	for (size_t i = 0; i < n; i++) {
+		long at = tg_index_find(&ix[ops[i]->kind], ops[i]->id);
+
+		tg_audit_record_from_op(&recs[i], ops[i]);
+		recs[i].result = tg_audit_judge(ops[i], at < 0 ? NULL : ix[ops[i]->kind].items[at].obj);
+	}
+	if (tg_audit_append(s->audit, recs, n, &err))
+		tg_log_kv(TG_LOG_ERROR, "cannot record the outcome of earlier changes", "sync",
+			  s->cfg->name, "error", err.msg, NULL);
+	else
+		tg_log_kv(TG_LOG_INFO, "recorded the outcome of changes an earlier run left open",
+			  "sync", s->cfg->name, NULL);
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		tg_index_release(&ix[k]);
+	free(recs);
+	free(ops);
+}
+
 /* --- the pass --- */
 
 static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
@@ -740,6 +911,7 @@ static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opt
 {
 	struct tg_err err = { 0, "" };
 	const struct tg_commit_info *ci;
+	char *author;
 	int changed = 0;
 	const char *path = s->cfg->path ? s->cfg->path : "";
 
@@ -767,9 +939,13 @@ static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opt
 	}
 	ci = tg_git_commit(s->git);
 	snprintf(res->commit, sizeof(res->commit), "%s", ci->sha);
-	res->author = tg_xasprintf("%s <%s>", ci->author_name ? ci->author_name : "",
-				   ci->author_email ? ci->author_email : "");
-	res->summary_line = tg_xstrdup(ci->summary ? ci->summary : "");
+	/* Commit metadata is anyone's text: keep it valid UTF-8 for the JSON
+	 * it reaches (status API, audit, logs). */
+	author = tg_xasprintf("%s <%s>", ci->author_name ? ci->author_name : "",
+			      ci->author_email ? ci->author_email : "");
+	res->author = tg_utf8_sanitize(author);
+	free(author);
+	res->summary_line = tg_utf8_sanitize(ci->summary ? ci->summary : "");
 	*root = tg_xasprintf("%s%s%s", tg_git_workdir(s->git), *path ? "/" : "", path);
 	res->outcome = TG_OUTCOME_SUCCESS;
 	res->error[0] = '\0';
@@ -807,6 +983,7 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		result_error(res, TG_OUTCOME_ERROR, err.msg);
 		goto out;
 	}
+	settle_open_ops(s, actual);
 	api_ids = collect_api_ids(actual, &n_api_ids);
 	tg_desired_check_refs(d, api_ids, n_api_ids, &res->problems);
 	if (res->problems.errors > 0) {

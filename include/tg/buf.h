@@ -27,9 +27,14 @@ int tg_buf_printf(struct tg_buf *buf, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int tg_buf_vprintf(struct tg_buf *buf, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
-/* Appends s as the inside of a JSON string (no quotes), escaping as needed. */
+/* Appends s as the inside of a JSON string (no quotes), escaping control
+ * characters; invalid UTF-8 bytes become U+FFFD. */
 int tg_buf_put_json_escaped(struct tg_buf *buf, const char *s);
 void tg_buf_clear(struct tg_buf *buf);
+/* Length of the valid UTF-8 sequence at s (at most avail bytes), or 0. */
+size_t tg_utf8_seq_len(const unsigned char *s, size_t avail);
+/* Copy of s with every invalid UTF-8 byte replaced by U+FFFD. Caller frees. */
+char *tg_utf8_sanitize(const char *s);
 /* Hands the string to the caller and resets buf. Never NULL. */
 char *tg_buf_detach(struct tg_buf *buf);
 /* Current content, "" when empty. */

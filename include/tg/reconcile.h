@@ -9,8 +9,6 @@
 #ifndef TG_RECONCILE_H
 #define TG_RECONCILE_H
 
-#include <stdio.h>
-
 #include "tg/config.h"
 #include "tg/desired.h"
 #include "tg/gateway.h"
@@ -65,8 +63,10 @@ int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, cons
 		  struct tg_err *err);
 void tg_syncer_free(struct tg_syncer *s);
 
-/* Sends one audit record per object change to f (NULL: none). */
-void tg_syncer_set_audit(struct tg_syncer *s, FILE *f);
+struct tg_audit;
+/* Records every object change in the write-ahead audit trail (NULL: none).
+ * The trail must outlive the syncer's passes. */
+void tg_syncer_set_audit(struct tg_syncer *s, struct tg_audit *audit);
 
 /* Start-up check: the gateway answers and accepts the secret. */
 int tg_syncer_check_gateway(struct tg_syncer *s, struct tg_err *err);

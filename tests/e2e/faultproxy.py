@@ -20,6 +20,8 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.faults = []  # list of dicts: {kind, count, status, delay, methods}
         self.seen = []    # (method, path, what happened)
+        self.hooks = []   # (path prefix, fn): fn() runs after forwarding; an int it
+                          # returns replaces the gateway's status
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -51,6 +53,15 @@ class FaultProxy:
                 resp = conn.getresponse()
                 data = resp.read()
                 proxy.record(self.command, self.path, "forwarded %d" % resp.status)
+                override = proxy.run_hooks(self.path)
+                if override:
+                    data = b'{"status":"error","message":"injected fault after forwarding"}'
+                    self.send_response(override)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    conn.close()
+                    return
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection"):
@@ -82,6 +93,20 @@ class FaultProxy:
                     f["count"] -= 1
                     return dict(f)
         return None
+
+    def after(self, path_prefix, fn):
+        """Calls fn() once a request to path_prefix has reached the gateway,
+        before the controller gets the answer."""
+        with self.lock:
+            self.hooks.append((path_prefix, fn))
+
+    def run_hooks(self, path):
+        with self.lock:
+            hooks = [fn for prefix, fn in self.hooks if path.startswith(prefix)]
+        status = None
+        for fn in hooks:
+            status = fn() or status
+        return status
 
     def record(self, method, path, what):
         with self.lock:

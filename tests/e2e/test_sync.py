@@ -273,9 +273,14 @@ def test_deleting_api_and_its_policy_orders_policy_first(controller, repo, gatew
     p = controller.run("sync", "--audit", "-")
     assert p.returncode == 0, p.stderr
     records = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
-    order = [(r["kind"], r["id"], r["action"]) for r in records]
-    assert order == [("policy", "p", "delete"), ("api", "echo", "delete")]
-    assert all(r["result"] == "applied" and r["commit"] for r in records)
+    intents = [r for r in records if r["phase"] == "intent"]
+    outcomes = [r for r in records if r["phase"] == "outcome"]
+    order = [(r["kind"], r["id"], r["action"]) for r in intents]
+    # The last policy leaves: the tombstone is written before the API goes.
+    assert order == [("policy", "p", "delete"), ("policy", "tyk-gitops-tombstone", "create"),
+                     ("api", "echo", "delete")]
+    assert sorted(r["op"] for r in outcomes) == sorted(r["op"] for r in intents)
+    assert all(r["result"] == "applied" and r["commit"] for r in outcomes)
 
 
 def test_status_lists_owned_objects_with_commit(controller, repo, gateway, upstream):
