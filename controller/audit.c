@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -356,18 +355,6 @@ static void format_record(struct tg_buf *b, const struct tg_audit_record *r, con
 	tg_buf_puts(b, "}\n");
 }
 
-static void now_rfc3339(char *out, size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-	char sec[24];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, size, "%s.%03ldZ", sec, ts.tv_nsec / 1000000);
-}
-
 static int write_all(int fd, const char *p, size_t len)
 {
 	while (len) {
@@ -390,13 +377,13 @@ int tg_audit_append(struct tg_audit *a, const struct tg_audit_record *recs, size
 		    struct tg_err *err)
 {
 	struct tg_buf b = TG_BUF_INIT;
-	char when[40];
+	char when[TG_TIME_MAX];
 	int rc = 0;
 
 	if (!n)
 		return 0;
 	tg_buf_init(&b, SIZE_MAX);
-	now_rfc3339(when, sizeof(when));
+	tg_rfc3339(when, tg_wall_ms(), 1);
 	if (a->torn)
 		tg_buf_puts(&b, "\n"); /* so the next record starts a line of its own */
 	for (size_t i = 0; i < n; i++)

@@ -15,6 +15,7 @@ void tg_buf_init(struct tg_buf *buf, size_t cap)
 	buf->len = 0;
 	buf->alloc = 0;
 	buf->cap = cap;
+	buf->overflowed = 0;
 }
 
 void tg_buf_release(struct tg_buf *buf)
@@ -22,6 +23,7 @@ void tg_buf_release(struct tg_buf *buf)
 	free(buf->ptr);
 	buf->ptr = NULL;
 	buf->len = buf->alloc = 0;
+	buf->overflowed = 0;
 }
 
 static int grow(struct tg_buf *buf, size_t extra)
@@ -29,8 +31,10 @@ static int grow(struct tg_buf *buf, size_t extra)
 	size_t cap = buf->cap ? buf->cap : TG_BUF_DEFAULT_CAP;
 	size_t need, alloc;
 
-	if (__builtin_add_overflow(buf->len, extra, &need) || need > cap)
+	if (buf->overflowed || __builtin_add_overflow(buf->len, extra, &need) || need > cap) {
+		buf->overflowed = 1;
 		return TG_EINVALID;
+	}
 	need += 1; /* NUL */
 	if (need <= buf->alloc)
 		return 0;
@@ -167,9 +171,15 @@ char *tg_utf8_sanitize(const char *s)
 	return tg_buf_detach(&out);
 }
 
+int tg_buf_overflowed(const struct tg_buf *buf)
+{
+	return buf->overflowed;
+}
+
 void tg_buf_clear(struct tg_buf *buf)
 {
 	buf->len = 0;
+	buf->overflowed = 0;
 	if (buf->ptr)
 		buf->ptr[0] = '\0';
 }
@@ -180,6 +190,7 @@ char *tg_buf_detach(struct tg_buf *buf)
 
 	buf->ptr = NULL;
 	buf->len = buf->alloc = 0;
+	buf->overflowed = 0;
 	return s;
 }
 

@@ -206,6 +206,44 @@ long long tg_wall_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void tg_rfc3339(char out[TG_TIME_MAX], long long wall_ms, int millis)
+{
+	time_t t = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	char sec[24];
+
+	gmtime_r(&t, &tm);
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (millis)
+		snprintf(out, TG_TIME_MAX, "%s.%03dZ", sec, (int)(wall_ms % 1000));
+	else
+		snprintf(out, TG_TIME_MAX, "%sZ", sec);
+}
+
+int tg_str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+int tg_mkdir_p(const char *path, unsigned mode)
+{
+	char *p = tg_xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = p + 1; *s && !rc; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+	}
+	if (!rc && mkdir(p, mode) < 0 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
+}
+
 int tg_read_file(char **out, size_t *out_len, const char *path, size_t max_size,
 		 struct tg_err *err)
 {

@@ -27,12 +27,16 @@ struct option;
 typedef void (*custom_fn)(struct walk *w, const struct option *opt, const cJSON *v, void *base,
 			  const char *path);
 
+typedef int (*equal_fn)(const void *a, const void *b);
+
 struct option {
 	const char *name;
 	enum opt_type type;
 	size_t offset;               /* into the struct being filled */
 	const struct option *section; /* OPT_SECTION: nested table (same struct) */
 	custom_fn custom;
+	equal_fn equal;              /* OPT_CUSTOM: compares what custom sets */
+	int live;                    /* a reload applies it in place (see tg_sync_config_equal) */
 };
 
 struct walk {
@@ -74,102 +78,106 @@ static void set_log_format(struct walk *w, const struct option *opt, const cJSON
 static void set_trusted_keys(struct walk *w, const struct option *opt, const cJSON *v, void *base,
 			     const char *path);
 
+static int same_ref(const void *a, const void *b);
+static int same_drift_policy(const void *a, const void *b);
+static int same_trusted_keys(const void *a, const void *b);
+
 #define S(field) offsetof(struct tg_sync_config, field)
 
 static const struct option auth_options[] = {
-	{ "username", OPT_STRING, S(auth_username), NULL, NULL },
-	{ "password_file", OPT_STRING, S(auth_password_file), NULL, NULL },
-	{ "token_file", OPT_STRING, S(auth_token_file), NULL, NULL },
-	{ "ssh_key_file", OPT_STRING, S(auth_ssh_key_file), NULL, NULL },
-	{ "known_hosts_file", OPT_STRING, S(auth_known_hosts_file), NULL, NULL },
-	{ "ca_file", OPT_STRING, S(auth_ca_file), NULL, NULL },
-	{ "insecure_skip_host_key_check", OPT_BOOL, S(auth_insecure_skip_host_key_check), NULL, NULL },
-	{ NULL, 0, 0, NULL, NULL }
+	{ "username", OPT_STRING, S(auth_username), NULL, NULL, NULL, 0 },
+	{ "password_file", OPT_STRING, S(auth_password_file), NULL, NULL, NULL, 0 },
+	{ "token_file", OPT_STRING, S(auth_token_file), NULL, NULL, NULL, 0 },
+	{ "ssh_key_file", OPT_STRING, S(auth_ssh_key_file), NULL, NULL, NULL, 0 },
+	{ "known_hosts_file", OPT_STRING, S(auth_known_hosts_file), NULL, NULL, NULL, 0 },
+	{ "ca_file", OPT_STRING, S(auth_ca_file), NULL, NULL, NULL, 0 },
+	{ "insecure_skip_host_key_check", OPT_BOOL, S(auth_insecure_skip_host_key_check), NULL, NULL, NULL, 0 },
+	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
 };
 
 static const struct option repo_options[] = {
-	{ "url", OPT_STRING, S(repo_url), NULL, NULL },
-	{ "ref", OPT_CUSTOM, 0, NULL, set_ref },
-	{ "path", OPT_STRING, S(path), NULL, NULL },
-	{ "auth", OPT_SECTION, 0, auth_options, NULL },
-	{ "trusted_keys", OPT_CUSTOM, 0, NULL, set_trusted_keys },
-	{ "secrets_dir", OPT_STRING, S(secrets_dir), NULL, NULL },
-	{ NULL, 0, 0, NULL, NULL }
+	{ "url", OPT_STRING, S(repo_url), NULL, NULL, NULL, 0 },
+	{ "ref", OPT_CUSTOM, 0, NULL, set_ref, same_ref, 0 },
+	{ "path", OPT_STRING, S(path), NULL, NULL, NULL, 0 },
+	{ "auth", OPT_SECTION, 0, auth_options, NULL, NULL, 0 },
+	{ "trusted_keys", OPT_CUSTOM, 0, NULL, set_trusted_keys, same_trusted_keys, 0 },
+	{ "secrets_dir", OPT_STRING, S(secrets_dir), NULL, NULL, NULL, 0 },
+	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
 };
 
 static const struct option gateway_tls_options[] = {
-	{ "ca_file", OPT_STRING, S(gateway_ca_file), NULL, NULL },
-	{ "cert_file", OPT_STRING, S(gateway_cert_file), NULL, NULL },
-	{ "key_file", OPT_STRING, S(gateway_key_file), NULL, NULL },
-	{ "insecure_skip_verify", OPT_BOOL, S(gateway_insecure_skip_verify), NULL, NULL },
-	{ NULL, 0, 0, NULL, NULL }
+	{ "ca_file", OPT_STRING, S(gateway_ca_file), NULL, NULL, NULL, 0 },
+	{ "cert_file", OPT_STRING, S(gateway_cert_file), NULL, NULL, NULL, 0 },
+	{ "key_file", OPT_STRING, S(gateway_key_file), NULL, NULL, NULL, 0 },
+	{ "insecure_skip_verify", OPT_BOOL, S(gateway_insecure_skip_verify), NULL, NULL, NULL, 0 },
+	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
 };
 
 static const struct option gateway_options[] = {
-	{ "url", OPT_STRING, S(gateway_url), NULL, NULL },
-	{ "secret_file", OPT_STRING, S(gateway_secret_file), NULL, NULL },
-	{ "tls", OPT_SECTION, 0, gateway_tls_options, NULL },
-	{ "timeout", OPT_DURATION, S(gateway_timeout_ms), NULL, NULL },
-	{ "concurrency", OPT_INT, S(gateway_concurrency), NULL, NULL },
-	{ NULL, 0, 0, NULL, NULL }
+	{ "url", OPT_STRING, S(gateway_url), NULL, NULL, NULL, 0 },
+	{ "secret_file", OPT_STRING, S(gateway_secret_file), NULL, NULL, NULL, 0 },
+	{ "tls", OPT_SECTION, 0, gateway_tls_options, NULL, NULL, 0 },
+	{ "timeout", OPT_DURATION, S(gateway_timeout_ms), NULL, NULL, NULL, 0 },
+	{ "concurrency", OPT_INT, S(gateway_concurrency), NULL, NULL, NULL, 0 },
+	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
 };
 
 static const struct option drift_options[] = {
-	{ "interval", OPT_DURATION, S(drift_interval_ms), NULL, NULL },
-	{ "policy", OPT_CUSTOM, 0, NULL, set_drift_policy },
-	{ NULL, 0, 0, NULL, NULL }
+	{ "interval", OPT_DURATION, S(drift_interval_ms), NULL, NULL, NULL, 0 },
+	{ "policy", OPT_CUSTOM, 0, NULL, set_drift_policy, same_drift_policy, 0 },
+	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
 };
 
 static const struct option prune_options[] = {
-	{ "enabled", OPT_BOOL, S(prune), NULL, NULL },
-	{ "max_delete", OPT_INT, S(max_delete), NULL, NULL },
-	{ "allow_empty", OPT_BOOL, S(allow_empty), NULL, NULL },
-	{ NULL, 0, 0, NULL, NULL }
+	{ "enabled", OPT_BOOL, S(prune), NULL, NULL, NULL, 0 },
+	{ "max_delete", OPT_INT, S(max_delete), NULL, NULL, NULL, 0 },
+	{ "allow_empty", OPT_BOOL, S(allow_empty), NULL, NULL, NULL, 0 },
+	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
 };
 
 static const struct option webhook_options[] = {
-	{ "secret_file", OPT_STRING, S(webhook_secret_file), NULL, NULL },
-	{ NULL, 0, 0, NULL, NULL }
+	{ "secret_file", OPT_STRING, S(webhook_secret_file), NULL, NULL, NULL, 0 },
+	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
 };
 
 static const struct option sync_options[] = {
-	{ "name", OPT_STRING, S(name), NULL, NULL },
-	{ "repo", OPT_SECTION, 0, repo_options, NULL },
-	{ "gateway", OPT_SECTION, 0, gateway_options, NULL },
-	{ "interval", OPT_DURATION, S(interval_ms), NULL, NULL },
-	{ "drift", OPT_SECTION, 0, drift_options, NULL },
-	{ "prune", OPT_SECTION, 0, prune_options, NULL },
-	{ "adopt", OPT_BOOL, S(adopt), NULL, NULL },
-	{ "suspend", OPT_BOOL, S(suspended), NULL, NULL },
-	{ "webhook", OPT_SECTION, 0, webhook_options, NULL },
-	{ "backoff_max", OPT_DURATION, S(backoff_max_ms), NULL, NULL },
-	{ NULL, 0, 0, NULL, NULL }
+	{ "name", OPT_STRING, S(name), NULL, NULL, NULL, 0 },
+	{ "repo", OPT_SECTION, 0, repo_options, NULL, NULL, 0 },
+	{ "gateway", OPT_SECTION, 0, gateway_options, NULL, NULL, 0 },
+	{ "interval", OPT_DURATION, S(interval_ms), NULL, NULL, NULL, 0 },
+	{ "drift", OPT_SECTION, 0, drift_options, NULL, NULL, 0 },
+	{ "prune", OPT_SECTION, 0, prune_options, NULL, NULL, 0 },
+	{ "adopt", OPT_BOOL, S(adopt), NULL, NULL, NULL, 0 },
+	{ "suspend", OPT_BOOL, S(suspended), NULL, NULL, NULL, 1 },
+	{ "webhook", OPT_SECTION, 0, webhook_options, NULL, NULL, 0 },
+	{ "backoff_max", OPT_DURATION, S(backoff_max_ms), NULL, NULL, NULL, 0 },
+	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
 };
 
 #undef S
 #define G(field) offsetof(struct tg_config, field)
 
 static const struct option log_options[] = {
-	{ "format", OPT_CUSTOM, 0, NULL, set_log_format },
-	{ "level", OPT_CUSTOM, 0, NULL, set_log_level },
-	{ NULL, 0, 0, NULL, NULL }
+	{ "format", OPT_CUSTOM, 0, NULL, set_log_format, NULL, 0 },
+	{ "level", OPT_CUSTOM, 0, NULL, set_log_level, NULL, 0 },
+	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
 };
 
 static const struct option http_options[] = {
-	{ "max_connections", OPT_INT, G(http_max_connections), NULL, NULL },
-	{ "connection_timeout", OPT_DURATION, G(http_connection_timeout_ms), NULL, NULL },
-	{ "max_wait", OPT_DURATION, G(http_max_wait_ms), NULL, NULL },
-	{ NULL, 0, 0, NULL, NULL }
+	{ "max_connections", OPT_INT, G(http_max_connections), NULL, NULL, NULL, 0 },
+	{ "connection_timeout", OPT_DURATION, G(http_connection_timeout_ms), NULL, NULL, NULL, 0 },
+	{ "max_wait", OPT_DURATION, G(http_max_wait_ms), NULL, NULL, NULL, 0 },
+	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
 };
 
 static const struct option global_options[] = {
-	{ "listen", OPT_STRING, G(listen), NULL, NULL },
-	{ "log", OPT_SECTION, 0, log_options, NULL },
-	{ "cache_dir", OPT_STRING, G(cache_dir), NULL, NULL },
-	{ "audit", OPT_STRING, G(audit), NULL, NULL },
-	{ "http", OPT_SECTION, 0, http_options, NULL },
-	{ "syncs", OPT_CUSTOM, 0, NULL, NULL }, /* handled by the loader */
-	{ NULL, 0, 0, NULL, NULL }
+	{ "listen", OPT_STRING, G(listen), NULL, NULL, NULL, 0 },
+	{ "log", OPT_SECTION, 0, log_options, NULL, NULL, 0 },
+	{ "cache_dir", OPT_STRING, G(cache_dir), NULL, NULL, NULL, 0 },
+	{ "audit", OPT_STRING, G(audit), NULL, NULL, NULL, 0 },
+	{ "http", OPT_SECTION, 0, http_options, NULL, NULL, 0 },
+	{ "syncs", OPT_CUSTOM, 0, NULL, NULL, NULL, 0 }, /* handled by the loader */
+	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
 };
 
 #undef G
@@ -476,16 +484,188 @@ struct tg_sync_config *tg_config_find_sync(struct tg_config *cfg, const char *na
 	return NULL;
 }
 
+/* --- flags over the file ------------------------------------------------ */
+
+static void replace(char **dst, const char *src)
+{
+	if (!src)
+		return;
+	free(*dst);
+	*dst = tg_xstrdup(src);
+}
+
+static int single_sync_flags(const struct tg_config_overrides *ov)
+{
+	return ov->name || ov->repo || ov->branch || ov->tag || ov->commit || ov->path ||
+	       ov->gateway || ov->secret_file || ov->secrets_dir || ov->adopt || ov->no_prune ||
+	       ov->allow_empty;
+}
+
+static int overlay_sync(struct tg_config *cfg, const struct tg_config_overrides *ov,
+			struct tg_err *err)
+{
+	struct tg_sync_config *s = NULL;
+
+	if (ov->sync)
+		s = tg_config_find_sync(cfg, ov->sync);
+	else if (cfg->n_syncs == 1)
+		s = &cfg->syncs[0];
+	else if (cfg->n_syncs == 0)
+		s = tg_config_add_sync(cfg);
+	if (!s)
+		return tg_err_set(err, TG_EINVALID,
+				  "flags for one sync need --sync NAME when the file has several");
+	replace(&s->name, ov->name);
+	replace(&s->repo_url, ov->repo);
+	if (ov->branch || ov->tag || ov->commit) {
+		s->ref_type = ov->commit ? TG_REF_COMMIT : ov->tag ? TG_REF_TAG : TG_REF_BRANCH;
+		replace(&s->ref, ov->commit ? ov->commit : ov->tag ? ov->tag : ov->branch);
+	}
+	replace(&s->path, ov->path);
+	replace(&s->gateway_url, ov->gateway);
+	replace(&s->gateway_secret_file, ov->secret_file);
+	replace(&s->secrets_dir, ov->secrets_dir);
+	s->adopt |= ov->adopt;
+	if (ov->no_prune)
+		s->prune = 0;
+	s->allow_empty |= ov->allow_empty;
+	return 0;
+}
+
+static int overlay(struct tg_config *cfg, const struct tg_config_overrides *ov, int have_file,
+		   struct tg_err *err)
+{
+	if (ov->cache_dir) {
+		replace(&cfg->cache_dir, ov->cache_dir);
+	} else if (!have_file) {
+		const char *home = getenv("HOME");
+
+		free(cfg->cache_dir);
+		cfg->cache_dir = tg_xasprintf("%s/.cache/tyk-gitops/syncs", home ? home : "/tmp");
+	}
+	replace(&cfg->audit, ov->audit);
+	if (ov->log_format && tg_log_parse_format(&cfg->log_format, ov->log_format))
+		return tg_err_set(err, TG_EINVALID, "--log-format must be json or text");
+	if (ov->log_level && tg_log_parse_level(&cfg->log_level, ov->log_level))
+		return tg_err_set(err, TG_EINVALID, "--log-level must be debug, info, warn or error");
+	if (single_sync_flags(ov) && overlay_sync(cfg, ov, err))
+		return TG_EINVALID;
+	if (ov->local_dir)
+		for (size_t i = 0; i < cfg->n_syncs; i++)
+			if (!cfg->syncs[i].repo_url)
+				cfg->syncs[i].repo_url = tg_xstrdup(ov->local_dir);
+	return 0;
+}
+
+int tg_config_build(struct tg_config **out, const char *file, const struct tg_config_overrides *ov,
+		    struct tg_problems *problems, struct tg_err *err)
+{
+	static const struct tg_config_overrides none = { 0 };
+	struct tg_config *cfg = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!ov)
+		ov = &none;
+	if (file) {
+		if ((rc = tg_config_load(&cfg, file, problems, err)) < 0)
+			return rc;
+	} else {
+		cfg = tg_config_new();
+	}
+	if ((rc = overlay(cfg, ov, file != NULL, err)) < 0)
+		goto fail;
+	if (tg_config_check(cfg, problems)) {
+		rc = tg_err_set(err, TG_EINVALID, "invalid configuration");
+		goto fail;
+	}
+	*out = cfg;
+	return 0;
+fail:
+	tg_config_free(cfg);
+	return rc;
+}
+
+/* --- equality and release, driven by the option tables ------------------ */
+
+static int same_ref(const void *a, const void *b)
+{
+	const struct tg_sync_config *x = a, *y = b;
+
+	return x->ref_type == y->ref_type && tg_str_eq(x->ref, y->ref);
+}
+
+static int same_drift_policy(const void *a, const void *b)
+{
+	return ((const struct tg_sync_config *)a)->drift_policy ==
+	       ((const struct tg_sync_config *)b)->drift_policy;
+}
+
+static int same_trusted_keys(const void *a, const void *b)
+{
+	const struct tg_sync_config *x = a, *y = b;
+
+	if (x->n_trusted_keys != y->n_trusted_keys)
+		return 0;
+	for (size_t i = 0; i < x->n_trusted_keys; i++)
+		if (!tg_str_eq(x->trusted_keys[i], y->trusted_keys[i]))
+			return 0;
+	return 1;
+}
+
+static int same_options(const struct option *table, const void *a, const void *b)
+{
+	for (const struct option *o = table; o->name; o++) {
+		const char *pa = (const char *)a + o->offset, *pb = (const char *)b + o->offset;
+
+		if (o->live)
+			continue;
+		switch (o->type) {
+		case OPT_STRING:
+			if (!tg_str_eq(*(char *const *)pa, *(char *const *)pb))
+				return 0;
+			break;
+		case OPT_BOOL:
+			if (*(const int *)pa != *(const int *)pb)
+				return 0;
+			break;
+		case OPT_INT:
+		case OPT_DURATION:
+			if (*(const long long *)pa != *(const long long *)pb)
+				return 0;
+			break;
+		case OPT_SECTION:
+			if (!same_options(o->section, a, b))
+				return 0;
+			break;
+		case OPT_CUSTOM:
+			if (o->equal && !o->equal(a, b))
+				return 0;
+			break;
+		}
+	}
+	return 1;
+}
+
+int tg_sync_config_equal(const struct tg_sync_config *a, const struct tg_sync_config *b)
+{
+	return same_options(sync_options, a, b);
+}
+
+static void free_strings(const struct option *table, void *base)
+{
+	for (const struct option *o = table; o->name; o++) {
+		if (o->type == OPT_STRING)
+			free(*(char **)((char *)base + o->offset));
+		else if (o->type == OPT_SECTION)
+			free_strings(o->section, base);
+	}
+}
+
 static void sync_release(struct tg_sync_config *s)
 {
-	char **strings[] = { &s->name, &s->repo_url, &s->ref, &s->path, &s->auth_username,
-			     &s->auth_password_file, &s->auth_token_file, &s->auth_ssh_key_file,
-			     &s->auth_known_hosts_file, &s->auth_ca_file, &s->secrets_dir,
-			     &s->gateway_url, &s->gateway_secret_file, &s->gateway_ca_file,
-			     &s->gateway_cert_file, &s->gateway_key_file, &s->webhook_secret_file };
-
-	for (size_t i = 0; i < TG_ARRAY_SIZE(strings); i++)
-		free(*strings[i]);
+	free_strings(sync_options, s);
+	free(s->ref); /* set by the custom "ref" option */
 	for (size_t i = 0; i < s->n_trusted_keys; i++)
 		free(s->trusted_keys[i]);
 	free(s->trusted_keys);

@@ -130,8 +130,18 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, const char 
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	size_t len = body->len;
-	char *data = tg_buf_detach(body);
+	size_t len;
+	char *data;
+
+	if (tg_buf_overflowed(body)) {
+		/* Never serve a cut document. */
+		tg_buf_clear(body);
+		tg_buf_puts(body, "{\"error\":\"response too large\"}\n");
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		type = "application/json";
+	}
+	len = body->len;
+	data = tg_buf_detach(body);
 
 	r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
 	if (!r) {

@@ -3,6 +3,8 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -55,50 +57,78 @@ int tg_log_enabled(enum tg_log_level level)
 
 static void put_timestamp(struct tg_buf *buf)
 {
-	struct timespec ts;
-	struct tm tm;
-	char when[32];
+	char when[TG_TIME_MAX];
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	tg_buf_printf(buf, "%s.%03ldZ", when, ts.tv_nsec / 1000000);
+	tg_rfc3339(when, tg_wall_ms(), 1);
+	tg_buf_puts(buf, when);
+}
+
+/* A line is capped at LINE_MAX_BYTES; past that each value is cut to
+ * VALUE_CUT_BYTES, so that every record stays one valid line. */
+#define LINE_MAX_BYTES ((size_t)1024 * 1024)
+#define VALUE_CUT_BYTES ((size_t)16 * 1024)
+
+static void put_value(struct tg_buf *line, const char *val, size_t cut)
+{
+	char *part;
+
+	if (strlen(val) <= cut) {
+		tg_buf_put_json_escaped(line, val);
+		return;
+	}
+	part = tg_xstrndup(val, cut);
+	tg_buf_put_json_escaped(line, part);
+	tg_buf_puts(line, "...");
+	free(part);
+}
+
+static void format_line(struct tg_buf *line, enum tg_log_level level, const char *msg,
+			va_list fields, size_t cut)
+{
+	const char *key, *val;
+	int json = out_format == TG_LOG_JSON;
+
+	if (json) {
+		tg_buf_puts(line, "{\"ts\":\"");
+		put_timestamp(line);
+		tg_buf_printf(line, "\",\"level\":\"%s\",\"msg\":\"", level_names[level]);
+		put_value(line, msg, cut);
+		tg_buf_puts(line, "\"");
+	} else {
+		put_timestamp(line);
+		tg_buf_printf(line, " %-5s ", level_names[level]);
+		put_value(line, msg, cut);
+	}
+	while ((key = va_arg(fields, const char *)) != NULL) {
+		val = va_arg(fields, const char *);
+		tg_buf_puts(line, json ? ",\"" : " ");
+		tg_buf_put_json_escaped(line, key);
+		tg_buf_puts(line, json ? "\":\"" : "=");
+		put_value(line, val ? val : "", cut);
+		if (json)
+			tg_buf_puts(line, "\"");
+	}
+	if (cut != SIZE_MAX)
+		tg_buf_puts(line, json ? ",\"truncated\":\"true\"" : " truncated=true");
+	tg_buf_puts(line, json ? "}\n" : "\n");
 }
 
 static void emit(enum tg_log_level level, const char *msg, va_list fields)
 {
 	struct tg_buf line = TG_BUF_INIT;
-	const char *key, *val;
+	va_list again;
 
-	tg_buf_init(&line, 1024 * 1024);
-	if (out_format == TG_LOG_JSON) {
-		tg_buf_puts(&line, "{\"ts\":\"");
-		put_timestamp(&line);
-		tg_buf_printf(&line, "\",\"level\":\"%s\",\"msg\":\"", level_names[level]);
-		tg_buf_put_json_escaped(&line, msg);
-		tg_buf_puts(&line, "\"");
-		while ((key = va_arg(fields, const char *)) != NULL) {
-			val = va_arg(fields, const char *);
-			tg_buf_puts(&line, ",\"");
-			tg_buf_put_json_escaped(&line, key);
-			tg_buf_puts(&line, "\":\"");
-			tg_buf_put_json_escaped(&line, val ? val : "");
-			tg_buf_puts(&line, "\"");
-		}
-		tg_buf_puts(&line, "}\n");
-	} else {
-		put_timestamp(&line);
-		tg_buf_printf(&line, " %-5s ", level_names[level]);
-		tg_buf_put_json_escaped(&line, msg);
-		while ((key = va_arg(fields, const char *)) != NULL) {
-			val = va_arg(fields, const char *);
-			tg_buf_printf(&line, " %s=", key);
-			tg_buf_put_json_escaped(&line, val ? val : "");
-		}
-		tg_buf_puts(&line, "\n");
+	va_copy(again, fields);
+	tg_buf_init(&line, LINE_MAX_BYTES);
+	format_line(&line, level, msg, fields, SIZE_MAX);
+	if (tg_buf_overflowed(&line)) {
+		tg_buf_clear(&line);
+		format_line(&line, level, msg, again, VALUE_CUT_BYTES);
 	}
+	va_end(again);
 	pthread_mutex_lock(&write_lock);
-	fwrite(line.ptr, 1, line.len, stderr);
+	if (!tg_buf_overflowed(&line))
+		fwrite(line.ptr, 1, line.len, stderr);
 	fflush(stderr);
 	pthread_mutex_unlock(&write_lock);
 	tg_buf_release(&line);

@@ -6,6 +6,7 @@
 
 #include "tg/common.h"
 #include "tg/marker.h"
+#include "tg/tykobj.h"
 #include "tg/banned.h"
 
 const char *tg_action_name(enum tg_action a)
@@ -13,33 +14,6 @@ const char *tg_action_name(enum tg_action a)
 	static const char *const names[] = { "unchanged", "create", "update", "delete", "conflict" };
 
 	return names[a];
-}
-
-static const char *str_at(const cJSON *obj, const char *a, const char *b, const char *c)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, a);
-
-	if (b)
-		v = cJSON_GetObjectItemCaseSensitive(v, b);
-	if (c)
-		v = cJSON_GetObjectItemCaseSensitive(v, c);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
-
-const char *tg_plan_object_id(enum tg_kind kind, const cJSON *obj)
-{
-	const char *id;
-
-	switch (kind) {
-	case TG_KIND_API:
-		return str_at(obj, "api_id", NULL, NULL);
-	case TG_KIND_OAS_API:
-		return str_at(obj, "x-tyk-api-gateway", "info", "id");
-	case TG_KIND_POLICY:
-		id = str_at(obj, "id", NULL, NULL);
-		return id ? id : str_at(obj, "_id", NULL, NULL);
-	}
-	return NULL;
 }
 
 static struct tg_plan_item *add_item(struct tg_plan *plan, enum tg_kind kind, const char *id)
@@ -70,7 +44,7 @@ void tg_index_build(struct tg_index *ix, enum tg_kind kind, const cJSON *list)
 	ix->items = tg_xcalloc(n ? n : 1, sizeof(*ix->items));
 	ix->len = 0;
 	cJSON_ArrayForEach(c, list) {
-		const char *id = tg_plan_object_id(kind, c);
+		const char *id = tg_tyk_id(kind, c);
 
 		if (!id)
 			continue;

@@ -23,6 +23,8 @@
 #include "tg/gateway.h"
 #include "tg/log.h"
 #include "tg/marker.h"
+#include "tg/safety.h"
+#include "tg/tykobj.h"
 #include "tg/banned.h"
 
 struct tg_syncer {
@@ -41,25 +43,6 @@ const char *tg_outcome_name(enum tg_outcome o)
 	static const char *const names[] = { "success", "partial", "refused", "error" };
 
 	return names[o];
-}
-
-static int make_dirs(const char *path)
-{
-	char *p = tg_xstrdup(path), *s;
-	int rc = 0;
-
-	for (s = p + 1; *s && !rc; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST)
-			rc = -1;
-		*s = '/';
-	}
-	if (!rc && mkdir(p, 0700) < 0 && errno != EEXIST)
-		rc = -1;
-	free(p);
-	return rc;
 }
 
 int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, const char *cache_dir,
@@ -84,7 +67,7 @@ int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, cons
 	if (rc)
 		goto fail;
 	if (cfg->repo_url) {
-		if (make_dirs(s->cache_dir)) {
+		if (tg_mkdir_p(s->cache_dir, 0700)) {
 			rc = tg_err_set(err, TG_ERROR, "cannot create cache directory '%s': %s",
 					s->cache_dir, strerror(errno));
 			goto fail;
@@ -166,97 +149,6 @@ int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct
 	return rc;
 }
 
-/* Every API id the gateway has, classic and OAS, for reference checks. */
-static const char **collect_api_ids(cJSON *const actual[TG_KIND_COUNT], size_t *n)
-{
-	size_t cap = (size_t)cJSON_GetArraySize(actual[TG_KIND_API]) +
-		     (size_t)cJSON_GetArraySize(actual[TG_KIND_OAS_API]);
-	const char **ids = tg_xcalloc(cap ? cap : 1, sizeof(*ids));
-	const cJSON *c;
-
-	*n = 0;
-	for (int k = TG_KIND_API; k <= TG_KIND_OAS_API; k++)
-		cJSON_ArrayForEach(c, actual[k]) {
-			const char *id = tg_plan_object_id((enum tg_kind)k, c);
-
-			if (id && *n < cap)
-				ids[(*n)++] = id;
-		}
-	return ids;
-}
-
-static long long max_deletes(const struct tg_sync_config *cfg, size_t owned)
-{
-	long long quarter = (long long)(owned + 3) / 4;
-
-	if (cfg->max_delete >= 0)
-		return cfg->max_delete;
-	return quarter > 10 ? quarter : 10;
-}
-
-/* --- name sets (small, linear: only used for ids touched in one pass) --- */
-
-struct idset {
-	const char **ids;
-	size_t len, alloc;
-};
-
-static void idset_add(struct idset *s, const char *id)
-{
-	if (s->len == s->alloc) {
-		s->alloc = s->alloc ? s->alloc * 2 : 16;
-		s->ids = tg_xreallocarray(s->ids, s->alloc, sizeof(*s->ids));
-	}
-	s->ids[s->len++] = id;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static void idset_seal(struct idset *s)
-{
-	if (s->len > 1)
-		qsort(s->ids, s->len, sizeof(*s->ids), cmp_str);
-}
-
-static int idset_has(const struct idset *s, const char *id)
-{
-	return s->len && bsearch(&id, s->ids, s->len, sizeof(*s->ids), cmp_str) != NULL;
-}
-
-/* API ids referenced by a policy body (keys of access_rights and api_id). */
-static int policy_refs_ok(const cJSON *policy, const struct idset *apis, const char **missing)
-{
-	const cJSON *ar = cJSON_GetObjectItemCaseSensitive(policy, "access_rights"), *e;
-
-	cJSON_ArrayForEach(e, ar) {
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "api_id");
-		const char *ref = cJSON_IsString(id) && id->valuestring[0] ? id->valuestring : e->string;
-
-		if (ref && !idset_has(apis, ref)) {
-			*missing = ref;
-			return 0;
-		}
-	}
-	return 1;
-}
-
-static int policy_refers_to(const cJSON *policy, const char *api_id)
-{
-	const cJSON *ar = cJSON_GetObjectItemCaseSensitive(policy, "access_rights"), *e;
-
-	cJSON_ArrayForEach(e, ar) {
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "api_id");
-
-		if ((e->string && !strcmp(e->string, api_id)) ||
-		    (cJSON_IsString(id) && !strcmp(id->valuestring, api_id)))
-			return 1;
-	}
-	return 0;
-}
-
 /* --- apply --- */
 
 struct pass {
@@ -277,22 +169,13 @@ struct pass {
 	} tombstone;
 };
 
-static void now_rfc3339(char *out, size_t size)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static cJSON *stamped_body(struct pass *p, const struct tg_plan_item *it)
 {
 	cJSON *body = cJSON_Duplicate(it->desired->body, 1);
 	struct tg_marker m = { 0 };
-	char when[32];
+	char when[TG_TIME_MAX];
 
-	now_rfc3339(when, sizeof(when));
+	tg_rfc3339(when, tg_wall_ms(), 0);
 	m.sync = p->s->cfg->name;
 	m.commit = p->res->commit[0] ? p->res->commit : (char *)"local";
 	m.file = it->desired->file;
@@ -423,39 +306,21 @@ static void apply_api_writes(struct pass *p)
 	free(idx);
 }
 
-/* APIs that exist after stage 1: on the gateway before (unless a create of
- * it failed) or written now. */
-static void available_apis(struct pass *p, cJSON *const actual[TG_KIND_COUNT], struct idset *out)
-{
-	struct tg_plan *plan = &p->res->plan;
-	size_t n = 0;
-	const char **ids = collect_api_ids(actual, &n);
-
-	for (size_t i = 0; i < n; i++)
-		idset_add(out, ids[i]);
-	free(ids);
-	for (size_t i = 0; i < plan->len; i++)
-		if (plan->items[i].kind != TG_KIND_POLICY && plan->items[i].action == TG_ACTION_CREATE &&
-		    p->written[i])
-			idset_add(out, plan->items[i].id);
-	idset_seal(out);
-}
-
 /* Stage 2: policy creates/updates whose every API reference exists. */
 static void apply_policy_writes(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 {
 	struct tg_plan *plan = &p->res->plan;
 	size_t *idx = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*idx)), n = 0;
-	struct idset apis = { 0 };
+	struct tg_idset apis = { 0 };
 
-	available_apis(p, actual, &apis);
+	tg_safety_available_apis(&apis, plan, p->written, actual);
 	for (size_t i = 0; i < plan->len; i++) {
 		const struct tg_plan_item *it = &plan->items[i];
 		const char *missing = NULL;
 
 		if (it->kind != TG_KIND_POLICY || !item_is_write(it))
 			continue;
-		if (!policy_refs_ok(it->desired->body, &apis, &missing)) {
+		if (!tg_safety_policy_refs_ok(it->desired->body, &apis, &missing)) {
 			char why[TG_ERR_MSG_MAX];
 
 			snprintf(why, sizeof(why), "not applied: api '%.200s' it references is not on the gateway",
@@ -466,58 +331,8 @@ static void apply_policy_writes(struct pass *p, cJSON *const actual[TG_KIND_COUN
 		idx[n++] = i;
 	}
 	run_writes(p, idx, n);
-	free(apis.ids);
+	tg_idset_release(&apis);
 	free(idx);
-}
-
-/* Policies left on the gateway after this pass (for API delete safety). */
-static int api_still_referenced(struct pass *p, cJSON *const actual[TG_KIND_COUNT], const char *api)
-{
-	struct tg_plan *plan = &p->res->plan;
-	const cJSON *pol;
-
-	for (size_t i = 0; i < plan->len; i++) {
-		const struct tg_plan_item *it = &plan->items[i];
-
-		if (it->kind == TG_KIND_POLICY && it->desired && p->written[i] &&
-		    policy_refers_to(it->desired->body, api))
-			return 1;
-	}
-	cJSON_ArrayForEach(pol, actual[TG_KIND_POLICY]) {
-		const char *id = tg_plan_object_id(TG_KIND_POLICY, pol);
-		int deleted = 0;
-
-		for (size_t i = 0; i < plan->len && id; i++) {
-			const struct tg_plan_item *it = &plan->items[i];
-
-			if (it->kind == TG_KIND_POLICY && !strcmp(it->id, id) &&
-			    ((it->action == TG_ACTION_DELETE && p->written[i]) ||
-			     (item_is_write(it) && p->written[i])))
-				deleted = 1; /* gone, or replaced by a body checked above */
-		}
-		if (!deleted && policy_refers_to(pol, api))
-			return 1;
-	}
-	return 0;
-}
-
-/* Policies the gateway will hold after this pass. */
-static size_t policies_left(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
-{
-	struct tg_plan *plan = &p->res->plan;
-	size_t n = (size_t)cJSON_GetArraySize(actual[TG_KIND_POLICY]);
-
-	for (size_t i = 0; i < plan->len; i++) {
-		const struct tg_plan_item *it = &plan->items[i];
-
-		if (it->kind != TG_KIND_POLICY || !p->written[i])
-			continue;
-		if (it->action == TG_ACTION_DELETE)
-			n--;
-		else if (it->action == TG_ACTION_CREATE)
-			n++;
-	}
-	return n;
 }
 
 static void tombstone_record(struct tg_audit_record *r, struct pass *p)
@@ -550,9 +365,9 @@ static void write_tombstone(struct pass *p)
 	struct tg_write w = { 0 };
 	struct tg_err err = { 0, "" };
 	cJSON *body = cJSON_CreateObject();
-	char when[32];
+	char when[TG_TIME_MAX];
 
-	now_rfc3339(when, sizeof(when));
+	tg_rfc3339(when, tg_wall_ms(), 0);
 	cJSON_AddStringToObject(body, "id", TG_TOMBSTONE_POLICY_ID);
 	cJSON_AddStringToObject(body, "name", "tyk-gitops: placeholder so deleted policies unload");
 	cJSON_AddBoolToObject(body, "active", 0);
@@ -583,26 +398,29 @@ static void apply_deletes(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 {
 	struct tg_plan *plan = &p->res->plan;
 	size_t *idx = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*idx)), n = 0;
+	struct tg_idset referenced = { 0 };
 
 	for (size_t i = 0; i < plan->len; i++)
 		if (plan->items[i].kind == TG_KIND_POLICY && plan->items[i].action == TG_ACTION_DELETE)
 			idx[n++] = i;
 	run_writes(p, idx, n);
-	if (n > 0 && policies_left(p, actual) == 0)
+	if (n > 0 && tg_safety_policies_left(plan, p->written, actual) == 0)
 		write_tombstone(p);
 	n = 0;
+	tg_safety_referenced_apis(&referenced, plan, p->written, actual);
 	for (size_t i = 0; i < plan->len; i++) {
 		const struct tg_plan_item *it = &plan->items[i];
 
 		if (it->kind == TG_KIND_POLICY || it->action != TG_ACTION_DELETE)
 			continue;
-		if (api_still_referenced(p, actual, it->id)) {
+		if (tg_idset_has(&referenced, it->id)) {
 			skip(p, i, "not deleted: a policy on the gateway still references it");
 			continue;
 		}
 		idx[n++] = i;
 	}
 	run_writes(p, idx, n);
+	tg_idset_release(&referenced);
 	free(idx);
 }
 
@@ -762,9 +580,7 @@ static void collect_results(struct pass *p)
 		const struct tg_plan_item *it = &plan->items[i];
 		struct tg_object_result *o = &res->objects[res->n_objects++];
 
-		o->kind = it->kind;
-		o->id = tg_xstrdup(it->id);
-		o->action = it->action;
+		o->item = it;
 		o->ok = p->errors[i] == NULL;
 		o->error = p->errors[i] ? tg_xstrdup(p->errors[i]) : NULL;
 		if (it->drifted)
@@ -961,10 +777,9 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	struct tg_err err = { 0, "" };
 	struct pass p = { 0 };
 	cJSON *actual[TG_KIND_COUNT] = { NULL, NULL, NULL };
-	const char **api_ids = NULL;
-	size_t n_api_ids = 0;
+	struct tg_idset gateway_apis = { 0 };
 	char *root = NULL;
-	long long start = tg_now_ms();
+	long long start = tg_now_ms(), max_delete;
 	unsigned long requests0 = tg_gateway_request_count(s->gw);
 
 	memset(res, 0, sizeof(*res));
@@ -984,8 +799,8 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		goto out;
 	}
 	settle_open_ops(s, actual);
-	api_ids = collect_api_ids(actual, &n_api_ids);
-	tg_desired_check_refs(d, api_ids, n_api_ids, &res->problems);
+	tg_safety_gateway_apis(&gateway_apis, actual);
+	tg_desired_check_refs(d, gateway_apis.ids, gateway_apis.len, &res->problems);
 	if (res->problems.errors > 0) {
 		char msg[TG_ERR_MSG_MAX];
 
@@ -1001,17 +816,17 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	popts.secrets.values = (const char *const *)d->secrets;
 	popts.secrets.len = d->n_secrets;
 	tg_plan_build(&res->plan, d, actual, &popts);
-	if ((long long)res->plan.counts[TG_ACTION_DELETE] > max_deletes(s->cfg, res->plan.owned) &&
-	    !opts->force) {
+	max_delete = tg_safety_max_deletes(s->cfg->max_delete, res->plan.owned);
+	if ((long long)res->plan.counts[TG_ACTION_DELETE] > max_delete && !opts->force) {
 		char msg[TG_ERR_MSG_MAX];
 
 		snprintf(msg, sizeof(msg),
 			 "refusing to delete %zu objects (max_delete is %lld); use --force to apply",
-			 res->plan.counts[TG_ACTION_DELETE], max_deletes(s->cfg, res->plan.owned));
+			 res->plan.counts[TG_ACTION_DELETE], max_delete);
 		result_error(res, TG_OUTCOME_REFUSED, msg);
 		goto out;
 	}
-	if (opts->dry_run || s->cfg->suspended) {
+	if (opts->dry_run) {
 		res->outcome = TG_OUTCOME_SUCCESS;
 		goto out;
 	}
@@ -1022,7 +837,7 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 out:
 	res->duration_ms = tg_now_ms() - start;
 	res->gateway_requests = tg_gateway_request_count(s->gw) - requests0;
-	free(api_ids);
+	tg_idset_release(&gateway_apis);
 	for (int k = 0; k < TG_KIND_COUNT; k++)
 		res->actual[k] = actual[k];
 	res->desired = d;
@@ -1036,25 +851,12 @@ void tg_reconcile_result_release(struct tg_reconcile_result *res)
 		cJSON_Delete(res->actual[k]);
 	tg_desired_free(res->desired);
 	tg_problems_release(&res->problems);
-	for (size_t i = 0; i < res->n_objects; i++) {
-		free(res->objects[i].id);
+	for (size_t i = 0; i < res->n_objects; i++)
 		free(res->objects[i].error);
-	}
 	free(res->objects);
 	free(res->author);
 	free(res->summary_line);
 	memset(res, 0, sizeof(*res));
-}
-
-void tg_reconcile_summary(const struct tg_reconcile_result *res, char *out, size_t size)
-{
-	int n = snprintf(out, size, "%zu created, %zu updated, %zu deleted, %zu unchanged",
-			 res->created, res->updated, res->deleted, res->unchanged);
-
-	if (n > 0 && (size_t)n < size && res->failed)
-		snprintf(out + n, size - (size_t)n, ", %zu failed", res->failed);
-	if (n > 0 && (size_t)n < size && res->conflicts)
-		snprintf(out + strlen(out), size - strlen(out), ", %zu conflicts", res->conflicts);
 }
 
 int tg_syncer_remote_changed(struct tg_syncer *s, int *changed, char head[41], struct tg_err *err)

@@ -69,6 +69,17 @@ int tg_parse_duration_ms(long long *out, const char *s);
 long long tg_now_ms(void);
 long long tg_wall_ms(void);
 
+/* "2026-11-29T03:41:36Z", or with millis "2026-11-29T03:41:36.123Z" (UTC). */
+#define TG_TIME_MAX 32
+void tg_rfc3339(char out[TG_TIME_MAX], long long wall_ms, int millis);
+
+/* strcmp that treats two NULLs as equal and one NULL as different. */
+int tg_str_eq(const char *a, const char *b);
+
+/* mkdir -p: creates path and its missing parents with mode.  0, or -1
+ * with errno set. */
+int tg_mkdir_p(const char *path, unsigned mode);
+
 /*
  * Reads a whole file (at most max_size bytes) into a NUL-terminated buffer.
  * *out is owned by the caller.  TG_ENOTFOUND when missing, TG_EINVALID when

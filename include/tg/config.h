@@ -85,8 +85,35 @@ struct tg_sync_config *tg_config_add_sync(struct tg_config *cfg);
 int tg_config_load(struct tg_config **out, const char *path, struct tg_problems *problems,
 		   struct tg_err *err);
 
+/* Command-line settings laid over the file: flag > file > default. */
+struct tg_config_overrides {
+	const char *sync;  /* --sync: the sync the single-sync flags apply to */
+	/* single-sync flags */
+	const char *name, *repo, *branch, *tag, *commit, *path, *gateway, *secret_file, *secrets_dir;
+	int adopt, no_prune, allow_empty;
+	/* global flags */
+	const char *cache_dir, *audit, *log_format, *log_level;
+	const char *local_dir; /* --dir: syncs without a repository read this directory */
+};
+
+/*
+ * Loads file (NULL: start empty), lays ov (NULL: none) over it and checks
+ * the result: the one way a configuration is built, at start-up and on
+ * SIGHUP, so flags given to `run` survive a reload.  Problems in the file
+ * go to problems; err says what failed ("invalid configuration", a bad
+ * flag, or the load error).  Returns 0, TG_ENOTFOUND or TG_EINVALID.
+ */
+int tg_config_build(struct tg_config **out, const char *file, const struct tg_config_overrides *ov,
+		    struct tg_problems *problems, struct tg_err *err);
+
 /* Checks required fields of every sync (after flags were applied). */
 int tg_config_check(const struct tg_config *cfg, struct tg_problems *problems);
+
+/*
+ * Whether two syncs have the same settings, option by option from the
+ * option table, except those a reload applies in place (`suspend`).
+ */
+int tg_sync_config_equal(const struct tg_sync_config *a, const struct tg_sync_config *b);
 
 struct tg_sync_config *tg_config_find_sync(struct tg_config *cfg, const char *name);
 void tg_config_free(struct tg_config *cfg);

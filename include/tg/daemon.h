@@ -22,11 +22,14 @@
  * valid) and its global settings are read while the daemon runs.
  * config_path (may be NULL) is re-read on SIGHUP: the new configuration
  * replaces the old only when it loads and checks cleanly; syncs whose
- * settings did not change keep their state.  Returns 0 on a clean shutdown
+ * settings did not change keep their state.  ov (may be NULL) holds the
+ * command-line flags, laid over the file at every reload as at start-up.
+ * Returns 0 on a clean shutdown
  * (the running pass finishes, or is abandoned after 20 s), -1 when it
  * cannot start (listen address, audit file).  Call after curl_global_init
  * and git_libgit2_init, with SIGPIPE ignored.
  */
-int tg_daemon_run(struct tg_config *cfg, const char *config_path);
+int tg_daemon_run(struct tg_config *cfg, const char *config_path,
+		  const struct tg_config_overrides *ov);
 
 #endif

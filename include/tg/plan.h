@@ -89,7 +89,4 @@ void tg_index_build(struct tg_index *ix, enum tg_kind kind, const cJSON *list);
 long tg_index_find(const struct tg_index *ix, const char *id);
 void tg_index_release(struct tg_index *ix);
 
-/* Id of an object as the gateway returns it, or NULL. */
-const char *tg_plan_object_id(enum tg_kind kind, const cJSON *obj);
-
 #endif

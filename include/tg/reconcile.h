@@ -31,12 +31,11 @@ enum tg_outcome {
 	TG_OUTCOME_ERROR      /* git or gateway unusable: nothing applied */
 };
 
+/* What became of one plan item in an applied pass. */
 struct tg_object_result {
-	enum tg_kind kind;
-	char *id;
-	enum tg_action action;
+	const struct tg_plan_item *item; /* in the result's plan */
 	int ok;
-	char *error;
+	char *error;                     /* NULL when ok */
 };
 
 struct tg_reconcile_result {
@@ -49,7 +48,7 @@ struct tg_reconcile_result {
 	cJSON *actual[TG_KIND_COUNT];
 	struct tg_desired *desired;
 	struct tg_problems problems;
-	struct tg_object_result *objects;
+	struct tg_object_result *objects; /* one per plan item once applied, else NULL */
 	size_t n_objects;
 	size_t created, updated, deleted, unchanged, conflicts, failed, drifted, warned;
 	long long duration_ms;
@@ -86,12 +85,10 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		   struct tg_reconcile_result *res);
 void tg_reconcile_result_release(struct tg_reconcile_result *res);
 
-/* "2 created, 1 updated, 0 deleted" */
-void tg_reconcile_summary(const struct tg_reconcile_result *res, char *out, size_t size);
-
 /* Gateway access for `status`: lists owned objects.  Returns the lists. */
 int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct tg_err *err);
 
+/* "success", "partial", "refused", "error" */
 const char *tg_outcome_name(enum tg_outcome o);
 
 /*

@@ -1,0 +1,120 @@
+/* The controller's metric families (see include/tg/catalog.h). */
+#include "tg/catalog.h"
+
+#include <stdio.h>
+
+#include "tg/common.h"
+#include "tg/reconcile.h"
+#include "tg/banned.h"
+
+/* Families of per-sync samples, dropped when a sync leaves the config. */
+static const char *const per_sync_families[] = { TG_M_RECONCILES, TG_M_RECONCILE_SECONDS, TG_M_COMMIT,
+						 TG_M_OBJECTS,    TG_M_DRIFT,             TG_M_GIT,
+						 TG_M_GIT_SECONDS, TG_M_LAST_SUCCESS,     TG_M_SUSPENDED,
+						 TG_M_TRIGGERS };
+
+void tg_catalog_define(struct tg_metrics *m)
+{
+	static const char *const l_version[] = { "version", NULL };
+	static const char *const l_sync[] = { "sync", NULL };
+	static const char *const l_sync_result[] = { "sync", "result", NULL };
+	static const char *const l_sync_commit[] = { "sync", "commit", NULL };
+	static const char *const l_objects[] = { "sync", "kind", "state", NULL };
+	static const char *const l_git[] = { "sync", "op", "result", NULL };
+	static const char *const l_git_s[] = { "sync", "op", NULL };
+	static const char *const l_gw[] = { "endpoint", "method", "code", NULL };
+	static const char *const l_gw_s[] = { "endpoint", "method", NULL };
+	static const char *const l_trigger[] = { "sync", "trigger", NULL };
+	static const double pass_buckets[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
+	const char *const version[] = { TG_VERSION };
+
+	tg_metrics_define(m, TG_M_BUILD, TG_METRIC_GAUGE, "Build information of the running controller.",
+			  l_version, NULL, 0);
+	tg_metrics_define(m, TG_M_RECONCILES, TG_METRIC_COUNTER,
+			  "Reconcile passes by sync and result (success, partial, refused, error).",
+			  l_sync_result, NULL, 0);
+	tg_metrics_define(m, TG_M_RECONCILE_SECONDS, TG_METRIC_HISTOGRAM,
+			  "Duration of reconcile passes by sync and result.", l_sync_result, pass_buckets,
+			  TG_ARRAY_SIZE(pass_buckets));
+	tg_metrics_define(m, TG_M_COMMIT, TG_METRIC_GAUGE,
+			  "Commit last applied by each sync (always 1; the commit is a label).",
+			  l_sync_commit, NULL, 0);
+	tg_metrics_define(m, TG_M_OBJECTS, TG_METRIC_GAUGE,
+			  "Objects managed by each sync after its last pass, by kind and state "
+			  "(in_sync, drifted: left changed under the warn policy, failed: not applied "
+			  "or in conflict).",
+			  l_objects, NULL, 0);
+	tg_metrics_define(m, TG_M_DRIFT, TG_METRIC_COUNTER,
+			  "Objects changed or removed on the gateway by hand that a pass put back.", l_sync,
+			  NULL, 0);
+	tg_metrics_define(m, TG_M_GIT, TG_METRIC_COUNTER,
+			  "Git remote operations by sync, operation (ls_remote, fetch) and result (ok, error).",
+			  l_git, NULL, 0);
+	tg_metrics_define(m, TG_M_GIT_SECONDS, TG_METRIC_HISTOGRAM,
+			  "Duration of git remote operations by sync and operation.", l_git_s,
+			  tg_metrics_latency_buckets, tg_metrics_n_latency_buckets);
+	tg_metrics_define(m, TG_M_GATEWAY, TG_METRIC_COUNTER,
+			  "Tyk Gateway control API requests by endpoint template, method and HTTP status "
+			  "(error: no response).",
+			  l_gw, NULL, 0);
+	tg_metrics_define(m, TG_M_GATEWAY_SECONDS, TG_METRIC_HISTOGRAM,
+			  "Duration of Tyk Gateway control API requests by endpoint template and method.",
+			  l_gw_s, tg_metrics_latency_buckets, tg_metrics_n_latency_buckets);
+	tg_metrics_define(m, TG_M_LAST_SUCCESS, TG_METRIC_GAUGE,
+			  "Unix time of the last fully successful pass of each sync.", l_sync, NULL, 0);
+	tg_metrics_define(m, TG_M_SUSPENDED, TG_METRIC_GAUGE, "1 when the sync is suspended.", l_sync,
+			  NULL, 0);
+	tg_metrics_define(m, TG_M_TRIGGERS, TG_METRIC_COUNTER,
+			  "Passes started by sync and the trigger that started them (several triggers "
+			  "arriving during a pass are served by one).",
+			  l_trigger, NULL, 0);
+	tg_metrics_set(m, TG_M_BUILD, version, 1);
+}
+
+void tg_catalog_sync_init(struct tg_metrics *m, const char *sync, int suspended)
+{
+	const char *l_sync[] = { sync };
+
+	for (int o = TG_OUTCOME_SUCCESS; o <= TG_OUTCOME_ERROR; o++) {
+		const char *l[] = { sync, tg_outcome_name((enum tg_outcome)o) };
+
+		tg_metrics_add(m, TG_M_RECONCILES, l, 0);
+	}
+	tg_metrics_add(m, TG_M_DRIFT, l_sync, 0);
+	tg_metrics_set(m, TG_M_SUSPENDED, l_sync, suspended);
+}
+
+void tg_catalog_sync_drop(struct tg_metrics *m, const char *name)
+{
+	for (size_t i = 0; i < TG_ARRAY_SIZE(per_sync_families); i++)
+		tg_metrics_remove(m, per_sync_families[i], "sync", name);
+}
+
+void tg_catalog_git(struct tg_metrics *m, const char *sync, const char *op, int ok, double secs)
+{
+	const char *l[] = { sync, op, ok ? "ok" : "error" };
+	const char *ls[] = { sync, op };
+
+	tg_metrics_add(m, TG_M_GIT, l, 1);
+	tg_metrics_observe(m, TG_M_GIT_SECONDS, ls, secs);
+}
+
+void tg_catalog_observe_git(void *ctx, const char *sync, const char *op, int ok, double seconds)
+{
+	tg_catalog_git(ctx, sync, op, ok, seconds);
+}
+
+void tg_catalog_observe_gateway(void *ctx, const char *method, const char *endpoint, long status,
+				double seconds)
+{
+	struct tg_metrics *m = ctx;
+	char code[24];
+	const char *l[] = { endpoint, method, code };
+
+	if (status > 0)
+		snprintf(code, sizeof(code), "%ld", status);
+	else
+		snprintf(code, sizeof(code), "error");
+	tg_metrics_add(m, TG_M_GATEWAY, l, 1);
+	tg_metrics_observe(m, TG_M_GATEWAY_SECONDS, l, seconds);
+}

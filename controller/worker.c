@@ -1,0 +1,364 @@
+/*
+ * The reconcile worker (see include/tg/daemon_state.h): picks the next due
+ * sync, runs its remote check or pass without holding the lock, publishes
+ * the result, and swaps in configurations the main thread validated.  It
+ * owns every syncer, so every libgit2 and libcurl handle.
+ */
+#include "tg/daemon_state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "tg/catalog.h"
+#include "tg/log.h"
+#include "tg/report.h"
+#include "tg/banned.h"
+
+static double next_rand(struct tg_daemon *d)
+{
+	/* xorshift64*: jitter only needs to spread syncs apart. */
+	d->rng ^= d->rng >> 12;
+	d->rng ^= d->rng << 25;
+	d->rng ^= d->rng >> 27;
+	return (double)((d->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+void tg_timespec_at(struct timespec *ts, long long mono_ms)
+{
+	ts->tv_sec = (time_t)(mono_ms / 1000);
+	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
+}
+
+struct tg_dsync *tg_daemon_find_sync(struct tg_daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_syncs; i++)
+		if (!strcmp(d->syncs[i]->cfg->name, name))
+			return d->syncs[i];
+	return NULL;
+}
+
+/* --- passes ----------------------------------------------------------------- */
+
+static void ensure_syncer(struct tg_daemon *d, struct tg_dsync *s, struct tg_err *err)
+{
+	if (s->syncer)
+		return;
+	if (tg_syncer_new(&s->syncer, s->cfg, d->global->cache_dir, err)) {
+		s->syncer = NULL;
+		return;
+	}
+	tg_syncer_set_audit(s->syncer, d->audit);
+	tg_syncer_set_gateway_observer(s->syncer, tg_catalog_observe_gateway, d->metrics);
+	tg_syncer_set_git_observer(s->syncer, tg_catalog_observe_git, d->metrics);
+	/* Say what is wrong with the gateway once, plainly, before the first
+	 * pass fails on it and backs off. */
+	if (tg_syncer_check_gateway(s->syncer, err))
+		tg_log_kv(TG_LOG_ERROR, "gateway check failed", "sync", s->cfg->name, "error", err->msg, NULL);
+	else
+		tg_log_kv(TG_LOG_INFO, "gateway reachable, secret accepted", "sync", s->cfg->name, NULL);
+	tg_err_clear(err);
+}
+
+static void run_check(struct tg_daemon *d, struct tg_dsync *s)
+{
+	struct tg_err err = { 0, "" };
+	char head[41] = "";
+	const char *name = s->cfg->name;
+	long long t0 = tg_now_ms();
+	int changed = 1, rc = 0;
+	double secs;
+
+	ensure_syncer(d, s, &err);
+	if (s->syncer)
+		rc = tg_syncer_remote_changed(s->syncer, &changed, head, &err);
+	secs = (double)(tg_now_ms() - t0) / 1000.0;
+	if (s->syncer && s->cfg->repo_url)
+		tg_catalog_git(d->metrics, name, "ls_remote", rc == 0, secs);
+	if (rc)
+		tg_log_kv(TG_LOG_WARN, "cannot check the remote ref", "sync", name, "error", err.msg, NULL);
+	else if (changed && head[0])
+		tg_log_kv(TG_LOG_INFO, "ref moved", "sync", name, "commit", head, NULL);
+	pthread_mutex_lock(&d->lock);
+	if (head[0])
+		memcpy(s->remote_head, head, sizeof(head));
+	if (rc)
+		snprintf(s->last_error, sizeof(s->last_error), "%s", err.msg);
+	tg_sched_check_done(&s->sched, tg_now_ms(), rc == 0, changed, next_rand(d));
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
+		     unsigned long long ticket, int plan_only)
+{
+	struct tg_reconcile_result res;
+	struct tg_reconcile_opts opts = { 0 };
+	struct tg_report_ctx ctx = { 0 };
+	struct tg_err err = { 0, "" };
+	char prev_commit[41], *json;
+	cJSON *o;
+	int ok, applied;
+
+	ctx.sync = s->cfg->name;
+	ctx.trigger = tg_sched_trigger_name(triggers);
+	ctx.started_wall_ms = tg_wall_ms();
+	ctx.plan_only = plan_only;
+	{
+		const char *l[] = { ctx.sync, ctx.trigger };
+
+		tg_metrics_add(d->metrics, TG_M_TRIGGERS, l, 1);
+	}
+	pthread_mutex_lock(&d->lock);
+	memcpy(prev_commit, s->applied_commit, sizeof(prev_commit));
+	pthread_mutex_unlock(&d->lock);
+	ensure_syncer(d, s, &err);
+	if (!s->syncer) {
+		memset(&res, 0, sizeof(res));
+		tg_problems_init(&res.problems);
+		res.outcome = TG_OUTCOME_ERROR;
+		snprintf(res.error, sizeof(res.error), "%s", err.msg);
+	} else {
+		opts.trigger = ctx.trigger;
+		opts.actor = triggers & TG_TRIGGER_PIPELINE ? "api" : NULL;
+		opts.dry_run = plan_only; /* suspended: plan only */
+		tg_syncer_run(s->syncer, &opts, &res);
+	}
+	ok = res.outcome == TG_OUTCOME_SUCCESS || res.outcome == TG_OUTCOME_REFUSED;
+	applied = !plan_only && res.commit[0] &&
+		  (res.outcome == TG_OUTCOME_SUCCESS || res.outcome == TG_OUTCOME_PARTIAL);
+	tg_report_metrics(d->metrics, &ctx, &res, prev_commit);
+	tg_report_log(&ctx, &res);
+	o = tg_report_json(&ctx, &res);
+	json = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+
+	pthread_mutex_lock(&d->lock);
+	s->passes++;
+	s->has_result = 1;
+	s->last_outcome = res.outcome;
+	snprintf(s->last_error, sizeof(s->last_error), "%s", res.error);
+	if (applied)
+		memcpy(s->applied_commit, res.commit, sizeof(s->applied_commit));
+	s->last_run_wall_ms = ctx.started_wall_ms;
+	if (!plan_only && res.outcome == TG_OUTCOME_SUCCESS)
+		s->last_success_wall_ms = tg_wall_ms();
+	free(s->last_result_json);
+	s->last_result_json = json;
+	s->running_trigger = NULL;
+	if (ticket > s->done_seq)
+		s->done_seq = ticket;
+	tg_sched_pass_done(&s->sched, tg_now_ms(), ok, next_rand(d), next_rand(d));
+	pthread_cond_broadcast(&d->done);
+	pthread_mutex_unlock(&d->lock);
+	tg_reconcile_result_release(&res);
+}
+
+/* --- syncs and reloads ---------------------------------------------------- */
+
+void tg_dsync_free(struct tg_dsync *s)
+{
+	if (!s)
+		return;
+	tg_syncer_free(s->syncer);
+	tg_config_free(s->own);
+	free(s->last_result_json);
+	free(s);
+}
+
+struct tg_dsync *tg_dsync_new(struct tg_sync_config *src, long long now)
+{
+	struct tg_dsync *s = tg_xcalloc(1, sizeof(*s));
+
+	s->own = tg_config_new();
+	s->own->syncs = tg_xcalloc(1, sizeof(*s->own->syncs));
+	memcpy(&s->own->syncs[0], src, sizeof(*src));
+	memset(src, 0, sizeof(*src));
+	s->own->n_syncs = 1;
+	s->cfg = &s->own->syncs[0];
+	tg_sched_init(&s->sched, s->cfg->interval_ms, s->cfg->drift_interval_ms,
+		      s->cfg->backoff_max_ms, now);
+	s->sched.suspended = s->cfg->suspended;
+	s->config_suspended = s->cfg->suspended;
+	return s;
+}
+
+static struct tg_audit *open_audit(const char *path, struct tg_err *err)
+{
+	struct tg_audit *a = NULL;
+
+	if (path)
+		tg_audit_open(&a, path, err);
+	return a;
+}
+
+/* Worker: swaps in a configuration the main thread validated. */
+static void apply_reload(struct tg_daemon *d, struct tg_config *nc)
+{
+	struct tg_dsync **next = tg_xcalloc(nc->n_syncs ? nc->n_syncs : 1, sizeof(*next));
+	struct tg_dsync **drop = tg_xcalloc(d->n_syncs ? d->n_syncs : 1, sizeof(*drop));
+	int *dropped_name_kept = tg_xcalloc(d->n_syncs ? d->n_syncs : 1, sizeof(int));
+	size_t n_drop = 0, kept = 0, changed = 0;
+	int same_cache = !strcmp(nc->cache_dir, d->global->cache_dir);
+	int audit_changed = !tg_str_eq(nc->audit, d->audit_path);
+	struct tg_audit *audit = d->audit;
+	struct tg_err err = { 0, "" };
+	long long now = tg_now_ms();
+
+	if (audit_changed) {
+		audit = open_audit(nc->audit, &err);
+		if (nc->audit && !audit) {
+			tg_log_kv(TG_LOG_ERROR, "reload: keeping the old audit destination", "error",
+				  err.msg, NULL);
+			audit = d->audit;
+			audit_changed = 0;
+		}
+	}
+	pthread_mutex_lock(&d->lock);
+	for (size_t j = 0; j < nc->n_syncs; j++) {
+		struct tg_sync_config *sc = &nc->syncs[j];
+		struct tg_dsync *old = tg_daemon_find_sync(d, sc->name);
+
+		if (old && same_cache && tg_sync_config_equal(old->cfg, sc)) {
+			/* Only an edit of `suspend:` overrides a suspend or
+			 * resume made through the API. */
+			if (old->config_suspended != sc->suspended) {
+				const char *l[] = { sc->name };
+
+				old->config_suspended = sc->suspended;
+				if (old->sched.suspended && !sc->suspended)
+					tg_sched_trigger(&old->sched, TG_TRIGGER_RESUME);
+				old->sched.suspended = sc->suspended;
+				tg_metrics_set(d->metrics, TG_M_SUSPENDED, l, sc->suspended);
+			}
+			next[j] = old;
+			kept++;
+			continue;
+		}
+		next[j] = tg_dsync_new(sc, now);
+		changed++;
+		if (old) {
+			/* Waiting requests hold tickets of the old sync. */
+			next[j]->trigger_seq = old->trigger_seq;
+			next[j]->done_seq = old->done_seq;
+			next[j]->sched.pending |= old->sched.pending;
+		}
+		tg_catalog_sync_init(d->metrics, next[j]->cfg->name, next[j]->sched.suspended);
+	}
+	for (size_t i = 0; i < d->n_syncs; i++) {
+		size_t j;
+
+		for (j = 0; j < nc->n_syncs; j++)
+			if (next[j] == d->syncs[i])
+				break;
+		if (j == nc->n_syncs)
+			drop[n_drop++] = d->syncs[i];
+	}
+	free(d->syncs);
+	d->syncs = next;
+	d->n_syncs = nc->n_syncs;
+	d->rr = 0;
+	tg_config_free(d->owned_global);
+	d->owned_global = nc;
+	d->global = nc;
+	if (audit_changed) {
+		tg_audit_free(d->audit);
+		d->audit = audit;
+		free(d->audit_path);
+		d->audit_path = nc->audit ? tg_xstrdup(nc->audit) : NULL;
+		for (size_t i = 0; i < d->n_syncs; i++)
+			if (d->syncs[i]->syncer)
+				tg_syncer_set_audit(d->syncs[i]->syncer, d->audit);
+	}
+	pthread_cond_broadcast(&d->done);
+	pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; i < n_drop; i++) {
+		/* d->syncs only changes on this thread: safe to read unlocked. */
+		dropped_name_kept[i] = tg_daemon_find_sync(d, drop[i]->cfg->name) != NULL;
+		if (!dropped_name_kept[i])
+			tg_catalog_sync_drop(d->metrics, drop[i]->cfg->name);
+		tg_dsync_free(drop[i]);
+	}
+	free(drop);
+	{
+		char k[32], c[32], r[32];
+		size_t removed = 0;
+
+		for (size_t i = 0; i < n_drop; i++)
+			removed += !dropped_name_kept[i];
+		snprintf(k, sizeof(k), "%zu", kept);
+		snprintf(c, sizeof(c), "%zu", changed);
+		snprintf(r, sizeof(r), "%zu", removed);
+		tg_log_kv(TG_LOG_INFO, "configuration reloaded", "unchanged_syncs", k,
+			  "new_or_changed_syncs", c, "removed_syncs", r, "path", nc->path ? nc->path : "",
+			  NULL);
+	}
+	free(dropped_name_kept);
+}
+
+/* --- the loop ---------------------------------------------------------------- */
+
+void *tg_worker_main(void *arg)
+{
+	struct tg_daemon *d = arg;
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->stopping) {
+		struct tg_dsync *pick = NULL;
+		enum tg_sched_action act = TG_SCHED_NONE;
+		long long now = tg_now_ms(), next = now + TG_HEARTBEAT_MS;
+		unsigned triggers;
+		unsigned long long ticket;
+		int plan_only;
+
+		d->heartbeat_ms = now;
+		if (d->pending) {
+			struct tg_config *nc = d->pending;
+
+			d->pending = NULL;
+			pthread_mutex_unlock(&d->lock);
+			apply_reload(d, nc);
+			pthread_mutex_lock(&d->lock);
+			continue;
+		}
+		/* Round robin, so a busy sync cannot starve the others. */
+		for (size_t k = 0; k < d->n_syncs && !pick; k++) {
+			struct tg_dsync *s = d->syncs[(d->rr + k) % d->n_syncs];
+
+			act = tg_sched_due(&s->sched, now);
+			if (act != TG_SCHED_NONE) {
+				pick = s;
+				d->rr = (d->rr + k + 1) % d->n_syncs;
+			}
+		}
+		if (!pick) {
+			struct timespec ts;
+
+			for (size_t k = 0; k < d->n_syncs; k++) {
+				long long t = tg_sched_next(&d->syncs[k]->sched, now);
+
+				if (t < next)
+					next = t;
+			}
+			tg_timespec_at(&ts, next);
+			pthread_cond_timedwait(&d->wake, &d->lock, &ts);
+			continue;
+		}
+		triggers = tg_sched_begin(&pick->sched, act, now);
+		ticket = pick->trigger_seq;
+		plan_only = pick->sched.suspended;
+		pick->running_trigger = act == TG_SCHED_CHECK ? "check" : tg_sched_trigger_name(triggers);
+		d->busy_since_ms = now;
+		pthread_mutex_unlock(&d->lock);
+		if (act == TG_SCHED_CHECK)
+			run_check(d, pick);
+		else
+			run_pass(d, pick, triggers, ticket, plan_only);
+		pthread_mutex_lock(&d->lock);
+		pick->running_trigger = NULL;
+		d->busy_since_ms = 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}

@@ -1,0 +1,42 @@
+/*
+ * The controller's metric families: names, help, labels, and the helpers
+ * that keep per-sync samples consistent.  Every family name starts with
+ * tyk_gitops_ and the output passes `promtool check metrics`.
+ */
+#ifndef TG_CATALOG_H
+#define TG_CATALOG_H
+
+#include "tg/metrics.h"
+
+#define TG_M_BUILD "tyk_gitops_build_info"
+#define TG_M_RECONCILES "tyk_gitops_reconcile_total"
+#define TG_M_RECONCILE_SECONDS "tyk_gitops_reconcile_duration_seconds"
+#define TG_M_COMMIT "tyk_gitops_last_applied_commit_info"
+#define TG_M_OBJECTS "tyk_gitops_objects"
+#define TG_M_DRIFT "tyk_gitops_drift_corrections_total"
+#define TG_M_GIT "tyk_gitops_git_requests_total"
+#define TG_M_GIT_SECONDS "tyk_gitops_git_request_duration_seconds"
+#define TG_M_GATEWAY "tyk_gitops_gateway_requests_total"
+#define TG_M_GATEWAY_SECONDS "tyk_gitops_gateway_request_duration_seconds"
+#define TG_M_LAST_SUCCESS "tyk_gitops_last_success_timestamp_seconds"
+#define TG_M_SUSPENDED "tyk_gitops_suspended"
+#define TG_M_TRIGGERS "tyk_gitops_triggers_total"
+
+/* Defines every family and sets the build info. */
+void tg_catalog_define(struct tg_metrics *m);
+
+/* Zero samples for a new sync, so its series exist before its first pass. */
+void tg_catalog_sync_init(struct tg_metrics *m, const char *sync, int suspended);
+/* Drops every sample of a sync that left the configuration. */
+void tg_catalog_sync_drop(struct tg_metrics *m, const char *sync);
+
+/* One git remote operation ("ls_remote", "fetch"). */
+void tg_catalog_git(struct tg_metrics *m, const char *sync, const char *op, int ok, double seconds);
+
+/* Observer callbacks for tg_syncer_set_git_observer and
+ * tg_syncer_set_gateway_observer; ctx is the struct tg_metrics. */
+void tg_catalog_observe_git(void *ctx, const char *sync, const char *op, int ok, double seconds);
+void tg_catalog_observe_gateway(void *ctx, const char *method, const char *endpoint, long status,
+				double seconds);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * The daemon's shared state, for its three parts only:
+ *   daemon.c   lifecycle, signals, SIGHUP validation (main thread)
+ *   worker.c   the reconcile worker: scheduling, passes, swapping in a
+ *              validated configuration (worker thread)
+ *   handlers.c the HTTP endpoints (libmicrohttpd's threads)
+ *
+ * Locking: one mutex (lock) guards the sync list, every sync's scheduler and
+ * status fields, and the daemon flags.  The worker holds it only to pick
+ * work and to publish results, never across git or gateway I/O.  Two
+ * condition variables on the monotonic clock: `wake` for the worker (new
+ * trigger, reload, stop), `done` for HTTP requests waiting for a pass.  The
+ * metrics registry has its own lock.
+ *
+ * Ownership: each sync owns a one-sync struct tg_config holding its
+ * settings, so a syncer's pointer to them stays valid across reloads.  A
+ * reload builds a new list: unchanged syncs move over with their syncer,
+ * schedule and status; changed ones get a new syncer and keep their trigger
+ * counters (so waiting requests still complete).
+ */
+#ifndef TG_DAEMON_STATE_H
+#define TG_DAEMON_STATE_H
+
+#include <pthread.h>
+#include <time.h>
+
+#include "tg/audit.h"
+#include "tg/config.h"
+#include "tg/httpd.h"
+#include "tg/metrics.h"
+#include "tg/reconcile.h"
+#include "tg/scheduler.h"
+
+/* The worker wakes at least this often so /healthz can see it alive. */
+#define TG_HEARTBEAT_MS 10000
+/* /healthz fails when an idle worker has not woken for this long, or a
+ * pass has run for longer than TG_PASS_STALL_MS. */
+#define TG_IDLE_STALL_MS 60000
+#define TG_PASS_STALL_MS (15LL * 60 * 1000)
+
+struct tg_dsync {
+	struct tg_config *own;       /* one sync: cfg points into it */
+	struct tg_sync_config *cfg;  /* name is immutable; the rest is the worker's */
+	struct tg_syncer *syncer;    /* worker only */
+	struct tg_sched sched;
+	/* status, under the daemon's lock */
+	unsigned long long trigger_seq; /* last explicit trigger ticket */
+	unsigned long long done_seq;    /* tickets served by finished passes */
+	unsigned passes;
+	int has_result;
+	enum tg_outcome last_outcome;
+	char applied_commit[41];     /* commit of the last applied pass */
+	char remote_head[41];        /* from the last remote check */
+	char last_error[TG_ERR_MSG_MAX];
+	char *last_result_json;      /* tg_report_json of the last pass, rendered once */
+	long long last_run_wall_ms, last_success_wall_ms;
+	const char *running_trigger; /* static string while a pass runs */
+	int config_suspended;        /* `suspend:` as last read from the file */
+};
+
+struct tg_daemon {
+	pthread_mutex_t lock;
+	pthread_cond_t wake, done;
+	struct tg_dsync **syncs;
+	size_t n_syncs;
+	size_t rr;                   /* round-robin start of the next pick */
+	const struct tg_config *global; /* listen, cache_dir, audit, http */
+	struct tg_config *owned_global; /* set after a reload */
+	struct tg_config *pending;   /* validated by SIGHUP, applied by the worker */
+	struct tg_metrics *metrics;
+	struct tg_httpd *httpd;
+	char *listen;
+	struct tg_audit *audit;
+	char *audit_path;
+	long long heartbeat_ms, busy_since_ms;
+	int stopping;
+	unsigned long long rng;      /* worker only */
+	pthread_t worker;
+};
+
+/* worker.c */
+void *tg_worker_main(void *daemon);
+/* Moves src's sync settings into a new sync of its own. */
+struct tg_dsync *tg_dsync_new(struct tg_sync_config *src, long long now);
+void tg_dsync_free(struct tg_dsync *s);
+/* Under the lock (or on the worker, which alone changes the list). */
+struct tg_dsync *tg_daemon_find_sync(struct tg_daemon *d, const char *name);
+/* Absolute deadline on the monotonic clock, for pthread_cond_timedwait. */
+void tg_timespec_at(struct timespec *ts, long long mono_ms);
+
+/* handlers.c: the endpoints, with d as their context. */
+void tg_handlers_fill(struct tg_httpd_ops *ops, struct tg_daemon *d);
+
+#endif
