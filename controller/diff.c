@@ -75,6 +75,45 @@ static void redact(cJSON *v, const struct tg_secrets *secrets)
 		redact(c, secrets);
 }
 
+static int holds_secret(const cJSON *v, const struct tg_secrets *secrets)
+{
+	const cJSON *c;
+
+	if (cJSON_IsString(v))
+		return contains_secret(v->valuestring, secrets);
+	for (c = v->child; c; c = c->next)
+		if (holds_secret(c, secrets))
+			return 1;
+	return 0;
+}
+
+static void hide_strings(cJSON *v)
+{
+	cJSON *c;
+
+	if (cJSON_IsString(v)) {
+		cJSON_SetValuestring(v, "***");
+		return;
+	}
+	for (c = v->child; c; c = c->next)
+		hide_strings(c);
+}
+
+/* v with every string shown as "***", or NULL when v is. */
+static char *render_hidden(const cJSON *v)
+{
+	cJSON *copy;
+	char *out;
+
+	if (!v)
+		return NULL;
+	copy = cJSON_Duplicate(v, 1);
+	hide_strings(copy);
+	out = cJSON_PrintUnformatted(copy);
+	cJSON_Delete(copy);
+	return out;
+}
+
 char *tg_diff_render(const cJSON *v, const struct tg_secrets *secrets)
 {
 	cJSON *copy;
@@ -100,7 +139,10 @@ static void add_change(struct tg_changes *out, const char *path, const cJSON *be
 	}
 	c = &out->items[out->len++];
 	c->path = tg_xstrdup(path[0] ? path : "(root)");
-	c->before = tg_diff_render(before, secrets);
+	/* Where git fills in a secret, the gateway's value is the previous
+	 * secret (after a rotation): hidden as well. */
+	c->before = after && holds_secret(after, secrets) ? render_hidden(before) :
+		    tg_diff_render(before, secrets);
 	c->after = tg_diff_render(after, secrets);
 }
 

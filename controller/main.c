@@ -202,6 +202,7 @@ static int cmd_validate(const struct cli *cli)
 		return EXIT_FAIL;
 	}
 	tg_desired_check_refs(d, NULL, 0, &problems);
+	tg_problems_redact(&problems, (const char *const *)d->secrets, d->n_secrets);
 	tg_problems_sort(&problems);
 	if (json) {
 		tg_problems_format_json(&problems, &out);

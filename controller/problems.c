@@ -5,6 +5,7 @@
 #include "tg/problems.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,4 +189,46 @@ out:
 				 "\"field\":null,\"message\":\"out of memory\"}]}");
 	free(text);
 	cJSON_Delete(root);
+}
+
+/* s with every occurrence of each secret replaced by "***". */
+static char *redacted(const char *s, const char *const *secrets, size_t n)
+{
+	char *out = tg_xstrdup(s);
+
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(secrets[i]);
+		struct tg_buf b = TG_BUF_INIT;
+		const char *p = out, *hit;
+
+		if (!len || !strstr(out, secrets[i]))
+			continue;
+		tg_buf_init(&b, SIZE_MAX);
+		while ((hit = strstr(p, secrets[i])) != NULL) {
+			tg_buf_put(&b, p, (size_t)(hit - p));
+			tg_buf_puts(&b, "***");
+			p = hit + len;
+		}
+		tg_buf_puts(&b, p);
+		tg_secret_free(out);
+		out = tg_buf_detach(&b);
+	}
+	return out;
+}
+
+void tg_problems_redact(struct tg_problems *p, const char *const *secrets, size_t n)
+{
+	for (size_t i = 0; i < p->len && n; i++) {
+		char **texts[] = { &p->items[i].msg, &p->items[i].field };
+
+		for (size_t t = 0; t < TG_ARRAY_SIZE(texts); t++) {
+			char *r;
+
+			if (!*texts[t])
+				continue;
+			r = redacted(*texts[t], secrets, n);
+			tg_secret_free(*texts[t]);
+			*texts[t] = r;
+		}
+	}
 }

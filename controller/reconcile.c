@@ -747,11 +747,13 @@ static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opt
 			       (double)(tg_now_ms() - t0) / 1000.0);
 	if (rc) {
 		result_error(res, TG_OUTCOME_ERROR, err.msg);
-		/* Keep working from the last good checkout, if there is one. */
+		/* Keep working from the last good checkout, if there is one:
+		 * drift is still repaired, and the pass says it is stale. */
 		if (!tg_git_commit(s->git))
 			return -1;
 		tg_log_kv(TG_LOG_WARN, "git fetch failed, using the last good checkout", "sync",
 			  s->cfg->name, "error", err.msg, NULL);
+		snprintf(res->source_error, sizeof(res->source_error), "%s", err.msg);
 	}
 	ci = tg_git_commit(s->git);
 	snprintf(res->commit, sizeof(res->commit), "%s", ci->sha);
@@ -801,6 +803,7 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	settle_open_ops(s, actual);
 	tg_safety_gateway_apis(&gateway_apis, actual);
 	tg_desired_check_refs(d, gateway_apis.ids, gateway_apis.len, &res->problems);
+	tg_problems_redact(&res->problems, (const char *const *)d->secrets, d->n_secrets);
 	if (res->problems.errors > 0) {
 		char msg[TG_ERR_MSG_MAX];
 
@@ -835,6 +838,14 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	p.res = res;
 	apply_plan(&p, actual);
 out:
+	if (res->source_error[0] &&
+	    (res->outcome == TG_OUTCOME_SUCCESS || res->outcome == TG_OUTCOME_PARTIAL)) {
+		char msg[TG_ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%.300s; the pass ran on the last good commit %.12s",
+			 res->source_error, res->commit);
+		result_error(res, TG_OUTCOME_ERROR, msg);
+	}
 	res->duration_ms = tg_now_ms() - start;
 	res->gateway_requests = tg_gateway_request_count(s->gw) - requests0;
 	tg_idset_release(&gateway_apis);

@@ -32,6 +32,9 @@ void tg_problems_release(struct tg_problems *p);
 void tg_problems_add(struct tg_problems *p, enum tg_severity sev, const char *file,
 		     int line, int column, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
+/* Replaces every filled-in secret value in messages and fields by "***":
+ * a reference check may quote a value that came from ${VAR}. */
+void tg_problems_redact(struct tg_problems *p, const char *const *secrets, size_t n);
 /* Sorts by file, line, column so reports are stable. */
 void tg_problems_sort(struct tg_problems *p);
 /* "file:line:column: error: field: msg" lines. */

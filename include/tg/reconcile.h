@@ -28,7 +28,8 @@ enum tg_outcome {
 	TG_OUTCOME_SUCCESS,   /* everything applied and verified (or nothing to do) */
 	TG_OUTCOME_PARTIAL,   /* some objects failed; the others were applied */
 	TG_OUTCOME_REFUSED,   /* invalid commit or safeguard: nothing applied */
-	TG_OUTCOME_ERROR      /* git or gateway unusable: nothing applied */
+	TG_OUTCOME_ERROR      /* git or gateway unusable: nothing applied, or (source_error)
+	                         the last good commit was applied again */
 };
 
 /* What became of one plan item in an applied pass. */
@@ -41,6 +42,7 @@ struct tg_object_result {
 struct tg_reconcile_result {
 	enum tg_outcome outcome;
 	char error[TG_ERR_MSG_MAX];
+	char source_error[TG_ERR_MSG_MAX]; /* git failed: the pass ran on the last good commit */
 	char commit[41];
 	char *author;
 	char *summary_line; /* commit summary */
