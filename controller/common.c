@@ -2,6 +2,7 @@
 #include "tg/common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -251,18 +253,26 @@ int tg_read_file(char **out, size_t *out_len, const char *path, size_t max_size,
 	char *data = NULL;
 	struct stat st;
 	size_t n;
-	int rc = TG_ERROR;
+	int fd = -1, rc = TG_ERROR;
 
-	f = fopen(path, "rb");
-	if (!f) {
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (a config
+	 * path pointing at one would hang SIGHUP handling). */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
 		rc = errno == ENOENT ? TG_ENOTFOUND : TG_ERROR;
 		tg_err_set(err, rc, "cannot read '%s': %s", path, strerror(errno));
 		goto out;
 	}
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		rc = tg_err_set(err, TG_EINVALID, "cannot read '%s': not a regular file", path);
 		goto out;
 	}
+	f = fdopen(fd, "rb");
+	if (!f) {
+		rc = tg_err_set(err, TG_ERROR, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	fd = -1;
 	if ((size_t)st.st_size > max_size) {
 		rc = tg_err_set(err, TG_EINVALID, "cannot read '%s': %lld bytes is over the %zu byte limit",
 				path, (long long)st.st_size, max_size);
@@ -284,6 +294,8 @@ out:
 	free(data);
 	if (f)
 		fclose(f);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 

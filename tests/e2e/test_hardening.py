@@ -53,3 +53,33 @@ def test_a_filled_in_value_never_reaches_a_validation_message(controller, repo, 
         assert p.returncode == 1
         assert "hidden-value-333" not in p.stdout + p.stderr
         assert "***" in p.stderr
+
+
+def test_sighup_with_a_fifo_or_missing_config_is_refused_with_a_reason(gateway, repo, upstream,
+                                                                       tmp_path, daemons):
+    import json
+    import signal
+    repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
+    repo.commit()
+    d = Daemon(str(tmp_path), [sync_spec("test", repo, gateway)])
+    daemons.append(d)
+    d.wait_ready()
+
+    def refusals():
+        return [json.loads(l) for l in d.logs().splitlines()
+                if l.startswith("{") and "reload refused" in l]
+
+    os.remove(d.config)
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: len(refusals()) == 1, 10, "refusal of a missing file")
+    assert "No such file" in refusals()[0]["error"]
+
+    os.mkfifo(d.config)
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: len(refusals()) == 2, 10, "refusal of a FIFO")
+    assert "not a regular file" in refusals()[1]["error"]
+    assert d.get("/healthz")[0] == 200
+    t0 = time.time()
+    d.signal(signal.SIGTERM)
+    assert d.proc.wait(10) == 0
+    assert time.time() - t0 < 5
