@@ -150,6 +150,25 @@ int tg_buf_put_json_escaped(struct tg_buf *buf, const char *s)
 	return rc;
 }
 
+int tg_buf_put_printable(struct tg_buf *buf, const char *s)
+{
+	const unsigned char *p;
+	int rc = 0;
+
+	for (p = (const unsigned char *)s; *p && !rc; p++)
+		rc = *p < 0x20 || *p == 0x7f ? tg_buf_printf(buf, "\\x%02x", *p) : tg_buf_put(buf, p, 1);
+	return rc;
+}
+
+char *tg_printable(const char *s)
+{
+	struct tg_buf b = TG_BUF_INIT;
+
+	tg_buf_init(&b, SIZE_MAX);
+	tg_buf_put_printable(&b, s);
+	return tg_buf_detach(&b);
+}
+
 char *tg_utf8_sanitize(const char *s)
 {
 	struct tg_buf out = TG_BUF_INIT;

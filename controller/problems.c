@@ -132,7 +132,7 @@ void tg_problems_format_text(const struct tg_problems *p, struct tg_buf *out)
 		const struct tg_problem *pr = &p->items[i];
 
 		if (pr->file) {
-			tg_buf_puts(out, pr->file);
+			tg_buf_put_printable(out, pr->file);
 			if (pr->line > 0) {
 				tg_buf_printf(out, ":%d", pr->line);
 				if (pr->column > 0)
@@ -141,9 +141,12 @@ void tg_problems_format_text(const struct tg_problems *p, struct tg_buf *out)
 			tg_buf_puts(out, ": ");
 		}
 		tg_buf_printf(out, "%s: ", severity_name(pr->severity));
-		if (pr->field)
-			tg_buf_printf(out, "%s: ", pr->field);
-		tg_buf_printf(out, "%s\n", pr->msg);
+		if (pr->field) {
+			tg_buf_put_printable(out, pr->field);
+			tg_buf_puts(out, ": ");
+		}
+		tg_buf_put_printable(out, pr->msg);
+		tg_buf_puts(out, "\n");
 	}
 }
 

@@ -1,6 +1,7 @@
 /* The last stage of a pass: text, JSON, log line, metrics (see include/tg/report.h). */
 #include "tg/report.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "tg/buf.h"
@@ -52,21 +53,37 @@ static int noteworthy(const struct tg_reconcile_result *res, size_t i)
 
 /* --- text ---------------------------------------------------------------- */
 
+/* Repository text (ids, file names, values) shown to a person: control
+ * characters escaped. */
 static void item_text(FILE *out, const struct tg_plan_item *it)
 {
 	static const char *const sign[] = { "=", "+", "~", "-", "!" };
+	struct tg_buf b = TG_BUF_INIT;
 
-	fprintf(out, "%s %s '%s'%s%s%s\n", sign[it->action], tg_kind_name(it->kind), it->id,
-		it->desired ? " (" : "", it->desired ? it->desired->file : "", it->desired ? ")" : "");
+	tg_buf_printf(&b, "%s %s '", sign[it->action], tg_kind_name(it->kind));
+	tg_buf_put_printable(&b, it->id);
+	tg_buf_puts(&b, "'");
+	if (it->desired) {
+		tg_buf_puts(&b, " (");
+		tg_buf_put_printable(&b, it->desired->file);
+		tg_buf_puts(&b, ")");
+	}
+	fprintf(out, "%s\n", tg_buf_cstr(&b));
+	tg_buf_release(&b);
 	if (it->action == TG_ACTION_CONFLICT)
 		fprintf(out, "    exists on the gateway and is not owned by this sync (set adopt: true to take it over)\n");
 	if (it->drifted)
 		fprintf(out, "    drifted: changed on the gateway%s\n",
 			it->warn_only ? " (policy warn: left in place)" : "");
-	for (size_t c = 0; c < it->changes.len; c++)
-		fprintf(out, "    %s: %s -> %s\n", it->changes.items[c].path,
+	for (size_t c = 0; c < it->changes.len; c++) {
+		char *path = tg_printable(it->changes.items[c].path);
+
+		/* Values are JSON text: control characters are escaped already. */
+		fprintf(out, "    %s: %s -> %s\n", path,
 			it->changes.items[c].before ? it->changes.items[c].before : "(absent)",
 			it->changes.items[c].after ? it->changes.items[c].after : "(absent)");
+		free(path);
+	}
 }
 
 static void problems_text(FILE *err, const struct tg_reconcile_result *res)
@@ -78,6 +95,15 @@ static void problems_text(FILE *err, const struct tg_reconcile_result *res)
 	tg_buf_release(&text);
 }
 
+static void sync_error_line(FILE *err, const struct tg_report_ctx *ctx,
+			    const struct tg_reconcile_result *res)
+{
+	char *e = tg_printable(res->error);
+
+	fprintf(err, "tyk-gitops: sync '%s': %s\n", ctx->sync, e);
+	free(e);
+}
+
 void tg_report_text(FILE *out, FILE *err, const struct tg_report_ctx *ctx,
 		    const struct tg_reconcile_result *res)
 {
@@ -86,19 +112,24 @@ void tg_report_text(FILE *out, FILE *err, const struct tg_report_ctx *ctx,
 
 	if (res->outcome == TG_OUTCOME_ERROR || res->outcome == TG_OUTCOME_REFUSED) {
 		problems_text(err, res);
-		fprintf(err, "tyk-gitops: sync '%s': %s\n", ctx->sync, res->error);
+		sync_error_line(err, ctx, res);
 		return;
 	}
 	for (size_t i = 0; i < plan->len; i++)
 		if (plan->items[i].action != TG_ACTION_NONE || plan->items[i].drifted)
 			item_text(out, &plan->items[i]);
 	for (size_t i = 0; i < res->n_objects; i++)
-		if (res->objects[i].error)
+		if (res->objects[i].error) {
+			char *id = tg_printable(res->objects[i].item->id);
+			char *e = tg_printable(res->objects[i].error);
+
 			fprintf(err, "tyk-gitops: %s '%s' failed: %s\n",
-				tg_kind_name(res->objects[i].item->kind), res->objects[i].item->id,
-				res->objects[i].error);
+				tg_kind_name(res->objects[i].item->kind), id, e);
+			free(id);
+			free(e);
+		}
 	if (res->outcome == TG_OUTCOME_PARTIAL)
-		fprintf(err, "tyk-gitops: sync '%s': %s\n", ctx->sync, res->error);
+		sync_error_line(err, ctx, res);
 	if (!ctx->plan_only && res->n_objects) {
 		tg_report_summary(res, summary, sizeof(summary));
 		fprintf(out, "sync '%s' at %.12s: %s\n", ctx->sync, short_commit(res), summary);

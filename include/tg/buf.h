@@ -41,6 +41,11 @@ int tg_buf_put_json_escaped(struct tg_buf *buf, const char *s);
 /* Whether an append was dropped since init or the last clear. */
 int tg_buf_overflowed(const struct tg_buf *buf);
 void tg_buf_clear(struct tg_buf *buf);
+/* Appends s with control characters shown as \xNN, for text a terminal
+ * shows: a file name cannot forge a line or send escape sequences. */
+int tg_buf_put_printable(struct tg_buf *buf, const char *s);
+/* The same as a new string. Caller frees. */
+char *tg_printable(const char *s);
 /* Length of the valid UTF-8 sequence at s (at most avail bytes), or 0. */
 size_t tg_utf8_seq_len(const unsigned char *s, size_t avail);
 /* Copy of s with every invalid UTF-8 byte replaced by U+FFFD. Caller frees. */

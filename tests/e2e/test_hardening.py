@@ -83,3 +83,18 @@ def test_sighup_with_a_fifo_or_missing_config_is_refused_with_a_reason(gateway, 
     d.signal(signal.SIGTERM)
     assert d.proc.wait(10) == 0
     assert time.time() - t0 < 5
+
+
+def test_control_characters_in_file_names_are_escaped_in_text_output(tmp_path):
+    import subprocess
+    from conftest import BIN
+    apis = tmp_path / "apis"
+    apis.mkdir()
+    # A name that would forge a second "error:" line and send a terminal escape.
+    (apis / "x\nfake.json:1:1: error: forged\x1b[2J.json").write_text("{not json")
+    p = subprocess.run([BIN, "validate", str(tmp_path)], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=30)
+    assert p.returncode == 1
+    assert "\x1b" not in p.stdout + p.stderr
+    assert not any(line.startswith("fake.json") for line in p.stderr.splitlines())
+    assert "x\\x0afake.json" in p.stderr
