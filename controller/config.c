@@ -172,6 +172,7 @@ static const struct option http_options[] = {
 
 static const struct option global_options[] = {
 	{ "listen", OPT_STRING, G(listen), NULL, NULL, NULL, 0 },
+	{ "probe_listen", OPT_STRING, G(probe_listen), NULL, NULL, NULL, 0 },
 	{ "log", OPT_SECTION, 0, log_options, NULL, NULL, 0 },
 	{ "cache_dir", OPT_STRING, G(cache_dir), NULL, NULL, NULL, 0 },
 	{ "audit", OPT_STRING, G(audit), NULL, NULL, NULL, 0 },
@@ -680,6 +681,7 @@ void tg_config_free(struct tg_config *cfg)
 	free(cfg->syncs);
 	free(cfg->path);
 	free(cfg->listen);
+	free(cfg->probe_listen);
 	free(cfg->cache_dir);
 	free(cfg->audit);
 	free(cfg);

@@ -37,18 +37,54 @@ static void on_signal(int sig)
 		got_stop = 1;
 }
 
-static int start_httpd(struct tg_daemon *d, const struct tg_config *cfg, struct tg_httpd **out,
-		       struct tg_err *err)
+/* Probes on their own port: a flood of slow clients on the public port
+ * cannot starve a liveness probe into restarting the pod. */
+#define PROBE_MAX_CONNECTIONS 16
+#define PROBE_TIMEOUT_S 5
+
+static int start_httpd(struct tg_daemon *d, const struct tg_config *cfg, const char *listen,
+		       int probes_only, struct tg_httpd **out, struct tg_err *err)
 {
 	struct tg_httpd_ops ops;
 	struct tg_httpd_opts opts = { 0 };
 
+	*out = NULL;
+	if (!listen)
+		return 0;
 	tg_handlers_fill(&ops, d);
-	opts.listen = cfg->listen;
-	opts.max_connections = (unsigned)cfg->http_max_connections;
-	opts.connection_timeout_s = (unsigned)((cfg->http_connection_timeout_ms + 999) / 1000);
-	opts.max_wait_ms = cfg->http_max_wait_ms;
+	opts.listen = listen;
+	opts.probes_only = probes_only;
+	if (probes_only) {
+		opts.max_connections = PROBE_MAX_CONNECTIONS;
+		opts.connection_timeout_s = PROBE_TIMEOUT_S;
+	} else {
+		opts.max_connections = (unsigned)cfg->http_max_connections;
+		opts.connection_timeout_s =
+			(unsigned)((cfg->http_connection_timeout_ms + 999) / 1000);
+		opts.max_wait_ms = cfg->http_max_wait_ms;
+	}
 	return tg_httpd_start(out, &opts, &ops, err);
+}
+
+/* SIGHUP with a new address: listen there before letting the old go. */
+static int move_listener(struct tg_daemon *d, const struct tg_config *nc, const char *listen,
+			 int probes_only, struct tg_httpd **server, char **current)
+{
+	struct tg_httpd *h = NULL;
+	struct tg_err err = { 0, "" };
+
+	if (tg_str_eq(listen, *current))
+		return 0;
+	if (start_httpd(d, nc, listen, probes_only, &h, &err)) {
+		tg_log_kv(TG_LOG_ERROR, "reload refused: cannot listen on the new address", "error",
+			  err.msg, NULL);
+		return -1;
+	}
+	tg_httpd_stop(*server);
+	*server = h;
+	free(*current);
+	*current = listen ? tg_xstrdup(listen) : NULL;
+	return 0;
 }
 
 static void log_problems(const char *msg, const char *error, struct tg_problems *problems)
@@ -77,19 +113,9 @@ static void reload(struct tg_daemon *d, const char *path, const struct tg_config
 			     err.msg, &problems);
 		goto out;
 	}
-	if (strcmp(nc->listen, d->listen)) {
-		struct tg_httpd *h = NULL;
-
-		if (start_httpd(d, nc, &h, &err)) {
-			tg_log_kv(TG_LOG_ERROR, "reload refused: cannot listen on the new address", "error",
-				  err.msg, NULL);
-			goto out;
-		}
-		tg_httpd_stop(d->httpd);
-		d->httpd = h;
-		free(d->listen);
-		d->listen = tg_xstrdup(nc->listen);
-	}
+	if (move_listener(d, nc, nc->listen, 0, &d->httpd, &d->listen) ||
+	    move_listener(d, nc, nc->probe_listen, 1, &d->probe_httpd, &d->probe_listen))
+		goto out;
 	pthread_mutex_lock(&d->lock);
 	tg_config_free(d->pending);
 	d->pending = nc;
@@ -104,6 +130,7 @@ out:
 static void daemon_release(struct tg_daemon *d, int worker_alive)
 {
 	tg_httpd_stop(d->httpd);
+	tg_httpd_stop(d->probe_httpd);
 	if (!worker_alive) {
 		for (size_t i = 0; i < d->n_syncs; i++)
 			tg_dsync_free(d->syncs[i]);
@@ -119,6 +146,7 @@ static void daemon_release(struct tg_daemon *d, int worker_alive)
 	/* else: the abandoned worker still uses them; the process is exiting. */
 	free(d->audit_path);
 	free(d->listen);
+	free(d->probe_listen);
 }
 
 int tg_daemon_run(struct tg_config *cfg, const char *config_path,
@@ -141,6 +169,7 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 	pthread_condattr_destroy(&ca);
 	d.global = cfg;
 	d.listen = tg_xstrdup(cfg->listen);
+	d.probe_listen = cfg->probe_listen ? tg_xstrdup(cfg->probe_listen) : NULL;
 	d.rng = (unsigned long long)tg_wall_ms() * 2654435761ULL ^ (unsigned long long)getpid() ^
 		0x9e3779b97f4a7c15ULL;
 	d.heartbeat_ms = now;
@@ -174,7 +203,8 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, &old_mask);
 
-	if (start_httpd(&d, cfg, &d.httpd, &err)) {
+	if (start_httpd(&d, cfg, cfg->listen, 0, &d.httpd, &err) ||
+	    start_httpd(&d, cfg, cfg->probe_listen, 1, &d.probe_httpd, &err)) {
 		tg_log_kv(TG_LOG_ERROR, "cannot start", "error", err.msg, NULL);
 		goto restore;
 	}

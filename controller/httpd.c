@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -35,6 +36,7 @@ struct tg_httpd {
 	struct tg_httpd_ops ops;
 	long long max_wait_ms;
 	int loopback;          /* bound to a loopback address: POSTs allowed */
+	int probes_only;       /* serves /healthz, /readyz and /metrics only */
 	char *listen;
 };
 
@@ -167,6 +169,125 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const
 	return respond(c, status, "application/json", &out);
 }
 
+/* An error answer after which the connection is closed, for requests
+ * whose framing cannot be trusted. */
+static enum MHD_Result respond_close(struct MHD_Connection *c, int status, const char *msg)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	struct tg_buf out = TG_BUF_INIT;
+	size_t len;
+	char *data;
+
+	tg_buf_puts(&out, "{\"error\":\"");
+	tg_buf_put_json_escaped(&out, msg);
+	tg_buf_puts(&out, "\"}\n");
+	len = out.len;
+	data = tg_buf_detach(&out);
+	r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* --- request checks --- */
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * URL unescaping for libmicrohttpd, which would decode %00 into a NUL that
+ * silently cuts the path ("/api/v1/syncs/prod%00x" would name "prod").
+ * %00 is left as it is, so such a path names no sync.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s;
+
+	(void)cls;
+	(void)c;
+	for (const char *r = s; *r; r++) {
+		int hi, lo;
+
+		if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
+		    (hi || lo)) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static int url_has_nul(const char *url)
+{
+	return strstr(url, "%00") != NULL;
+}
+
+/* Host of a request to a loopback listener: a browser tricked by DNS
+ * rebinding sends the attacker's name here. */
+static int loopback_host(struct MHD_Connection *c)
+{
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	char name[256];
+	size_t n;
+
+	if (!host)
+		return 1; /* HTTP/1.0 */
+	if (host[0] == '[') {
+		const char *end = strchr(host, ']');
+
+		n = end ? (size_t)(end - host - 1) : 0;
+		host++;
+	} else {
+		const char *colon = strchr(host, ':');
+
+		n = colon ? (size_t)(colon - host) : strlen(host);
+	}
+	if (n == 0 || n >= sizeof(name))
+		return 0;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	return !strcasecmp(name, "localhost") || tg_httpd_host_is_loopback(name);
+}
+
+/*
+ * A POST a web page could make without the user knowing (CSRF): browsers
+ * send such "simple" requests cross-site without asking, always with an
+ * Origin (when cross-site) or one of three content types.  JSON or no body
+ * needs a preflight this server never grants.
+ */
+static int cross_site(struct MHD_Connection *c)
+{
+	static const char *const simple[] = { "application/x-www-form-urlencoded",
+					      "multipart/form-data", "text/plain" };
+	const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_CONTENT_TYPE);
+
+	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"))
+		return 1;
+	for (size_t i = 0; type && i < TG_ARRAY_SIZE(simple); i++)
+		if (!strncasecmp(type, simple[i], strlen(simple[i])))
+			return 1;
+	return 0;
+}
+
 static const char *content_type(int json)
 {
 	return json ? "application/json" : "text/plain; charset=utf-8";
@@ -215,6 +336,8 @@ static enum MHD_Result route(struct tg_httpd *h, struct MHD_Connection *c, const
 		status = url[1] == 'h' ? h->ops.healthz(h->ops.ctx, &out) : h->ops.readyz(h->ops.ctx, &out);
 		return respond(c, status, content_type(0), &out);
 	}
+	if (h->probes_only)
+		return respond_error(c, MHD_HTTP_NOT_FOUND, "this port serves /healthz, /readyz and /metrics only");
 	if (!strcmp(url, "/hooks/bitbucket")) {
 		/* Webhooks authenticate by HMAC signature, not by address: no
 		 * loopback rule here. */
@@ -253,6 +376,10 @@ static enum MHD_Result route(struct tg_httpd *h, struct MHD_Connection *c, const
 		}
 		if (m != POST)
 			return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+		if (cross_site(c))
+			return respond_error(c, MHD_HTTP_FORBIDDEN,
+					     "refusing a POST a browser could send from another site: "
+					     "send no body or Content-Type: application/json, and no Origin");
 		if (!h->loopback)
 			return respond_error(c, MHD_HTTP_FORBIDDEN,
 					     "unauthenticated POST requests are only served when listening on a "
@@ -279,6 +406,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		req = tg_xcalloc(1, sizeof(*req));
 		tg_buf_init(&req->body, TG_HTTPD_MAX_BODY);
 		*con_cls = req;
+		/* Both lengths: a proxy and this server could split the stream
+		 * differently (request smuggling).  Answer and close. */
+		if (cl && MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_TRANSFER_ENCODING))
+			return respond_close(c, MHD_HTTP_BAD_REQUEST,
+					     "both Content-Length and Transfer-Encoding");
+		if (url_has_nul(url))
+			return respond_error(c, MHD_HTTP_BAD_REQUEST, "%00 in the path");
+		if (h->loopback && !loopback_host(c))
+			return respond_close(c, MHD_HTTP_FORBIDDEN,
+					     "Host is not a loopback name (DNS rebinding?)");
 		/* Refuse before reading a body we would not keep. */
 		if (cl && (tg_parse_ll(&n, cl, 0, (long long)TG_HTTPD_MAX_BODY) != 0))
 			return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 1 MiB");
@@ -356,6 +494,7 @@ int tg_httpd_start(struct tg_httpd **out, const struct tg_httpd_opts *opts,
 	h->listen = tg_xstrdup(opts->listen);
 	h->max_wait_ms = opts->max_wait_ms > 0 ? opts->max_wait_ms : DEFAULT_MAX_WAIT_MS;
 	h->loopback = addr_is_loopback(ai->ai_addr);
+	h->probes_only = opts->probes_only;
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
 		MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
@@ -370,7 +509,7 @@ int tg_httpd_start(struct tg_httpd **out, const struct tg_httpd_opts *opts,
 		(unsigned int)(opts->connection_timeout_s ? opts->connection_timeout_s : DEFAULT_TIMEOUT_S),
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 		MHD_OPTION_END);

@@ -157,6 +157,11 @@ static cJSON *nullable_string(const char *s)
 
 void tg_problems_format_json(const struct tg_problems *p, struct tg_buf *out)
 {
+	tg_problems_format_json_max(p, out, (size_t)-1);
+}
+
+void tg_problems_format_json_max(const struct tg_problems *p, struct tg_buf *out, size_t max)
+{
 	cJSON *root = NULL, *list = NULL;
 	char *text = NULL;
 	size_t i;
@@ -167,8 +172,10 @@ void tg_problems_format_json(const struct tg_problems *p, struct tg_buf *out)
 	cJSON_AddItemToObject(root, "valid", cJSON_CreateBool(p->errors == 0));
 	cJSON_AddItemToObject(root, "errors", cJSON_CreateNumber((double)p->errors));
 	cJSON_AddItemToObject(root, "warnings", cJSON_CreateNumber((double)(p->len - p->errors)));
+	if (p->len > max)
+		cJSON_AddItemToObject(root, "truncated", cJSON_CreateBool(1));
 	list = cJSON_AddArrayToObject(root, "problems");
-	for (i = 0; list && i < p->len; i++) {
+	for (i = 0; list && i < p->len && i < max; i++) {
 		const struct tg_problem *pr = &p->items[i];
 		cJSON *o = cJSON_CreateObject();
 

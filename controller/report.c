@@ -222,6 +222,7 @@ cJSON *tg_report_json(const struct tg_report_ctx *ctx, const struct tg_reconcile
 {
 	cJSON *o = cJSON_CreateObject(), *objs;
 	struct tg_buf problems = TG_BUF_INIT;
+	size_t max = ctx->max_items ? ctx->max_items : (size_t)-1, listed = 0;
 	char summary[256];
 
 	cJSON_AddStringToObject(o, "sync", ctx->sync);
@@ -238,10 +239,16 @@ cJSON *tg_report_json(const struct tg_report_ctx *ctx, const struct tg_reconcile
 	cJSON_AddStringToObject(o, "summary", summary);
 	add_counts(o, res);
 	objs = cJSON_AddArrayToObject(o, "objects");
-	for (size_t i = 0; i < res->plan.len; i++)
-		if (noteworthy(res, i))
-			cJSON_AddItemToArray(objs, object_json(res, i));
-	tg_problems_format_json(&res->problems, &problems);
+	for (size_t i = 0; i < res->plan.len; i++) {
+		if (!noteworthy(res, i))
+			continue;
+		if (listed++ == max) {
+			cJSON_AddBoolToObject(o, "objects_truncated", 1);
+			break;
+		}
+		cJSON_AddItemToArray(objs, object_json(res, i));
+	}
+	tg_problems_format_json_max(&res->problems, &problems, max);
 	cJSON_AddItemToObject(o, "problems", cJSON_CreateRaw(tg_buf_cstr(&problems)));
 	tg_buf_release(&problems);
 	return o;

@@ -105,6 +105,8 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	ctx.trigger = tg_sched_trigger_name(triggers);
 	ctx.started_wall_ms = tg_wall_ms();
 	ctx.plan_only = plan_only;
+	/* The status API serves this on every GET: keep it small. */
+	ctx.max_items = TG_STATUS_MAX_ITEMS;
 	{
 		const char *l[] = { ctx.sync, ctx.trigger };
 

@@ -58,6 +58,7 @@ struct tg_sync_config {
 struct tg_config {
 	char *path;            /* file it came from, or NULL */
 	char *listen;
+	char *probe_listen;    /* own port for /healthz, /readyz, /metrics; NULL: on listen */
 	enum tg_log_level log_level;
 	enum tg_log_format log_format;
 	char *cache_dir;

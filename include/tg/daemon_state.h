@@ -37,6 +37,8 @@
  * pass has run for longer than TG_PASS_STALL_MS. */
 #define TG_IDLE_STALL_MS 60000
 #define TG_PASS_STALL_MS (15LL * 60 * 1000)
+/* Objects and problems listed in a sync's last_result (the CLI lists all). */
+#define TG_STATUS_MAX_ITEMS 200
 
 struct tg_dsync {
 	struct tg_config *own;       /* one sync: cfg points into it */
@@ -70,6 +72,8 @@ struct tg_daemon {
 	struct tg_metrics *metrics;
 	struct tg_httpd *httpd;
 	char *listen;
+	struct tg_httpd *probe_httpd; /* NULL when probes are served on listen */
+	char *probe_listen;
 	struct tg_audit *audit;
 	char *audit_path;
 	long long heartbeat_ms, busy_since_ms;

@@ -47,6 +47,7 @@ struct tg_httpd_opts {
 	unsigned max_connections;     /* 0 = 64 */
 	unsigned connection_timeout_s; /* 0 = 30 */
 	long long max_wait_ms;        /* cap of ?wait=true; 0 = 10 min */
+	int probes_only;              /* serve /healthz, /readyz, /metrics and nothing else */
 };
 
 struct tg_httpd;

@@ -41,5 +41,8 @@ void tg_problems_sort(struct tg_problems *p);
 void tg_problems_format_text(const struct tg_problems *p, struct tg_buf *out);
 /* {"valid":bool,"errors":N,"warnings":N,"problems":[{...}]} */
 void tg_problems_format_json(const struct tg_problems *p, struct tg_buf *out);
+/* The same with at most max problems listed (and "truncated": true when
+ * there were more); the counts stay whole. */
+void tg_problems_format_json_max(const struct tg_problems *p, struct tg_buf *out, size_t max);
 
 #endif

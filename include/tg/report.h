@@ -32,6 +32,8 @@ struct tg_report_ctx {
 	const char *trigger;        /* "cli", "poll", ... */
 	long long started_wall_ms;  /* 0: unknown */
 	int plan_only;              /* diff, --dry-run, or a suspended sync */
+	size_t max_items;           /* JSON: list at most this many objects and problems
+	                               ("objects_truncated", problems' "truncated"); 0 = all */
 };
 
 /* "2 created, 1 updated, 0 deleted, 5 unchanged[, 1 failed][, 1 conflicts]" */

@@ -18,7 +18,10 @@ from peers import free_port, wait_port
 
 
 def http(method, url, timeout=30):
-    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    # POSTs carry JSON: a form content type is refused as a possible cross-site request.
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None,
+                                 headers={"Content-Type": "application/json"}
+                                 if method == "POST" else {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read().decode()
