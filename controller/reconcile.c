@@ -160,6 +160,7 @@ struct pass {
 	int *written;          /* 1 = write attempted and accepted, by plan index */
 	char **errors;         /* by plan index */
 	char (*ops)[TG_AUDIT_OP_MAX]; /* audit operation, by plan index ("" = none) */
+	unsigned char *not_loaded; /* written, but not served after the reload */
 	size_t *write_order;   /* plan indexes in the order their intents were written */
 	size_t n_write_order;
 	struct tombstone {     /* the placeholder policy, when this pass wrote it */
@@ -440,9 +441,7 @@ static void judge_read_back(struct pass *p, size_t i, const cJSON *got)
 		return;
 	}
 	if (!got) {
-		p->errors[i] = tg_xstrdup(it->kind == TG_KIND_POLICY ?
-			"not loaded after reload: is policies.policy_path set and policy_source \"file\" on the gateway?" :
-			"not loaded after reload: the gateway skipped the definition (see its log)");
+		p->not_loaded[i] = 1; /* explained once every item is judged */
 		return;
 	}
 	tg_diff_objects(&ch, it->kind, p->bodies[i], got, NULL);
@@ -498,6 +497,37 @@ static int verify_by_lists(struct pass *p)
 	return 0;
 }
 
+/*
+ * Why a written object is not served after the reload.  The gateway says
+ * only "ok"; the likely causes are named: for a policy, no policy_path;
+ * for an API, something it needs from the gateway's environment, or
+ * (Tyk 5.x) a policy load failure, which makes the gateway skip its APIs too.
+ */
+static void explain_not_loaded(struct pass *p)
+{
+	const struct tg_plan *plan = &p->res->plan;
+	int policies_failed = 0;
+	char dep[256];
+
+	for (size_t i = 0; i < plan->len; i++)
+		policies_failed |= p->not_loaded[i] && plan->items[i].kind == TG_KIND_POLICY;
+	for (size_t i = 0; i < plan->len; i++) {
+		const struct tg_plan_item *it = &plan->items[i];
+
+		if (!p->not_loaded[i] || p->errors[i])
+			continue;
+		if (it->kind == TG_KIND_POLICY)
+			p->errors[i] = tg_xstrdup("not loaded after reload: is policies.policy_path set and policy_source \"file\" on the gateway?");
+		else if (tg_tyk_external_dependency(dep, sizeof(dep), it->kind, it->desired->body))
+			p->errors[i] = tg_xasprintf("not loaded after reload: the gateway skipped the definition; it uses %s", dep);
+		else if (policies_failed)
+			p->errors[i] = tg_xstrdup("not loaded after reload: the gateway could not load the policies either; "
+						  "Tyk 5.x then skips APIs too (is policies.policy_path set?)");
+		else
+			p->errors[i] = tg_xstrdup("not loaded after reload: the gateway skipped the definition (see its log)");
+	}
+}
+
 /* After the reload: every written object must be loaded as desired, every
  * deleted one gone.  The gateway answers "ok" even when it skipped a
  * definition, so this is the only proof. */
@@ -507,9 +537,9 @@ static void verify(struct pass *p)
 
 	for (size_t i = 0; i < p->res->plan.len; i++)
 		written += p->written[i] ? 1 : 0;
-	if (written >= VERIFY_BY_LIST_MIN && !verify_by_lists(p))
-		return;
-	verify_one_by_one(p);
+	if (written < VERIFY_BY_LIST_MIN || verify_by_lists(p))
+		verify_one_by_one(p);
+	explain_not_loaded(p);
 }
 
 /*
@@ -630,6 +660,7 @@ static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	p->written = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->written));
 	p->errors = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->errors));
 	p->ops = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->ops));
+	p->not_loaded = tg_xcalloc(plan->len ? plan->len : 1, 1);
 	p->write_order = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->write_order));
 	apply_api_writes(p);
 	apply_policy_writes(p, actual);
@@ -657,6 +688,7 @@ static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	free(p->written);
 	free(p->errors);
 	free(p->ops);
+	free(p->not_loaded);
 	free(p->write_order);
 	free(p->tombstone.error);
 }

@@ -7,6 +7,8 @@
 #ifndef TG_TYKOBJ_H
 #define TG_TYKOBJ_H
 
+#include <stddef.h>
+
 #include <cjson/cJSON.h>
 
 #include "tg/desired.h"
@@ -28,5 +30,13 @@ const char *tg_tyk_policy_id_field(const cJSON *policy);
  */
 typedef int (*tg_tyk_ref_fn)(void *ctx, const char *api_id, const cJSON *entry, int is_key);
 int tg_tyk_policy_refs(const cJSON *policy, tg_tyk_ref_fn fn, void *ctx);
+
+/*
+ * Something an API needs from the gateway's own environment, which a
+ * gateway without it answers by skipping the definition at reload: a
+ * plugin bundle, a middleware file, a certificate by id.  Writes a short
+ * description of the first one into out and returns 1; 0 when none.
+ */
+int tg_tyk_external_dependency(char *out, size_t size, enum tg_kind kind, const cJSON *body);
 
 #endif

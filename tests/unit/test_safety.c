@@ -199,11 +199,48 @@ static void test_safety__max_deletes_is_ten_or_a_quarter(void **state)
 	assert_int_equal(tg_safety_max_deletes(3, 1000), 3);
 }
 
+static void test_tykobj__names_what_an_api_needs_from_the_gateway(void **state)
+{
+	static const struct {
+		enum tg_kind kind;
+		const char *body, *expect;
+	} cases[] = {
+		{ TG_KIND_API, "{\"custom_middleware_bundle\":\"b.zip\"}", "plugin bundle 'b.zip'" },
+		{ TG_KIND_API, "{\"custom_middleware\":{\"pre\":[{\"name\":\"x\",\"path\":\"m/x.js\"}]}}",
+		  "middleware file 'm/x.js'" },
+		{ TG_KIND_API, "{\"certificates\":[\"cert-1\"]}", "certificate 'cert-1' by id" },
+		{ TG_KIND_OAS_API,
+		  "{\"x-tyk-api-gateway\":{\"middleware\":{\"global\":{\"pluginConfig\":"
+		  "{\"bundle\":{\"path\":\"o.zip\"}}}}}}", "plugin bundle 'o.zip'" },
+		{ TG_KIND_OAS_API,
+		  "{\"x-tyk-api-gateway\":{\"server\":{\"clientCertificates\":{\"allowlist\":[\"c\"]}}}}",
+		  "client certificates by id" },
+		{ TG_KIND_API, "{\"custom_middleware_bundle\":\"\",\"certificates\":[]}", NULL },
+	};
+	char out[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cJSON *b = cJSON_Parse(cases[i].body);
+		int found = tg_tyk_external_dependency(out, sizeof(out), cases[i].kind, b);
+
+		assert_non_null(b);
+		if (cases[i].expect) {
+			assert_true(found);
+			assert_non_null(strstr(out, cases[i].expect));
+		} else {
+			assert_false(found);
+		}
+		cJSON_Delete(b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tykobj__policy_id_falls_back_to_dashboard_id),
 		cmocka_unit_test(test_tykobj__policy_references_keys_and_api_ids),
+		cmocka_unit_test(test_tykobj__names_what_an_api_needs_from_the_gateway),
 		cmocka_unit_test(test_safety__policy_waits_for_an_api_whose_create_failed),
 		cmocka_unit_test(test_safety__api_stays_while_a_remaining_policy_references_it),
 		cmocka_unit_test(test_safety__deleting_the_last_policy_leaves_none),
