@@ -80,6 +80,13 @@ tidy:
 	@set -e; for f in $(SRC); do clang-tidy -quiet $$f -- -std=c11 -D_GNU_SOURCE -Iinclude \
 		-DTG_VERSION='"tidy"' $(shell pkg-config --cflags $(PKGS)); done
 
+# Formatting: .clang-format holds the house style.
+FORMAT_SRC = $(SRC) $(HEADERS) $(wildcard tests/unit/*.c tests/fuzz/*.c bench/*.c tests/e2e/*.c)
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRC)
+
 # libFuzzer targets: tests/fuzz/fuzz_<name>.c, seeds in tests/fuzz/corpus/<name>/.
 # FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 30
@@ -100,6 +107,19 @@ fuzz: deps $(FUZZ_BIN)
 		build-fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} 2>&1 | grep -E 'stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY' || true; \
 		done
 
+# Long runs: every target to FUZZ_RUNS executions (10 M by default), then
+# the corpus it grew is minimised back into tests/fuzz/corpus/<name>/ (in
+# git), so the next run starts where this one ended.
+FUZZ_RUNS ?= 10000000
+fuzz-long: deps $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); c=$${n#fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+		echo "== $$n ($(FUZZ_RUNS) runs)"; $$f -runs=$(FUZZ_RUNS) -print_final_stats=1 -artifact_prefix=build-fuzz/ \
+		build-fuzz/corpus-$$n tests/fuzz/corpus/$$c 2>&1 | grep -E 'stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY'; \
+		rm -rf build-fuzz/min-$$c && mkdir -p build-fuzz/min-$$c; \
+		$$f -merge=1 build-fuzz/min-$$c tests/fuzz/corpus/$$c build-fuzz/corpus-$$n 2>/dev/null; \
+		rm -rf tests/fuzz/corpus/$$c && mv build-fuzz/min-$$c tests/fuzz/corpus/$$c; \
+		echo "   corpus: $$(ls tests/fuzz/corpus/$$c | wc -l) files"; done
+
 demo: deps all
 	sh examples/demo.sh
 
@@ -110,4 +130,4 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps unit e2e test check valgrind headers tidy demo install clean fuzz fuzz-build
+.PHONY: all deps unit e2e test check valgrind headers tidy demo install clean fuzz fuzz-build fuzz-long format format-check

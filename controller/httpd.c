@@ -209,17 +209,10 @@ static int hexval(char ch)
 	return -1;
 }
 
-/*
- * URL unescaping for libmicrohttpd, which would decode %00 into a NUL that
- * silently cuts the path ("/api/v1/syncs/prod%00x" would name "prod").
- * %00 is left as it is, so such a path names no sync.
- */
-static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+size_t tg_httpd_unescape(char *s)
 {
 	char *w = s;
 
-	(void)cls;
-	(void)c;
 	for (const char *r = s; *r; r++) {
 		int hi, lo;
 
@@ -233,6 +226,13 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 	}
 	*w = '\0';
 	return (size_t)(w - s);
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return tg_httpd_unescape(s);
 }
 
 static int url_has_nul(const char *url)
@@ -297,12 +297,108 @@ static const char *content_type(int json)
 
 enum route_method { GET, POST };
 
-static enum MHD_Result route_sync_action(struct tg_httpd *h, struct MHD_Connection *c,
-					 const char *name, const char *action, struct tg_buf *out)
+int tg_httpd_route(struct tg_route *out, const char *path)
 {
+	static const char prefix[] = "/api/v1/syncs";
+	static const struct {
+		const char *path, *action;
+		enum tg_route_kind kind;
+		int post;
+	} fixed[] = {
+		{ "/metrics", NULL, TG_ROUTE_METRICS, 0 },
+		{ "/healthz", NULL, TG_ROUTE_HEALTHZ, 0 },
+		{ "/readyz", NULL, TG_ROUTE_READYZ, 0 },
+		{ "/hooks/bitbucket", NULL, TG_ROUTE_HOOK, 1 },
+		{ NULL, "reconcile", TG_ROUTE_RECONCILE, 1 },
+		{ NULL, "suspend", TG_ROUTE_SUSPEND, 1 },
+		{ NULL, "resume", TG_ROUTE_RESUME, 1 },
+	};
+	const char *rest, *slash;
+	size_t len;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < TG_ARRAY_SIZE(fixed); i++)
+		if (fixed[i].path && !strcmp(path, fixed[i].path)) {
+			out->kind = fixed[i].kind;
+			out->post = fixed[i].post;
+			return 0;
+		}
+	if (strncmp(path, prefix, sizeof(prefix) - 1))
+		return TG_ENOTFOUND;
+	rest = path + sizeof(prefix) - 1;
+	if (!*rest || !strcmp(rest, "/")) {
+		out->kind = TG_ROUTE_SYNCS;
+		return 0;
+	}
+	if (*rest++ != '/')
+		return TG_ENOTFOUND;
+	slash = strchr(rest, '/');
+	len = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (len == 0 || len >= sizeof(out->name))
+		return TG_ENOTFOUND;
+	memcpy(out->name, rest, len);
+	out->name[len] = '\0';
+	if (!slash) {
+		out->kind = TG_ROUTE_SYNC;
+		return 0;
+	}
+	for (size_t i = 0; i < TG_ARRAY_SIZE(fixed); i++)
+		if (fixed[i].action && !strcmp(slash + 1, fixed[i].action)) {
+			out->kind = fixed[i].kind;
+			out->post = 1;
+			return 0;
+		}
+	out->name[0] = '\0';
+	return TG_ENOTFOUND;
+}
+
+static enum MHD_Result route(struct tg_httpd *h, struct MHD_Connection *c, const char *url,
+			     enum route_method m, struct request *req)
+{
+	struct tg_buf out = TG_BUF_INIT;
+	struct tg_route r;
 	int status;
 
-	if (!strcmp(action, "reconcile")) {
+	if (tg_httpd_route(&r, url))
+		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+	if (h->probes_only && r.kind != TG_ROUTE_METRICS && r.kind != TG_ROUTE_HEALTHZ &&
+	    r.kind != TG_ROUTE_READYZ)
+		return respond_error(c, MHD_HTTP_NOT_FOUND,
+				     "this port serves /healthz, /readyz and /metrics only");
+	if (r.kind == TG_ROUTE_HOOK && !h->ops.bitbucket_hook)
+		return respond_error(c, MHD_HTTP_NOT_FOUND, "webhooks are not enabled in this build");
+	if ((m == POST) != r.post)
+		return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, r.post ? "use POST" : "use GET");
+	switch (r.kind) {
+	case TG_ROUTE_METRICS:
+		status = h->ops.metrics(h->ops.ctx, &out);
+		return respond(c, status, "text/plain; version=0.0.4; charset=utf-8", &out);
+	case TG_ROUTE_HEALTHZ:
+		return respond(c, h->ops.healthz(h->ops.ctx, &out), content_type(0), &out);
+	case TG_ROUTE_READYZ:
+		return respond(c, h->ops.readyz(h->ops.ctx, &out), content_type(0), &out);
+	case TG_ROUTE_HOOK:
+		/* Webhooks authenticate by HMAC signature, not by address: no
+		 * loopback rule here. */
+		status = h->ops.bitbucket_hook(h->ops.ctx, tg_buf_cstr(&req->body), req->body.len, &out);
+		return respond(c, status, content_type(1), &out);
+	case TG_ROUTE_SYNCS:
+	case TG_ROUTE_SYNC:
+		status = h->ops.syncs(h->ops.ctx, r.kind == TG_ROUTE_SYNC ? r.name : NULL, &out);
+		return respond(c, status, content_type(1), &out);
+	default:
+		break;
+	}
+	if (cross_site(c))
+		return respond_error(c, MHD_HTTP_FORBIDDEN,
+				     "refusing a POST a browser could send from another site: "
+				     "send no body or Content-Type: application/json, and no Origin");
+	if (!h->loopback)
+		return respond_error(c, MHD_HTTP_FORBIDDEN,
+				     "unauthenticated POST requests are only served when listening on a "
+				     "loopback address (127.0.0.1 or ::1); put the API behind a local "
+				     "proxy until OIDC authentication is available");
+	if (r.kind == TG_ROUTE_RECONCILE) {
 		long long wait = tg_httpd_wait_ms(
 			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait"),
 			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout"), h->max_wait_ms);
@@ -310,83 +406,11 @@ static enum MHD_Result route_sync_action(struct tg_httpd *h, struct MHD_Connecti
 		if (wait < 0)
 			return respond_error(c, MHD_HTTP_BAD_REQUEST,
 					     "wait must be true or false and timeout a duration such as 30s");
-		status = h->ops.reconcile(h->ops.ctx, name, wait, out);
-	} else if (!strcmp(action, "suspend") || !strcmp(action, "resume")) {
-		status = h->ops.suspend(h->ops.ctx, name, !strcmp(action, "suspend"), out);
+		status = h->ops.reconcile(h->ops.ctx, r.name, wait, &out);
 	} else {
-		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+		status = h->ops.suspend(h->ops.ctx, r.name, r.kind == TG_ROUTE_SUSPEND, &out);
 	}
-	return respond(c, status, content_type(1), out);
-}
-
-static enum MHD_Result route(struct tg_httpd *h, struct MHD_Connection *c, const char *url,
-			     enum route_method m, struct request *req)
-{
-	static const char prefix[] = "/api/v1/syncs";
-	struct tg_buf out = TG_BUF_INIT;
-	int status;
-
-	if (!strcmp(url, "/metrics") || !strcmp(url, "/healthz") || !strcmp(url, "/readyz")) {
-		if (m != GET)
-			return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-		if (url[1] == 'm') {
-			status = h->ops.metrics(h->ops.ctx, &out);
-			return respond(c, status, "text/plain; version=0.0.4; charset=utf-8", &out);
-		}
-		status = url[1] == 'h' ? h->ops.healthz(h->ops.ctx, &out) : h->ops.readyz(h->ops.ctx, &out);
-		return respond(c, status, content_type(0), &out);
-	}
-	if (h->probes_only)
-		return respond_error(c, MHD_HTTP_NOT_FOUND, "this port serves /healthz, /readyz and /metrics only");
-	if (!strcmp(url, "/hooks/bitbucket")) {
-		/* Webhooks authenticate by HMAC signature, not by address: no
-		 * loopback rule here. */
-		if (!h->ops.bitbucket_hook)
-			return respond_error(c, MHD_HTTP_NOT_FOUND, "webhooks are not enabled in this build");
-		if (m != POST)
-			return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
-		status = h->ops.bitbucket_hook(h->ops.ctx, tg_buf_cstr(&req->body), req->body.len, &out);
-		return respond(c, status, content_type(1), &out);
-	}
-	if (strncmp(url, prefix, sizeof(prefix) - 1) ||
-	    (url[sizeof(prefix) - 1] != '\0' && url[sizeof(prefix) - 1] != '/'))
-		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
-	url += sizeof(prefix) - 1;
-	if (!*url || !strcmp(url, "/")) {
-		if (m != GET)
-			return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-		status = h->ops.syncs(h->ops.ctx, NULL, &out);
-		return respond(c, status, content_type(1), &out);
-	}
-	url++;
-	{
-		const char *slash = strchr(url, '/');
-		char name[256];
-		size_t len = slash ? (size_t)(slash - url) : strlen(url);
-
-		if (len == 0 || len >= sizeof(name) || (slash && strchr(slash + 1, '/')))
-			return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
-		memcpy(name, url, len);
-		name[len] = '\0';
-		if (!slash) {
-			if (m != GET)
-				return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-			status = h->ops.syncs(h->ops.ctx, name, &out);
-			return respond(c, status, content_type(1), &out);
-		}
-		if (m != POST)
-			return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
-		if (cross_site(c))
-			return respond_error(c, MHD_HTTP_FORBIDDEN,
-					     "refusing a POST a browser could send from another site: "
-					     "send no body or Content-Type: application/json, and no Origin");
-		if (!h->loopback)
-			return respond_error(c, MHD_HTTP_FORBIDDEN,
-					     "unauthenticated POST requests are only served when listening on a "
-					     "loopback address (127.0.0.1 or ::1); put the API behind a local "
-					     "proxy until OIDC authentication is available");
-		return route_sync_action(h, c, name, slash + 1, &out);
-	}
+	return respond(c, status, content_type(1), &out);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,

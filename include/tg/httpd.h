@@ -52,6 +52,28 @@ struct tg_httpd_opts {
 
 struct tg_httpd;
 
+/* What a request path asks for.  Pure, for the router and its fuzzer. */
+enum tg_route_kind {
+	TG_ROUTE_METRICS, TG_ROUTE_HEALTHZ, TG_ROUTE_READYZ, TG_ROUTE_HOOK,
+	TG_ROUTE_SYNCS,     /* /api/v1/syncs */
+	TG_ROUTE_SYNC,      /* /api/v1/syncs/{name} */
+	TG_ROUTE_RECONCILE, TG_ROUTE_SUSPEND, TG_ROUTE_RESUME /* /api/v1/syncs/{name}/... */
+};
+struct tg_route {
+	enum tg_route_kind kind;
+	int post;          /* the method it takes: POST, else GET (or HEAD) */
+	char name[256];    /* the sync, for the per-sync routes */
+};
+/* Fills out for path; TG_ENOTFOUND when no endpoint matches. */
+int tg_httpd_route(struct tg_route *out, const char *path);
+
+/*
+ * Decodes %XX in place, as libmicrohttpd would, except %00: a NUL would
+ * silently cut the path ("/api/v1/syncs/prod%00x" would name "prod"), so it
+ * stays as it is and such a path names no sync.  Returns the new length.
+ */
+size_t tg_httpd_unescape(char *s);
+
 /*
  * Binds and starts serving.  ops is copied.  Errors: TG_EINVALID for a
  * listen address that does not parse or resolve, TG_ERROR when it cannot

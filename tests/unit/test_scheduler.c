@@ -9,7 +9,6 @@
 
 #include <cmocka.h>
 
-#include "tg/httpd.h"
 #include "tg/scheduler.h"
 
 #define MID 0.5 /* rnd giving no jitter */
@@ -212,55 +211,6 @@ static void test_sched__failure_keeps_drift_timer_behind_the_backoff(void **stat
 	assert_int_equal(tg_sched_due(&s, 1000), TG_SCHED_NONE);
 }
 
-static void test_httpd__listen_addresses_parse(void **state)
-{
-	char *host = NULL;
-	unsigned port = 0;
-
-	(void)state;
-	assert_int_equal(tg_httpd_parse_listen("127.0.0.1:9180", &host, &port, NULL), 0);
-	assert_string_equal(host, "127.0.0.1");
-	assert_int_equal(port, 9180);
-	free(host);
-	assert_int_equal(tg_httpd_parse_listen("[::1]:80", &host, &port, NULL), 0);
-	assert_string_equal(host, "::1");
-	free(host);
-	assert_int_equal(tg_httpd_parse_listen(":9180", &host, &port, NULL), 0);
-	assert_null(host);
-	assert_int_not_equal(tg_httpd_parse_listen("::1:80", &host, &port, NULL), 0);
-	assert_int_not_equal(tg_httpd_parse_listen("localhost", &host, &port, NULL), 0);
-	assert_int_not_equal(tg_httpd_parse_listen("h:99999", &host, &port, NULL), 0);
-	assert_int_not_equal(tg_httpd_parse_listen("", &host, &port, NULL), 0);
-}
-
-static void test_httpd__loopback_is_127_slash_8_and_ipv6_one(void **state)
-{
-	(void)state;
-	assert_true(tg_httpd_host_is_loopback("127.0.0.1"));
-	assert_true(tg_httpd_host_is_loopback("127.255.0.9"));
-	assert_true(tg_httpd_host_is_loopback("::1"));
-	assert_true(tg_httpd_host_is_loopback("::ffff:127.0.0.1"));
-	assert_true(tg_httpd_host_is_loopback("localhost"));
-	assert_false(tg_httpd_host_is_loopback("0.0.0.0"));
-	assert_false(tg_httpd_host_is_loopback("10.0.0.1"));
-	assert_false(tg_httpd_host_is_loopback("::"));
-	assert_false(tg_httpd_host_is_loopback(NULL));
-}
-
-static void test_httpd__wait_parameters(void **state)
-{
-	(void)state;
-	assert_int_equal(tg_httpd_wait_ms(NULL, NULL, 0), 0);
-	assert_int_equal(tg_httpd_wait_ms("false", "10s", 0), 0);
-	assert_int_equal(tg_httpd_wait_ms("true", NULL, 0), 60000);
-	assert_int_equal(tg_httpd_wait_ms("true", "5s", 0), 5000);
-	assert_int_equal(tg_httpd_wait_ms("", "2s", 0), 2000);
-	assert_int_equal(tg_httpd_wait_ms("true", "1h", 0), 600000);
-	assert_int_equal(tg_httpd_wait_ms("true", "1h", 30000), 30000);
-	assert_int_equal(tg_httpd_wait_ms("yes", NULL, 0), -1);
-	assert_int_equal(tg_httpd_wait_ms("true", "soon", 0), -1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,9 +225,6 @@ int main(void)
 		cmocka_unit_test(test_sched__suspended_runs_only_explicit_triggers),
 		cmocka_unit_test(test_sched__zero_intervals_disable_timers),
 		cmocka_unit_test(test_sched__failure_keeps_drift_timer_behind_the_backoff),
-		cmocka_unit_test(test_httpd__listen_addresses_parse),
-		cmocka_unit_test(test_httpd__loopback_is_127_slash_8_and_ipv6_one),
-		cmocka_unit_test(test_httpd__wait_parameters),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
