@@ -20,7 +20,6 @@
 #include "tg/daemon.h"
 #include "tg/desired.h"
 #include "tg/log.h"
-#include "tg/marker.h"
 #include "tg/problems.h"
 #include "tg/reconcile.h"
 #include "tg/report.h"
@@ -310,39 +309,10 @@ static void status_one(struct tg_syncer *s, const struct tg_sync_config *sc, con
 	tg_syncer_run(s, &opts, &res);
 	if (res.outcome != TG_OUTCOME_SUCCESS)
 		fprintf(stderr, "tyk-gitops: sync '%s': %s\n", sc->name, res.error);
-	for (size_t i = 0; i < res.plan.len; i++) {
-		const struct tg_plan_item *it = &res.plan.items[i];
-		struct tg_marker m = { 0 };
-		const char *state;
-
-		if (!it->actual || tg_marker_read(&m, it->kind, it->actual) || !m.sync ||
-		    strcmp(m.sync, sc->name)) {
-			tg_marker_release(&m);
-			continue;
-		}
-		state = it->action == TG_ACTION_NONE ? "in-sync" :
-			it->action == TG_ACTION_DELETE ? "pruned-from-git" :
-			it->drifted ? "drifted" : "out-of-date";
-		if (json_out) {
-			cJSON *o = cJSON_CreateObject();
-			const cJSON *name = cJSON_GetObjectItemCaseSensitive(it->actual, "name");
-
-			cJSON_AddStringToObject(o, "sync", sc->name);
-			cJSON_AddStringToObject(o, "kind", tg_kind_name(it->kind));
-			cJSON_AddStringToObject(o, "id", it->id);
-			cJSON_AddStringToObject(o, "name", it->name ? it->name :
-						cJSON_IsString(name) ? name->valuestring : "");
-			cJSON_AddStringToObject(o, "commit", m.commit ? m.commit : "");
-			cJSON_AddStringToObject(o, "file", m.file ? m.file : "");
-			cJSON_AddStringToObject(o, "applied_at", m.applied_at ? m.applied_at : "");
-			cJSON_AddStringToObject(o, "state", state);
-			cJSON_AddItemToArray(json_out, o);
-		} else {
-			printf("%-8s %-6s %-30s %-12.12s %-40s %s\n", sc->name, tg_kind_name(it->kind), it->id,
-			       m.commit ? m.commit : "", m.file ? m.file : "", state);
-		}
-		tg_marker_release(&m);
-	}
+	if (json_out)
+		tg_report_status_json(json_out, sc->name, &res);
+	else
+		tg_report_status_text(stdout, sc->name, &res);
 	tg_reconcile_result_release(&res);
 }
 
@@ -353,7 +323,7 @@ static int cmd_status(const struct cli *cli, struct tg_config *cfg)
 	int rc = EXIT_OK;
 
 	if (!json)
-		printf("%-8s %-6s %-30s %-12s %-40s %s\n", "SYNC", "KIND", "ID", "COMMIT", "FILE", "STATE");
+		tg_report_status_header(stdout);
 	for (size_t i = 0; i < cfg->n_syncs; i++) {
 		struct tg_syncer *s = NULL;
 		struct tg_err err = { 0, "" };

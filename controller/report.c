@@ -7,6 +7,7 @@
 #include "tg/buf.h"
 #include "tg/catalog.h"
 #include "tg/log.h"
+#include "tg/marker.h"
 #include "tg/banned.h"
 
 void tg_report_summary(const struct tg_reconcile_result *res, char *out, size_t size)
@@ -332,4 +333,79 @@ void tg_report_metrics(struct tg_metrics *m, const struct tg_report_ctx *ctx,
 	}
 	if (!ctx->plan_only && res->outcome == TG_OUTCOME_SUCCESS)
 		tg_metrics_set(m, TG_M_LAST_SUCCESS, l_sync, (double)tg_wall_ms() / 1000.0);
+}
+
+/* --- status: every object the sync owns ------------------------------------ */
+
+/* The owner's marker of an item (0), or TG_ENOTFOUND when another sync or
+ * nobody owns it. */
+static int owned_marker(struct tg_marker *m, const struct tg_plan_item *it, const char *sync)
+{
+	memset(m, 0, sizeof(*m));
+	if (!it->actual || tg_marker_read(m, it->kind, it->actual) || !m->sync ||
+	    strcmp(m->sync, sync)) {
+		tg_marker_release(m);
+		return TG_ENOTFOUND;
+	}
+	return 0;
+}
+
+static const char *status_state(const struct tg_plan_item *it)
+{
+	if (it->action == TG_ACTION_NONE)
+		return "in-sync";
+	if (it->action == TG_ACTION_DELETE)
+		return "pruned-from-git";
+	return it->drifted ? "drifted" : "out-of-date";
+}
+
+void tg_report_status_header(FILE *out)
+{
+	fprintf(out, "%-8s %-6s %-30s %-12s %-40s %s\n", "SYNC", "KIND", "ID", "COMMIT", "FILE",
+		"STATE");
+}
+
+void tg_report_status_text(FILE *out, const char *sync, const struct tg_reconcile_result *res)
+{
+	for (size_t i = 0; i < res->plan.len; i++) {
+		const struct tg_plan_item *it = &res->plan.items[i];
+		struct tg_marker m;
+		char *id, *file;
+
+		if (owned_marker(&m, it, sync))
+			continue;
+		id = tg_printable(it->id);
+		file = tg_printable(m.file ? m.file : "");
+		fprintf(out, "%-8s %-6s %-30s %-12.12s %-40s %s\n", sync, tg_kind_name(it->kind), id,
+			m.commit ? m.commit : "", file, status_state(it));
+		free(id);
+		free(file);
+		tg_marker_release(&m);
+	}
+}
+
+void tg_report_status_json(cJSON *rows, const char *sync, const struct tg_reconcile_result *res)
+{
+	for (size_t i = 0; i < res->plan.len; i++) {
+		const struct tg_plan_item *it = &res->plan.items[i];
+		const cJSON *name;
+		struct tg_marker m;
+		cJSON *o;
+
+		if (owned_marker(&m, it, sync))
+			continue;
+		name = cJSON_GetObjectItemCaseSensitive(it->actual, "name");
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "sync", sync);
+		cJSON_AddStringToObject(o, "kind", tg_kind_name(it->kind));
+		cJSON_AddStringToObject(o, "id", it->id);
+		cJSON_AddStringToObject(o, "name", it->name ? it->name :
+					cJSON_IsString(name) ? name->valuestring : "");
+		cJSON_AddStringToObject(o, "commit", m.commit ? m.commit : "");
+		cJSON_AddStringToObject(o, "file", m.file ? m.file : "");
+		cJSON_AddStringToObject(o, "applied_at", m.applied_at ? m.applied_at : "");
+		cJSON_AddStringToObject(o, "state", status_state(it));
+		cJSON_AddItemToArray(rows, o);
+		tg_marker_release(&m);
+	}
 }

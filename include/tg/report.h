@@ -65,6 +65,14 @@ void tg_report_metrics(struct tg_metrics *m, const struct tg_report_ctx *ctx,
 void tg_json_add_str_or_null(cJSON *o, const char *key, const char *v);
 void tg_json_add_time(cJSON *o, const char *key, long long wall_ms);
 
+/* `status`: every object on the gateway that sync owns, with the commit
+ * and file of its marker and its state (in-sync, drifted, out-of-date,
+ * pruned-from-git), from a dry-run result.  Text rows (after the header)
+ * or JSON objects appended to rows. */
+void tg_report_status_header(FILE *out);
+void tg_report_status_text(FILE *out, const char *sync, const struct tg_reconcile_result *res);
+void tg_report_status_json(cJSON *rows, const char *sync, const struct tg_reconcile_result *res);
+
 /* Whether the plan would change anything (diff's exit code 2). */
 int tg_report_has_changes(const struct tg_reconcile_result *res);
 
