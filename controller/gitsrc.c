@@ -2,13 +2,18 @@
  * Git source on libgit2.
  *
  * Layout of cache_dir:
- *   repo.git/  bare repository; refs/tg/head pins the last fetched object
- *   work/      the checked-out tree the caller reads (no .git inside)
+ *   repo.git/     bare repository; refs/tg/head pins the last fetched object
+ *   work.XXXXXX/  one checked-out tree per commit (no .git inside)
+ *   work          symbolic link to the current tree
  * Keeping the work tree outside the repository lets a corrupt repository be
  * thrown away and cloned again (into repo.git.tmp, renamed when complete)
- * while the last good checkout stays in place.  The work tree is only
- * touched once the new commit is fetched, signature-checked and
- * size-checked.
+ * while the last good checkout stays in place.  A commit is checked out
+ * into a new, empty directory, and only once every file is written does the
+ * link move to it (rename(2) of a new link over the old one) and the
+ * previous tree go: a checkout cut short (a full disk) leaves the previous
+ * tree byte for byte, so a pass that falls back to it never sees half of the
+ * new commit.  Trees left by an interrupted process are swept at the first
+ * sync; the one the link names survives a restart.
  *
  * Deadlines: libgit2 1.5 has no server timeout option (GIT_OPT_SET_SERVER_
  * TIMEOUT arrived in 1.7) and blocks in recv() forever on a silent peer.  We
@@ -24,6 +29,7 @@
 #include "tg/gitsrc.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -57,12 +63,16 @@
 #define MAX_KNOWN_HOSTS ((size_t)4 * 1024 * 1024)
 #define MAX_OP_FDS 8
 #define PIN_REF "refs/tg/head"
+#define TREE_PREFIX "work."
 
 struct tg_git_source {
 	struct tg_git_opts o; /* strings below are owned copies */
 	char **trusted;
 	char *url_redacted;
-	char *gitdir, *tmpdir, *workdir;
+	char *gitdir, *tmpdir;
+	char *link;     /* cache_dir/work */
+	char *workdir;  /* the current tree, cache_dir/work.XXXXXX, or NULL */
+	int swept;      /* trees of earlier processes removed */
 	int have_commit;
 	struct tg_commit_info commit;
 	char port[8]; /* ssh port for known_hosts lookups */
@@ -977,7 +987,7 @@ int tg_git_source_new(struct tg_git_source **out, const struct tg_git_opts *opts
 	src->url_redacted = tg_git_redact_url(opts->url);
 	src->gitdir = tg_xasprintf("%s/repo.git", opts->cache_dir);
 	src->tmpdir = tg_xasprintf("%s/repo.git.tmp", opts->cache_dir);
-	src->workdir = tg_xasprintf("%s/work", opts->cache_dir);
+	src->link = tg_xasprintf("%s/work", opts->cache_dir);
 	ssh_port(src->port, opts->url);
 	*out = src;
 	return 0;
@@ -1005,6 +1015,7 @@ void tg_git_source_free(struct tg_git_source *src)
 	free(src->url_redacted);
 	free(src->gitdir);
 	free(src->tmpdir);
+	free(src->link);
 	free(src->workdir);
 	commit_info_release(&src->commit);
 	free(src);
@@ -1012,7 +1023,7 @@ void tg_git_source_free(struct tg_git_source *src)
 
 const char *tg_git_workdir(const struct tg_git_source *src)
 {
-	return src->workdir;
+	return src->have_commit ? src->workdir : NULL;
 }
 
 const struct tg_commit_info *tg_git_commit(const struct tg_git_source *src)
@@ -1327,23 +1338,115 @@ out:
 	return rc;
 }
 
-static int checkout(git_repository *repo, git_commit *commit, struct tg_git_source *src,
+/* Name of the tree the "work" link points to; "" when there is none. */
+static void link_target(char *name, size_t size, const char *link)
+{
+	ssize_t n = readlink(link, name, size - 1);
+
+	name[n > 0 ? n : 0] = '\0';
+	/* Only ever one of our trees, never a path elsewhere. */
+	if (strncmp(name, TREE_PREFIX, strlen(TREE_PREFIX)) || strchr(name, '/'))
+		name[0] = '\0';
+}
+
+/*
+ * Removes what an earlier process left behind: trees of checkouts cut
+ * short, a link not yet renamed, and the single work/ directory of the
+ * layout before trees had their own.  The tree the link names is kept as
+ * the current one, to be replaced by the next checkout.
+ */
+static void sweep_trees(struct tg_git_source *src)
+{
+	char keep[64];
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+
+	src->swept = 1;
+	if (lstat(src->link, &sb) == 0 && S_ISDIR(sb.st_mode))
+		rm_rf(src->link);
+	link_target(keep, sizeof(keep), src->link);
+	d = opendir(src->o.cache_dir);
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char *p;
+
+		if (strncmp(de->d_name, TREE_PREFIX, strlen(TREE_PREFIX)) ||
+		    !strcmp(de->d_name, keep))
+			continue;
+		p = tg_xasprintf("%s/%s", src->o.cache_dir, de->d_name);
+		rm_rf(p);
+		free(p);
+	}
+	closedir(d);
+	free(src->workdir);
+	src->workdir = keep[0] ? tg_xasprintf("%s/%s", src->o.cache_dir, keep) : NULL;
+}
+
+/*
+ * Checks the commit out into a new, empty directory; *out is its path.
+ * GIT_CHECKOUT_FORCE implies RECREATE_MISSING: every file of the commit is
+ * written, whatever the cache's index and HEAD say.  The index is not
+ * written (it would describe a directory that goes with the next commit),
+ * so a checkout cut short changes nothing in the cache either.
+ */
+static int checkout(char **out, git_repository *repo, git_commit *commit, struct tg_git_source *src,
 		    struct op *op, struct tg_err *err)
 {
 	git_checkout_options co;
+	char *dir = tg_xasprintf("%s/" TREE_PREFIX "XXXXXX", src->o.cache_dir);
 	int rc;
 
-	if (mkdir_p(src->workdir) < 0)
-		return tg_err_set(err, TG_ERROR, "cannot create work tree '%s': %s", src->workdir,
-				  strerror(errno));
-	if ((rc = git_repository_set_workdir(repo, src->workdir, 0)) < 0)
-		return fail_git(op, err, rc, "cannot check out");
+	*out = NULL;
+	if (!mkdtemp(dir)) {
+		rc = tg_err_set(err, TG_ERROR, "cannot create work tree in '%s': %s",
+				src->o.cache_dir, strerror(errno));
+		free(dir);
+		return rc;
+	}
 	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
-	co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_REMOVE_UNTRACKED;
-	if ((rc = git_checkout_tree(repo, (git_object *)commit, &co)) < 0 ||
-	    (rc = git_repository_set_head_detached(repo, git_commit_id(commit))) < 0)
-		return fail_git(op, err, rc, "cannot check out");
-	return 0;
+	co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
+	if ((rc = git_repository_set_workdir(repo, dir, 0)) < 0 ||
+	    (rc = git_checkout_tree(repo, (git_object *)commit, &co)) < 0) {
+		rc = fail_git(op, err, rc, "cannot check out");
+		goto out;
+	}
+	*out = dir;
+	dir = NULL;
+	rc = 0;
+out:
+	if (dir)
+		rm_rf(dir);
+	free(dir);
+	return rc;
+}
+
+/*
+ * Makes dir (a complete tree) the current one: a new link renamed over
+ * "work" in one step, then the previous tree goes.  Takes dir on success;
+ * on failure nothing changed.
+ */
+static int switch_tree(struct tg_git_source *src, char *dir, struct tg_err *err)
+{
+	char *tmp = tg_xasprintf("%s.new", src->link); /* swept if left over */
+	const char *name = dir + strlen(src->o.cache_dir) + 1;
+	int rc = 0;
+
+	unlink(tmp);
+	if (symlink(name, tmp) < 0 || rename(tmp, src->link) < 0) {
+		rc = tg_err_set(err, TG_ERROR, "cannot switch work tree '%s' to '%s': %s",
+				src->link, name, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	if (src->workdir)
+		rm_rf(src->workdir);
+	free(src->workdir);
+	src->workdir = dir;
+out:
+	free(tmp);
+	return rc;
 }
 
 static int sync_once(struct tg_git_source *src, struct op *op, int *changed, int fresh,
@@ -1353,7 +1456,7 @@ static int sync_once(struct tg_git_source *src, struct op *op, int *changed, int
 	git_commit *commit = NULL;
 	git_oid id;
 	const char *dir = fresh ? src->tmpdir : src->gitdir;
-	char sha[41];
+	char sha[41], *tree = NULL;
 	int rc;
 
 	git_error_clear();
@@ -1386,7 +1489,7 @@ static int sync_once(struct tg_git_source *src, struct op *op, int *changed, int
 	}
 	if ((rc = check_sizes(repo, commit, src, op, err)) < 0)
 		goto out;
-	if ((rc = checkout(repo, commit, src, op, err)) < 0)
+	if ((rc = checkout(&tree, repo, commit, src, op, err)) < 0)
 		goto out;
 	if (fresh) {
 		git_repository_free(repo);
@@ -1398,11 +1501,18 @@ static int sync_once(struct tg_git_source *src, struct op *op, int *changed, int
 			goto out;
 		}
 	}
+	/* Last: the tree and the commit info change together or not at all. */
+	if ((rc = switch_tree(src, tree, err)) < 0)
+		goto out;
+	tree = NULL;
 	*changed = !src->have_commit || strcmp(sha, src->commit.sha) != 0;
 	fill_commit_info(&src->commit, commit);
 	src->have_commit = 1;
 	rc = 0;
 out:
+	if (tree)
+		rm_rf(tree);
+	free(tree);
 	git_commit_free(commit);
 	git_repository_free(repo);
 	if (rc < 0 && fresh)
@@ -1419,6 +1529,8 @@ int tg_git_sync(struct tg_git_source *src, int *changed, struct tg_err *err)
 	if (!changed)
 		changed = &dummy;
 	*changed = 0;
+	if (!src->swept)
+		sweep_trees(src);
 	register_stream();
 	op_begin(&op, src);
 	rc = sync_once(src, &op, changed, stat(src->gitdir, &sb) != 0, err);

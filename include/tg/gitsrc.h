@@ -1,6 +1,7 @@
 /*
  * Git source: one cache directory per sync, cloned once, then fetched;
- * the exact commit the ref points to is checked out into a work tree.
+ * the exact commit the ref points to is checked out into a work tree of its
+ * own, which replaces the previous one only once it is complete.
  * Owns every libgit2 handle it uses; call from the reconcile thread only.
  */
 #ifndef TG_GITSRC_H
@@ -69,15 +70,29 @@ int tg_git_remote_head(struct tg_git_source *src, char sha[41], struct tg_err *e
  *
  * Makes the work tree hold the commit the ref points to: clones on first
  * use (or when the cache is corrupt), fetches otherwise, verifies the
- * signature if configured, and checks out.  On any failure the previous
- * checkout is left as it was.  *changed is set when the checked-out commit
- * differs from before.
+ * signature if configured, and checks the commit out into a new directory
+ * under cache_dir.  Only when every file is written does that directory
+ * become the current tree (the symbolic link cache_dir/work is replaced, in
+ * one rename, by one naming it) and the previous tree get removed.  On any
+ * failure, a full disk half-way through the checkout included, the partial
+ * directory is removed and the previous tree, tg_git_workdir() and
+ * tg_git_commit() are left exactly as they were.  *changed is set when the
+ * checked-out commit differs from before.  The first call removes what an
+ * earlier process left behind (checkouts cut short, the older layout), but
+ * not the tree cache_dir/work names.
  */
 int tg_git_sync(struct tg_git_source *src, int *changed, struct tg_err *err);
 
-/* Path of the checked-out work tree (valid after a successful sync). */
+/*
+ * Path of the current work tree, or NULL before the first successful sync.
+ * The path changes with every checkout; a returned path (and the tree under
+ * it) stays valid until the next successful tg_git_sync or
+ * tg_git_source_free.  Owned by src; the tree itself stays on disk after
+ * tg_git_source_free, as cache_dir/work.
+ */
 const char *tg_git_workdir(const struct tg_git_source *src);
-/* Metadata of the checked-out commit, or NULL before the first sync. */
+/* Metadata of the checked-out commit, or NULL before the first sync.  It
+ * always describes the tree tg_git_workdir() names. */
 const struct tg_commit_info *tg_git_commit(const struct tg_git_source *src);
 
 /*

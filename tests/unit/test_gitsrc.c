@@ -1,11 +1,15 @@
 /* Unit tests of the git source: URL redaction, known_hosts, file:// sync. */
+#include <dirent.h>
+#include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -317,6 +321,203 @@ static void test_sync__missing_branch_keeps_checkout(void **state)
 	tg_git_source_free(src);
 }
 
+/* ---- work trees ---- */
+
+static struct tg_git_source *source(struct fx *fx)
+{
+	struct tg_git_source *src = NULL;
+	struct tg_git_opts o;
+	struct tg_err err;
+
+	memset(&o, 0, sizeof(o));
+	o.url = fx->url;
+	o.ref_type = TG_REF_BRANCH;
+	o.ref = "main";
+	o.cache_dir = fx->cache;
+	assert_int_equal(tg_git_source_new(&src, &o, &err), 0);
+	return src;
+}
+
+/* Entries of the cache named work.*: the trees (and any leftover link). */
+static int count_trees(struct fx *fx)
+{
+	DIR *d = opendir(fx->cache);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += !strncmp(de->d_name, "work.", 5);
+	closedir(d);
+	return n;
+}
+
+/* The tree cache/work links to, as a full path. */
+static char *linked_tree(struct fx *fx)
+{
+	char *link = tg_xasprintf("%s/work", fx->cache), name[PATH_MAX];
+	ssize_t n = readlink(link, name, sizeof(name) - 1);
+
+	free(link);
+	assert_true(n > 0);
+	name[n] = '\0';
+	return tg_xasprintf("%s/%s", fx->cache, name);
+}
+
+static int is_dir(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static void test_sync__new_commit_gets_new_tree_old_one_goes(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_git_source *src = source(fx);
+	struct tg_err err;
+	char *first, *link, *data;
+	int changed;
+
+	assert_null(tg_git_workdir(src));
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	first = tg_xstrdup(tg_git_workdir(src));
+	link = linked_tree(fx);
+	assert_string_equal(link, first);
+	free(link);
+	assert_int_equal(count_trees(fx), 1);
+
+	/* unchanged: the same tree */
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(changed, 0);
+	assert_string_equal(tg_git_workdir(src), first);
+
+	assert_int_equal(run("echo two > %s/a.txt && " GIT "%s commit -qam second", fx->repo,
+			     fx->repo), 0);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(changed, 1);
+	assert_string_not_equal(tg_git_workdir(src), first);
+	assert_false(is_dir(first));
+	link = linked_tree(fx);
+	assert_string_equal(link, tg_git_workdir(src));
+	free(link);
+	assert_int_equal(count_trees(fx), 1);
+	data = slurp(tg_git_workdir(src), "a.txt");
+	assert_string_equal(data, "two\n");
+	free(data);
+	free(first);
+	tg_git_source_free(src);
+}
+
+/*
+ * A checkout cut short must leave the previous tree byte for byte.  The
+ * new commit removes b.txt (an in-place checkout removes first) and adds a
+ * 1 MiB file of zeros: a tiny pack to fetch, but the checkout hits
+ * RLIMIT_FSIZE (EFBIG, which even root gets) half-way.
+ */
+static void test_sync__checkout_cut_short_keeps_previous_tree(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_git_source *src = source(fx);
+	struct tg_err err;
+	struct rlimit saved, small;
+	char first_sha[41], *first, *data;
+	void (*old_handler)(int);
+	int changed = -1, rc;
+
+	assert_int_equal(run("echo bee > %s/b.txt && " GIT "%s add b.txt && "
+			     GIT "%s commit -qm bee", fx->repo, fx->repo, fx->repo), 0);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	memcpy(first_sha, tg_git_commit(src)->sha, sizeof(first_sha));
+	first = tg_xstrdup(tg_git_workdir(src));
+	assert_int_equal(run("echo two > %s/a.txt && head -c 1048576 /dev/zero > %s/big.bin && "
+			     GIT "%s rm -q b.txt && " GIT "%s add -A && " GIT "%s commit -qm big",
+			     fx->repo, fx->repo, fx->repo, fx->repo, fx->repo), 0);
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	small = saved;
+	small.rlim_cur = 64 * 1024;
+	old_handler = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	rc = tg_git_sync(src, &changed, &err);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	signal(SIGXFSZ, old_handler);
+
+	assert_int_equal(rc, TG_ERROR);
+	assert_non_null(strstr(err.msg, "cannot check out '"));
+	assert_non_null(strstr(err.msg, "big.bin"));
+	assert_int_equal(changed, 0);
+	assert_string_equal(tg_git_commit(src)->sha, first_sha);
+	assert_string_equal(tg_git_workdir(src), first);
+	data = slurp(first, "a.txt");
+	assert_string_equal(data, "one\n");
+	free(data);
+	data = slurp(first, "b.txt");
+	assert_string_equal(data, "bee\n");
+	free(data);
+	data = slurp(first, "big.bin");
+	assert_null(data);
+	assert_int_equal(count_trees(fx), 1); /* the partial tree is gone */
+
+	/* with room again the same commit goes through */
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(changed, 1);
+	assert_string_not_equal(tg_git_commit(src)->sha, first_sha);
+	assert_false(is_dir(first));
+	data = slurp(tg_git_workdir(src), "b.txt");
+	assert_null(data);
+	assert_int_equal(count_trees(fx), 1);
+	free(first);
+	tg_git_source_free(src);
+}
+
+static void test_sync__leftovers_swept_last_tree_kept(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_git_source *src = source(fx);
+	struct tg_err err;
+	char *first, *second, *link, *data;
+	int changed;
+
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	first = tg_xstrdup(tg_git_workdir(src));
+	tg_git_source_free(src);
+	/* a checkout and a link switch cut short by a crash */
+	assert_int_equal(run("mkdir %s/work.crash1 && echo x > %s/work.crash1/f && "
+			     "ln -s work.crash1 %s/work.new", fx->cache, fx->cache, fx->cache), 0);
+
+	src = source(fx);
+	assert_true(is_dir(first)); /* the last good tree is still there */
+	assert_null(tg_git_workdir(src));
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(changed, 1);
+	second = tg_xstrdup(tg_git_workdir(src));
+	assert_string_not_equal(second, first);
+	assert_false(is_dir(first));
+	link = linked_tree(fx);
+	assert_string_equal(link, second);
+	free(link);
+	assert_int_equal(count_trees(fx), 1);
+	tg_git_source_free(src);
+
+	/* the layout before trees had their own directories: work/ itself */
+	assert_int_equal(run("rm %s/work && mkdir %s/work && echo old > %s/work/a.txt", fx->cache,
+			     fx->cache, fx->cache), 0);
+	src = source(fx);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	link = linked_tree(fx);
+	assert_string_equal(link, tg_git_workdir(src));
+	free(link);
+	data = slurp(fx->cache, "work/a.txt");
+	assert_string_equal(data, "one\n");
+	free(data);
+	assert_false(is_dir(second));
+	assert_int_equal(count_trees(fx), 1);
+	tg_git_source_free(src);
+	free(first);
+	free(second);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +528,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sync__file_url_checkout_metadata_and_changes,
 						setup_repo, teardown_repo),
 		cmocka_unit_test_setup_teardown(test_sync__missing_branch_keeps_checkout,
+						setup_repo, teardown_repo),
+		cmocka_unit_test_setup_teardown(test_sync__new_commit_gets_new_tree_old_one_goes,
+						setup_repo, teardown_repo),
+		cmocka_unit_test_setup_teardown(test_sync__checkout_cut_short_keeps_previous_tree,
+						setup_repo, teardown_repo),
+		cmocka_unit_test_setup_teardown(test_sync__leftovers_swept_last_tree_kept,
 						setup_repo, teardown_repo),
 	};
 	int rc;
