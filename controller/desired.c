@@ -8,25 +8,39 @@
  * result; the caller must not apply a commit with errors anyway.
  *
  * Layout: files under apis/ and policies/ (recursively, hidden files and
- * directories skipped, symbolic links ignored because they could point
- * outside the repository), loaded in byte order of their paths so that
- * "first defined" is stable.  A .tyk.json manifest at the root (tyk-sync)
- * replaces the scan: only the files it lists are loaded.
+ * directories skipped), loaded in byte order of their paths so that "first
+ * defined" is stable.  A .tyk.json manifest at the root (tyk-sync) replaces
+ * the scan: only the files it lists are loaded.
+ *
+ * Symbolic links: a repository decides what its links point at, so a link
+ * could make the controller read, and publish, any file it can read.  Below
+ * the trusted root (opts->root) every path is therefore opened one component
+ * at a time with openat(O_NOFOLLOW), never through "..", and files are read
+ * through the descriptor that was checked.  Every link is refused, even one
+ * that stays inside the repository: that needs no resolving and leaves no
+ * case to get wrong.  A link the directory scan meets is skipped with a
+ * warning; a link on the way to something the repository asks for by name
+ * (the sync path, apis/, policies/, .tyk.json and the files it lists) is an
+ * error, so that a commit never silently publishes less than it says.
  *
  * Limits: files larger than TG_DESIRED_MAX_FILE_SIZE (8 MiB) are reported
  * and skipped; directories nested deeper than TG_DESIRED_MAX_DIR_DEPTH are
- * not walked; YAML/JSON nesting and alias expansion are bounded by
- * yamljson.c.
+ * not walked; YAML/JSON nesting is bounded by yamljson.c, and so is alias
+ * expansion, with one budget for all the files of a load; values filled in
+ * by ${VAR} are bounded relative to the size of the files too.
  */
 #include "tg/desired.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tg/buf.h"
 #include "tg/yamljson.h"
@@ -40,6 +54,12 @@ struct loader {
 	struct tg_desired *d;
 	char *prefix;  /* root relative to repo_root, "" or "dir/" */
 	size_t n_seen; /* files and documents seen, usable or not */
+	int dirfd;     /* the directory holding apis/ and policies/; -1 for buffers */
+	int refused;   /* the layout itself was refused: "empty" would be noise */
+	struct tg_yaml_budget budget; /* alias expansion, for all files together */
+	size_t input;                 /* bytes of all files read */
+	size_t filled;                /* bytes of values filled in by ${VAR} */
+	int fill_over;                /* filled reached its limit: reported, substitution stopped */
 };
 
 /* One document being turned into an object. */
@@ -236,12 +256,49 @@ static char *lookup_var(const struct docctx *c, const char *name, const char *fi
 }
 
 /*
+ * What ${VAR} may fill in, relative to the input like alias expansion: a
+ * short reference to a long secret (a certificate, 64 KiB from secrets_dir)
+ * repeated through a file would otherwise multiply it without bound.
+ */
+static size_t fill_limit(const struct loader *ld)
+{
+	size_t n;
+
+	if (__builtin_mul_overflow(ld->input, (size_t)TG_DESIRED_FILL_FACTOR, &n))
+		return SIZE_MAX;
+	return n > TG_DESIRED_FILL_FLOOR ? n : TG_DESIRED_FILL_FLOOR;
+}
+
+/* 0, or -1 (reported, once) when value_len more bytes cross the limit. */
+static int fill_charge(const struct docctx *c, size_t value_len, const char *field)
+{
+	struct loader *ld = c->ld;
+	size_t filled;
+
+	if (!ld->fill_over && !__builtin_add_overflow(ld->filled, value_len, &filled) &&
+	    filled <= fill_limit(ld)) {
+		ld->filled = filled;
+		return 0;
+	}
+	if (!ld->fill_over)
+		doc_problem(
+			c, TG_SEV_ERROR, field,
+			"values filled in by '${...}' add up to more than %zu bytes (the limit: %d "
+			"times the %zu bytes of the files, at least %zu MiB)",
+			fill_limit(ld), TG_DESIRED_FILL_FACTOR, ld->input,
+			TG_DESIRED_FILL_FLOOR / (1024 * 1024));
+	ld->fill_over = 1;
+	return -1;
+}
+
+/*
  * Expands ${VAR}, ${VAR:-default} and $${ (a literal "${") in s.  Shell
  * semantics for the default: used when VAR is unset or empty.  A default
  * ends at the first '}', so defaults cannot nest, and substituted values
  * are not expanded again.  Values from the environment or secret files go
  * into d->secrets; defaults do not, since they are written in the
  * repository and redacting short ones ("80", "true") would garble logs.
+ * Once the values filled in reach fill_limit, nothing more is looked up.
  * Returns the new string (wipe with tg_secret_free), or NULL when nothing
  * changed or on an error (reported).
  */
@@ -269,6 +326,10 @@ static char *expand(const struct docctx *c, const char *s, const char *field)
 			continue;
 		}
 		changed = 1;
+		if (c->ld->fill_over) {
+			bad = 1;
+			break;
+		}
 		name = s + 2;
 		end = strchr(name, '}');
 		if (!end) {
@@ -299,6 +360,8 @@ static char *expand(const struct docctx *c, const char *s, const char *field)
 			tg_buf_put(&b, def, def_len);
 		} else if (!value) {
 			doc_problem(c, TG_SEV_ERROR, field, "variable '%s' is not set and has no default", nm);
+			bad = 1;
+		} else if (fill_charge(c, strlen(value), field)) {
 			bad = 1;
 		} else {
 			tg_buf_puts(&b, value);
@@ -643,41 +706,186 @@ static void load_data(struct loader *ld, const char *file, const char *data, siz
 	size_t i;
 
 	ld->n_seen++;
+	if (__builtin_add_overflow(ld->input, len, &ld->input))
+		ld->input = SIZE_MAX;
 	if (has_suffix(file, ".json"))
 		tg_json_parse(&docs, data, len, file, ld->problems);
 	else
-		tg_yaml_parse(&docs, data, len, file, ld->problems);
+		tg_yaml_parse_budgeted(&docs, &ld->budget, data, len, file, ld->problems);
 	for (i = 0; i < docs.len; i++)
 		handle_doc(ld, file, &docs.items[i], fam);
 	tg_docs_release(&docs);
 }
 
-/* rel is relative to the root. */
-static void load_path(struct loader *ld, const char *rel, enum family fam)
+/* ------------------------------------------------------------------ */
+/* Files below the root, without following links.                     */
+
+#define LINK_REFUSED "links are not followed: they could point outside the repository"
+
+/* The next path component at or after s ("" and "." skipped), or NULL. */
+static const char *next_component(const char *s, size_t *n)
 {
-	struct tg_err err = { 0, "" };
-	char *abs = NULL, *file = NULL, *data = NULL;
-	size_t len = 0;
+	for (;;) {
+		while (*s == '/')
+			s++;
+		if (!*s)
+			return NULL;
+		*n = strcspn(s, "/");
+		if (*n != 1 || s[0] != '.')
+			return s;
+		s++;
+	}
+}
+
+static int is_link_at(int dirfd, const char *name)
+{
 	struct stat st;
 
-	abs = tg_xasprintf("%s/%s", ld->opts->root, rel);
-	file = tg_xasprintf("%s%s", ld->prefix, rel);
-	if (stat(abs, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (unsigned long long)st.st_size > TG_DESIRED_MAX_FILE_SIZE) {
-		tg_problems_add(ld->problems, TG_SEV_ERROR, file, 0, 0, NULL,
-				"file is larger than the %zu MiB limit",
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+/*
+ * Opens rel below dirfd, one component at a time, refusing symbolic links
+ * and "..": a directory when want_dir, else anything that is not a link
+ * (the caller checks that it is a regular file; O_NONBLOCK keeps a FIFO from
+ * blocking the open).  Returns a descriptor, or a negative code with the
+ * reason in err: TG_ENOTFOUND when something is missing, TG_EINVALID for a
+ * link or "..", TG_ERROR otherwise.  shown prefixes rel in messages.
+ */
+static int open_below(int dirfd, const char *rel, int want_dir, const char *shown,
+		      struct tg_err *err)
+{
+	const char *c, *next;
+	size_t n, next_n = 0;
+	int cur = dirfd, fd, rc = TG_ERROR;
+	char *name = NULL;
+
+	c = next_component(rel, &n);
+	if (!c) {
+		if (!want_dir)
+			return tg_err_set(err, TG_EINVALID, "not a file");
+		fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return tg_err_set(err, TG_ERROR, "%s", strerror(errno));
+		return fd;
+	}
+	for (; c; c = next, n = next_n) {
+		int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+
+		next = next_component(c + n, &next_n);
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
+			rc = tg_err_set(err, TG_EINVALID, "'..' would leave the repository");
+			goto fail;
+		}
+		flags |= next || want_dir ? O_DIRECTORY : O_NONBLOCK;
+		name = tg_xstrndup(c, n);
+		fd = openat(cur, name, flags);
+		if (fd < 0) {
+			int e = errno;
+
+			if ((e == ELOOP || e == ENOTDIR || e == EMLINK) && is_link_at(cur, name))
+				rc = tg_err_set(err, TG_EINVALID,
+						"'%s%.*s' is a symbolic link (%s)", shown,
+						(int)(c + n - rel), rel, LINK_REFUSED);
+			else
+				rc = tg_err_set(err, e == ENOENT ? TG_ENOTFOUND : TG_ERROR, "%s",
+						strerror(e));
+			goto fail;
+		}
+		free(name);
+		name = NULL;
+		if (cur != dirfd)
+			close(cur);
+		cur = fd;
+	}
+	return cur;
+fail:
+	free(name);
+	if (cur != dirfd)
+		close(cur);
+	return rc;
+}
+
+/* Reads the regular file open on fd (closed here) into *out; err holds a
+ * whole message for the file. */
+static int read_fd(int fd, char **out, size_t *out_len, struct tg_err *err)
+{
+	struct stat st;
+	char *data = NULL;
+	size_t len = 0, want;
+	int rc = TG_ERROR;
+
+	if (fstat(fd, &st) < 0) {
+		rc = tg_err_set(err, TG_ERROR, "cannot read file: %s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = tg_err_set(err, TG_EINVALID, "cannot read file: not a regular file");
+		goto out;
+	}
+	if ((unsigned long long)st.st_size > TG_DESIRED_MAX_FILE_SIZE) {
+		rc = tg_err_set(err, TG_EINVALID, "file is larger than the %zu MiB limit",
 				TG_DESIRED_MAX_FILE_SIZE / (1024 * 1024));
 		goto out;
 	}
-	if (tg_read_file(&data, &len, abs, TG_DESIRED_MAX_FILE_SIZE, &err)) {
-		tg_problems_add(ld->problems, TG_SEV_ERROR, file, 0, 0, NULL, "%s", err.msg);
-		goto out;
+	/* The size checked is the size read: a file that grows is cut there. */
+	want = (size_t)st.st_size;
+	data = tg_xmalloc(want + 1);
+	while (len < want) {
+		ssize_t r = read(fd, data + len, want - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = tg_err_set(err, TG_ERROR, "cannot read file: %s", strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
 	}
-	load_data(ld, file, data, len, fam);
+	data[len] = '\0';
+	*out = data;
+	*out_len = len;
+	data = NULL;
+	rc = 0;
 out:
 	free(data);
+	close(fd);
+	return rc;
+}
+
+/* Reads the file open on fd (closed here), rel relative to the root;
+ * problems are reported at the file. */
+static void load_fd(struct loader *ld, int fd, const char *rel, enum family fam)
+{
+	struct tg_err err = { 0, "" };
+	char *file = tg_xasprintf("%s%s", ld->prefix, rel), *data = NULL;
+	size_t len = 0;
+
+	if (read_fd(fd, &data, &len, &err))
+		tg_problems_add(ld->problems, TG_SEV_ERROR, file, 0, 0, NULL, "%s", err.msg);
+	else
+		load_data(ld, file, data, len, fam);
+	free(data);
 	free(file);
-	free(abs);
+}
+
+/* Opens rel without following links and loads it. */
+static void load_path(struct loader *ld, const char *rel, enum family fam)
+{
+	struct tg_err err = { 0, "" };
+	int fd = open_below(ld->dirfd, rel, 0, ld->prefix, &err);
+	char *file;
+
+	if (fd >= 0) {
+		load_fd(ld, fd, rel, fam);
+		return;
+	}
+	file = tg_xasprintf("%s%s", ld->prefix, rel);
+	tg_problems_add(ld->problems, TG_SEV_ERROR, file, 0, 0, NULL, "cannot read file: %s",
+			err.msg);
+	free(file);
 }
 
 struct strvec {
@@ -708,38 +916,38 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void scan_dir(struct loader *ld, const char *rel, int depth, struct strvec *files)
+/* Walks the directory open on fd (closed here); rel is its path from the root. */
+static void scan_dir(struct loader *ld, int fd, const char *rel, int depth, struct strvec *files)
 {
 	DIR *dir = NULL;
 	struct dirent *de;
-	char *abs = tg_xasprintf("%s/%s", ld->opts->root, rel);
 	char *shown = tg_xasprintf("%s%s", ld->prefix, rel);
 
 	if (depth > TG_DESIRED_MAX_DIR_DEPTH) {
 		tg_problems_add(ld->problems, TG_SEV_WARNING, shown, 0, 0, NULL,
 				"directory nested deeper than %d levels is not read",
 				TG_DESIRED_MAX_DIR_DEPTH);
+		close(fd);
 		goto out;
 	}
-	dir = opendir(abs);
+	dir = fdopendir(fd);
 	if (!dir) {
-		if (depth == 0 && errno == ENOENT)
-			goto out; /* no apis/ or no policies/: fine */
 		tg_problems_add(ld->problems, TG_SEV_ERROR, shown, 0, 0, NULL,
 				"cannot read directory: %s", strerror(errno));
+		close(fd);
 		goto out;
 	}
 	while ((de = readdir(dir))) {
-		char *child, *child_abs, *child_shown;
+		char *child, *child_shown;
 		struct stat st;
+		int cfd;
 
 		/* ".", "..", and hidden files such as .gitkeep */
 		if (de->d_name[0] == '.')
 			continue;
 		child = tg_xasprintf("%s/%s", rel, de->d_name);
-		child_abs = tg_xasprintf("%s/%s", ld->opts->root, child);
 		child_shown = tg_xasprintf("%s%s", ld->prefix, child);
-		if (lstat(child_abs, &st) < 0) {
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			tg_problems_add(ld->problems, TG_SEV_ERROR, child_shown, 0, 0, NULL,
 					"cannot read file: %s", strerror(errno));
 			free(child);
@@ -748,7 +956,14 @@ static void scan_dir(struct loader *ld, const char *rel, int depth, struct strve
 					"ignoring symbolic link");
 			free(child);
 		} else if (S_ISDIR(st.st_mode)) {
-			scan_dir(ld, child, depth + 1, files);
+			/* O_NOFOLLOW again: the entry may have changed since fstatat. */
+			cfd = openat(dirfd(dir), de->d_name,
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd < 0)
+				tg_problems_add(ld->problems, TG_SEV_ERROR, child_shown, 0, 0, NULL,
+						"cannot read directory: %s", strerror(errno));
+			else
+				scan_dir(ld, cfd, child, depth + 1, files);
 			free(child);
 		} else if (S_ISREG(st.st_mode) && known_extension(de->d_name)) {
 			strvec_push(files, child);
@@ -757,14 +972,34 @@ static void scan_dir(struct loader *ld, const char *rel, int depth, struct strve
 					"ignoring file: not .json, .yaml or .yml");
 			free(child);
 		}
-		free(child_abs);
 		free(child_shown);
 	}
 out:
 	if (dir)
 		closedir(dir);
-	free(abs);
 	free(shown);
+}
+
+/* apis/ or policies/: missing is fine, a link is not (the repository asked
+ * for that directory by its layout). */
+static void scan_top(struct loader *ld, const char *name, struct strvec *files)
+{
+	struct tg_err err = { 0, "" };
+	int fd = open_below(ld->dirfd, name, 1, ld->prefix, &err);
+	char *shown;
+
+	if (fd >= 0) {
+		scan_dir(ld, fd, name, 0, files);
+		return;
+	}
+	if (fd == TG_ENOTFOUND)
+		return;
+	shown = tg_xasprintf("%s%s", ld->prefix, name);
+	tg_problems_add(ld->problems, TG_SEV_ERROR, shown, 0, 0, NULL, "cannot read directory: %s",
+			err.msg);
+	free(shown);
+	if (fd == TG_EINVALID)
+		ld->refused = 1;
 }
 
 static int path_escapes(const char *p)
@@ -819,26 +1054,23 @@ static void load_manifest(struct loader *ld, const char *data, size_t len)
 		for (e = list->child; e; e = e->next, i++) {
 			const char *name = nonempty_string(cJSON_GetObjectItemCaseSensitive(e, "file"));
 			char *field = tg_xasprintf("%s.%zu.file", lists[l].key, i);
-			char *abs = NULL, *p = NULL;
-			struct stat st;
+			struct tg_err err = { 0, "" };
+			char *p = NULL;
+			int fd;
 
 			if (!name) {
 				doc_problem(&c, TG_SEV_ERROR, field, "missing file name");
 			} else if (path_escapes(name)) {
 				p = printable(name);
 				doc_problem(&c, TG_SEV_ERROR, field, "path '%s' leaves the repository", p);
+			} else if ((fd = open_below(ld->dirfd, name, 0, ld->prefix, &err)) < 0) {
+				p = printable(name);
+				doc_problem(&c, TG_SEV_ERROR, field, "cannot read '%s': %s", p,
+					    err.msg);
 			} else {
-				abs = tg_xasprintf("%s/%s", ld->opts->root, name);
-				if (stat(abs, &st) < 0) {
-					p = printable(name);
-					doc_problem(&c, TG_SEV_ERROR, field, "cannot read '%s': %s", p,
-						    strerror(errno));
-				} else {
-					load_path(ld, name, lists[l].fam);
-				}
+				load_fd(ld, fd, name, lists[l].fam);
 			}
 			free(p);
-			free(abs);
 			free(field);
 		}
 	}
@@ -987,7 +1219,7 @@ static void finish(struct loader *ld)
 	check_duplicates(ld);
 	/* Broken files already have problems of their own: only a repository
 	 * with nothing in it at all is reported as empty. */
-	if (!ld->n_seen && !ld->opts->allow_empty)
+	if (!ld->n_seen && !ld->refused && !ld->opts->allow_empty)
 		tg_problems_add(ld->problems, TG_SEV_ERROR, NULL, 0, 0, NULL,
 				"no apis or policies found (expected files under apis/ and policies/)");
 }
@@ -1014,60 +1246,133 @@ static char *make_prefix(const char *root, const char *repo_root)
 	return tg_xasprintf("%.*s/", (int)m, root);
 }
 
+static int has_dotdot(const char *p)
+{
+	const char *c;
+	size_t n;
+
+	for (c = next_component(p, &n); c; c = next_component(c + n, &n))
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return 1;
+	return 0;
+}
+
+/*
+ * The directory to load from: opts->root, trusted and opened as it is, then
+ * opts->path below it, which the repository controls.  Returns a descriptor,
+ * or a negative code: with err set when loading cannot start, or
+ * TG_EINVALID with a problem added when the repository makes the path a
+ * link (loading reports that and nothing else).
+ */
+static int open_load_dir(struct loader *ld, const char *dir, struct tg_err *err)
+{
+	const struct tg_load_opts *opts = ld->opts;
+	struct tg_err ferr = { 0, "" };
+	size_t n;
+	int top, fd, e;
+
+	top = open(opts->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0) {
+		e = errno;
+		if (e == ENOTDIR)
+			return tg_err_set(err, TG_ENOTFOUND, "cannot open '%s': not a directory",
+					  dir);
+		return tg_err_set(err, e == ENOENT ? TG_ENOTFOUND : TG_ERROR,
+				  "cannot open '%s': %s", dir, strerror(e));
+	}
+	if (!opts->path || !next_component(opts->path, &n))
+		return top;
+	if (has_dotdot(opts->path)) {
+		close(top);
+		return tg_err_set(err, TG_EINVALID,
+				  "cannot open '%s': the path must not contain '..'", dir);
+	}
+	fd = open_below(top, opts->path, 1, "", &ferr);
+	close(top);
+	if (fd == TG_EINVALID) {
+		tg_problems_add(ld->problems, TG_SEV_ERROR, NULL, 0, 0, NULL,
+				"cannot open the sync path '%s': %s", opts->path, ferr.msg);
+		ld->refused = 1;
+		return fd;
+	}
+	if (fd < 0)
+		return tg_err_set(err, fd == TG_ENOTFOUND ? TG_ENOTFOUND : TG_ERROR,
+				  "cannot open '%s': %s", dir, ferr.msg);
+	return fd;
+}
+
 int tg_desired_load(struct tg_desired **out, struct tg_problems *problems,
 		    const struct tg_load_opts *opts, struct tg_err *err)
 {
 	static const char *const dirs[] = { "apis", "policies" };
-	struct loader ld = { opts, problems, NULL, NULL, 0 };
+	struct loader ld;
 	struct tg_err ferr = { 0, "" };
 	struct strvec files = { NULL, 0, 0 };
-	char *manifest = NULL, *data = NULL;
+	char *data = NULL, *dir = NULL, *shown = NULL;
 	size_t len = 0, i;
-	struct stat st;
-	int rc;
+	int rc = 0, fd;
 
 	*out = NULL;
-	if (stat(opts->root, &st) < 0)
-		return tg_err_set(err, errno == ENOENT ? TG_ENOTFOUND : TG_ERROR, "cannot open '%s': %s",
-				  opts->root, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return tg_err_set(err, TG_ENOTFOUND, "cannot open '%s': not a directory", opts->root);
-
+	memset(&ld, 0, sizeof(ld));
+	ld.opts = opts;
+	ld.problems = problems;
+	dir = opts->path && *opts->path ? tg_xasprintf("%s/%s", opts->root, opts->path)
+					: tg_xstrdup(opts->root);
+	ld.dirfd = open_load_dir(&ld, dir, err);
+	if (ld.dirfd < 0 && !ld.refused) {
+		rc = ld.dirfd;
+		goto out;
+	}
 	ld.d = tg_xcalloc(1, sizeof(*ld.d));
-	ld.prefix = make_prefix(opts->root, opts->repo_root);
-	manifest = tg_xasprintf("%s/.tyk.json", opts->root);
-	rc = tg_read_file(&data, &len, manifest, TG_DESIRED_MAX_FILE_SIZE, &ferr);
-	if (rc == 0) {
-		load_manifest(&ld, data, len);
-	} else if (rc != TG_ENOTFOUND) {
-		char *shown = tg_xasprintf("%s.tyk.json", ld.prefix);
+	ld.prefix = make_prefix(dir, opts->repo_root);
+	if (ld.refused)
+		goto done;
 
-		tg_problems_add(problems, TG_SEV_ERROR, shown, 0, 0, NULL, "%s", ferr.msg);
-		free(shown);
+	shown = tg_xasprintf("%s.tyk.json", ld.prefix);
+	fd = open_below(ld.dirfd, ".tyk.json", 0, ld.prefix, &ferr);
+	if (fd >= 0) {
+		if (read_fd(fd, &data, &len, &ferr))
+			tg_problems_add(problems, TG_SEV_ERROR, shown, 0, 0, NULL, "%s", ferr.msg);
+		else
+			load_manifest(&ld, data, len);
+	} else if (fd != TG_ENOTFOUND) {
+		/* Scanning instead would load what the manifest may leave out. */
+		tg_problems_add(problems, TG_SEV_ERROR, shown, 0, 0, NULL, "cannot read file: %s",
+				ferr.msg);
+		ld.refused = fd == TG_EINVALID;
 	} else {
 		for (i = 0; i < TG_ARRAY_SIZE(dirs); i++)
-			scan_dir(&ld, dirs[i], 0, &files);
+			scan_top(&ld, dirs[i], &files);
 		if (files.n) /* qsort(NULL, 0, ...) is undefined */
 			qsort(files.v, files.n, sizeof(*files.v), cmp_str);
 		for (i = 0; i < files.n; i++)
 			load_path(&ld, files.v[i],
 				  !strncmp(files.v[i], "policies/", 9) ? FAM_POLICY : FAM_API);
 	}
+done:
 	finish(&ld);
 	*out = ld.d;
+out:
+	if (ld.dirfd >= 0)
+		close(ld.dirfd);
 	strvec_release(&files);
 	free(data);
-	free(manifest);
+	free(shown);
+	free(dir);
 	free(ld.prefix);
-	return 0;
+	return rc;
 }
 
 int tg_desired_load_buffer(struct tg_desired **out, struct tg_problems *problems,
 			   const struct tg_load_opts *opts, const char *file, const char *data,
 			   size_t len)
 {
-	struct loader ld = { opts, problems, NULL, NULL, 0 };
+	struct loader ld;
 
+	memset(&ld, 0, sizeof(ld));
+	ld.opts = opts;
+	ld.problems = problems;
+	ld.dirfd = -1;
 	ld.d = tg_xcalloc(1, sizeof(*ld.d));
 	ld.prefix = tg_xstrdup("");
 	load_data(&ld, file, data, len, !strncmp(file, "policies/", 9) ? FAM_POLICY : FAM_API);

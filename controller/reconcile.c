@@ -761,10 +761,9 @@ static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opt
 	const struct tg_commit_info *ci;
 	char *author;
 	int changed = 0;
-	const char *path = s->cfg->path ? s->cfg->path : "";
 
 	if (opts->local_dir) {
-		*root = tg_xasprintf("%s%s%s", opts->local_dir, *path ? "/" : "", path);
+		*root = tg_xstrdup(opts->local_dir);
 		return 0;
 	}
 	if (!s->git) {
@@ -796,7 +795,7 @@ static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opt
 	res->author = tg_utf8_sanitize(author);
 	free(author);
 	res->summary_line = tg_utf8_sanitize(ci->summary ? ci->summary : "");
-	*root = tg_xasprintf("%s%s%s", tg_git_workdir(s->git), *path ? "/" : "", path);
+	*root = tg_xstrdup(tg_git_workdir(s->git));
 	res->outcome = TG_OUTCOME_SUCCESS;
 	res->error[0] = '\0';
 	return 0;
@@ -821,6 +820,8 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	if (fetch_source(s, opts, res, &root))
 		goto out;
 	lopts.root = root;
+	/* The repository's side of the path: opened without following links. */
+	lopts.path = s->cfg->path;
 	lopts.secrets_dir = s->cfg->secrets_dir;
 	lopts.allow_empty = s->cfg->allow_empty;
 	if (tg_desired_load(&d, &res->problems, &lopts, &err)) {

@@ -26,9 +26,22 @@
  * unescaped, so a key containing '.' may shadow a nested path; the first
  * recorded position wins.
  *
- * Limits: nesting deeper than TG_YAML_MAX_DEPTH and documents that expand
- * (through aliases) beyond TG_YAML_MAX_EXPANSION bytes are rejected, so
- * that a "billion laughs" file cannot exhaust memory or the stack.
+ * Limits: nesting deeper than TG_YAML_MAX_DEPTH is rejected, so that the
+ * stack stays bounded.  Memory stays proportional to the input:
+ *
+ * - Aliases and merge keys are the only way to build more than the text
+ *   spells out, so they draw on a budget relative to the input, per file and
+ *   per pass (a "billion laughs" spread over sixteen documents or a hundred
+ *   files is stopped like one in a single document).  What they copy is
+ *   counted as what malloc really hands out for cJSON nodes and strings, not
+ *   as text, because a node costs some 80 bytes however short its text.
+ * - Anchors are not copied when they are defined: an anchor points at the
+ *   node in the tree, and nodes that leave the tree before the document ends
+ *   (values of duplicate keys, merge sources) are parked, not freed, so that
+ *   the pointer stays good.  A merge copies only the keys it takes.  Nested
+ *   anchors therefore cost nothing, where a copy per anchor would multiply a
+ *   deep document by its depth.
+ * - Positions are recorded within a budget relative to the input too.
  */
 #include "tg/yamljson.h"
 
@@ -45,8 +58,22 @@
 #include "tg/common.h"
 #include "tg/banned.h"
 
-/* Rough bytes per node, used only for the expansion budget. */
-#define NODE_COST 48
+/*
+ * What malloc takes for an n-byte block: glibc on 64-bit systems adds an
+ * 8-byte header, rounds to 16 and hands out at least 32.  Close enough for
+ * other allocators; the budget needs the right order, not the last byte.
+ */
+static size_t mem_of(size_t n)
+{
+	size_t m = (n + 8 + 15) & ~(size_t)15;
+
+	return m < 32 ? 32 : m;
+}
+
+static size_t str_mem(const char *s)
+{
+	return s ? mem_of(strlen(s) + 1) : 0;
+}
 
 static cJSON *chk(cJSON *node)
 {
@@ -71,6 +98,7 @@ struct tg_pos_map {
 	size_t arena_len, arena_alloc;
 	struct pos_ent *ents;
 	size_t n, cap;
+	size_t *left; /* bytes the file may still spend on positions */
 };
 
 static uint32_t hash_path(const char *s, size_t len)
@@ -85,9 +113,22 @@ static uint32_t hash_path(const char *s, size_t len)
 	return h;
 }
 
-static struct tg_pos_map *pos_new(void)
+/* left: the file's position budget, shared by its documents. */
+static struct tg_pos_map *pos_new(size_t *left)
 {
-	return tg_xcalloc(1, sizeof(struct tg_pos_map));
+	struct tg_pos_map *m = tg_xcalloc(1, sizeof(struct tg_pos_map));
+
+	m->left = left;
+	return m;
+}
+
+static size_t pos_budget(size_t input_len)
+{
+	size_t n;
+
+	if (__builtin_mul_overflow(input_len, (size_t)TG_YAML_POS_FACTOR, &n))
+		return SIZE_MAX;
+	return n > TG_YAML_POS_FLOOR ? n : TG_YAML_POS_FLOOR;
 }
 
 static void pos_free(struct tg_pos_map *m)
@@ -137,11 +178,17 @@ static void pos_grow(struct tg_pos_map *m)
 static void pos_put(struct tg_pos_map *m, const char *path, size_t len, int line, int column)
 {
 	struct pos_ent *e;
-	uint32_t h = hash_path(path, len);
-	size_t need;
+	uint32_t h;
+	size_t need, cost;
 
 	if (!m)
 		return;
+	/* The path, and the table at half load and the arena at worst half
+	 * used; over the budget the position is simply not recorded. */
+	cost = 2 * (len + 1 + sizeof(*e));
+	if (*m->left < cost)
+		return;
+	h = hash_path(path, len);
 	if ((m->n + 1) * 2 > m->cap)
 		pos_grow(m);
 	e = pos_slot(m, path, len, h);
@@ -163,6 +210,7 @@ static void pos_put(struct tg_pos_map *m, const char *path, size_t len, int line
 	e->column = column;
 	m->arena_len = need;
 	m->n++;
+	*m->left -= cost;
 }
 
 int tg_pos_lookup(const struct tg_pos_map *pos, const char *path, int *line, int *column)
@@ -482,6 +530,7 @@ static cJSON *resolve_plain(const char *s, size_t len)
 
 struct frame {
 	cJSON *node;
+	size_t cost; /* memory of node and everything in it so far */
 	int is_map;
 	int has_key;      /* a key was read, its value is next */
 	int key_is_merge; /* the key was "<<" */
@@ -491,14 +540,14 @@ struct frame {
 	size_t index;     /* next sequence index */
 	size_t path_len;  /* length of this container's path */
 	char *anchor;
-	cJSON *merges;    /* mappings to merge at the end, owned */
+	cJSON *merges; /* references to the mappings to merge at the end */
 	int merge_line, merge_column;
 };
 
 struct anchor {
 	char *name;
-	cJSON *node; /* an owned copy: the original may be merged away */
-	size_t cost;
+	const cJSON *node; /* in the tree or parked; lives until the document ends */
+	size_t cost;       /* memory of a copy */
 };
 
 struct yb {
@@ -511,42 +560,97 @@ struct yb {
 	struct tg_buf path;
 	struct tg_pos_map *pos;
 	cJSON *root;
+	cJSON *parked; /* nodes out of the tree that anchors may point into */
 	int have_root;
 	int doc_line, doc_column;
-	size_t cost;
 	size_t skip_depth; /* inside a container used as a key */
 	int doc_bad;
+	int skip_doc; /* over budget: 1 drop what was built, 2 dropped */
 	int fatal;
+	/* Alias budget: this file's, and the pass's it draws on. */
+	size_t file_size, file_limit, file_used, pass_limit;
+	struct tg_yaml_budget *budget;
+	size_t pos_left;
 };
 
-static void yb_error(struct yb *b, const yaml_mark_t *mark, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* Fields in problems are paths, which repeat every ancestor key: a long key
+ * above many members must not be copied into every problem. */
+#define FIELD_MAX 256
 
-static void yb_error(struct yb *b, const yaml_mark_t *mark, const char *field, const char *fmt, ...)
+static const char *clip_field(const char *field, char buf[FIELD_MAX + 4])
 {
-	char msg[512];
+	size_t n;
+
+	if (!field || strlen(field) <= FIELD_MAX)
+		return field;
+	n = FIELD_MAX;
+	while (n > 0 && ((unsigned char)field[n] & 0xC0) == 0x80)
+		n--; /* do not cut a UTF-8 sequence */
+	memcpy(buf, field, n);
+	memcpy(buf + n, "...", 4);
+	return buf;
+}
+
+static void yb_error_at(struct yb *b, int line, int column, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void yb_error_at(struct yb *b, int line, int column, const char *field, const char *fmt, ...)
+{
+	char msg[512], clipped[FIELD_MAX + 4];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	tg_problems_add(b->problems, TG_SEV_ERROR, b->file, (int)mark->line + 1,
-			(int)mark->column + 1, field, "%s", msg);
+	tg_problems_add(b->problems, TG_SEV_ERROR, b->file, line, column,
+			clip_field(field, clipped), "%s", msg);
 	b->doc_bad = 1;
 }
 
-static size_t node_cost(const cJSON *n)
+#define yb_error(b, mark, ...) \
+	yb_error_at((b), (int)(mark)->line + 1, (int)(mark)->column + 1, __VA_ARGS__)
+
+/* Memory of one node and its own value string, not of its key or children. */
+static size_t node_mem(const cJSON *n)
 {
-	size_t cost = NODE_COST;
+	size_t m = mem_of(sizeof(cJSON));
+
+	if (cJSON_IsString(n) || cJSON_IsRaw(n))
+		m += str_mem(n->valuestring);
+	return m;
+}
+
+/* Memory of a copy of n (cJSON_Duplicate): n's own key is not copied along. */
+static size_t tree_mem(const cJSON *n)
+{
+	size_t m = node_mem(n);
 	const cJSON *c;
 
-	if (n->string)
-		cost += strlen(n->string);
-	if (cJSON_IsString(n) || cJSON_IsRaw(n))
-		cost += strlen(n->valuestring);
 	for (c = n->child; c; c = c->next)
-		cost += node_cost(c);
-	return cost;
+		m += tree_mem(c) + str_mem(c->string);
+	return m;
+}
+
+/* A copy for another place in the tree: its key is whatever that place says. */
+static cJSON *copy_node(const cJSON *n)
+{
+	cJSON *d = chk(cJSON_Duplicate(n, 1));
+
+	if (d->string && !(d->type & cJSON_StringIsConst))
+		cJSON_free(d->string);
+	d->string = NULL;
+	d->type &= ~cJSON_StringIsConst;
+	return d;
+}
+
+/* Keeps a node that left the tree alive until the document ends. */
+static void park(struct yb *b, cJSON *v)
+{
+	if (!v)
+		return;
+	if (!b->parked)
+		b->parked = chk(cJSON_CreateArray());
+	cJSON_AddItemToArray(b->parked, v);
 }
 
 static void doc_reset(struct yb *b)
@@ -560,20 +664,28 @@ static void doc_reset(struct yb *b)
 		free(b->stack[i].anchor);
 	}
 	b->depth = 0;
-	for (i = 0; i < b->n_anchors; i++) {
+	for (i = 0; i < b->n_anchors; i++)
 		free(b->anchors[i].name);
-		cJSON_Delete(b->anchors[i].node);
-	}
 	b->n_anchors = 0;
 	cJSON_Delete(b->root);
 	b->root = NULL;
 	b->have_root = 0;
+	cJSON_Delete(b->parked);
+	b->parked = NULL;
 	pos_free(b->pos);
 	b->pos = NULL;
 	path_truncate(&b->path, 0);
-	b->cost = 0;
 	b->skip_depth = 0;
 	b->doc_bad = 0;
+	b->skip_doc = 0;
+}
+
+/* Over budget: free what the document built and ignore it up to its end. */
+static void doc_drop(struct yb *b)
+{
+	doc_reset(b);
+	b->doc_bad = 1;
+	b->skip_doc = 2;
 }
 
 static struct frame *top(struct yb *b)
@@ -581,18 +693,66 @@ static struct frame *top(struct yb *b)
 	return b->depth ? &b->stack[b->depth - 1] : NULL;
 }
 
-static void add_cost(struct yb *b, size_t cost, const yaml_mark_t *mark)
+static size_t times_factor(size_t n)
 {
-	if (b->fatal)
-		return;
-	if (__builtin_add_overflow(b->cost, cost, &b->cost) || b->cost > TG_YAML_MAX_EXPANSION) {
-		yb_error(b, mark, NULL, "document expands to more than %zu bytes (too many aliases?)",
-			 TG_YAML_MAX_EXPANSION);
-		b->fatal = 1;
-	}
+	size_t m;
+
+	if (__builtin_mul_overflow(n, (size_t)TG_YAML_EXPANSION_FACTOR, &m))
+		return SIZE_MAX;
+	return m;
 }
 
-static void anchor_register(struct yb *b, const char *name, const cJSON *node)
+static void budget_start(struct yb *b, struct tg_yaml_budget *budget, size_t len)
+{
+	size_t limit = times_factor(len);
+
+	b->budget = budget;
+	b->file_size = len;
+	b->file_limit = limit > TG_YAML_EXPANSION_FLOOR ? limit : TG_YAML_EXPANSION_FLOOR;
+	if (__builtin_add_overflow(budget->input, len, &budget->input))
+		budget->input = SIZE_MAX;
+	limit = times_factor(budget->input);
+	b->pass_limit = limit > TG_YAML_PASS_EXPANSION_FLOOR ? limit : TG_YAML_PASS_EXPANSION_FLOOR;
+}
+
+/*
+ * Charges cost bytes of copies made by an alias or a merge key, before they
+ * are made.  0, or -1 when a limit would be crossed: reported there, and the
+ * document is dropped (skip_doc) without building anything more.
+ */
+static int charge(struct yb *b, size_t cost, int line, int column)
+{
+	size_t file_used, pass_used;
+
+	if (b->skip_doc)
+		return -1;
+	if (__builtin_add_overflow(b->file_used, cost, &file_used) || file_used > b->file_limit) {
+		yb_error_at(
+			b, line, column, b->path.ptr,
+			"document expands to more than %zu bytes through aliases (the limit for "
+			"the whole file: %d times its %zu bytes, at least %zu MiB)",
+			b->file_limit, TG_YAML_EXPANSION_FACTOR, b->file_size,
+			TG_YAML_EXPANSION_FLOOR / (1024 * 1024));
+		b->skip_doc = 1;
+		return -1;
+	}
+	if (__builtin_add_overflow(b->budget->expanded, cost, &pass_used) ||
+	    pass_used > b->pass_limit) {
+		yb_error_at(
+			b, line, column, b->path.ptr,
+			"document expands to more than %zu bytes through aliases (the limit "
+			"shared by all files of a pass: %d times their %zu bytes, at least %zu MiB)",
+			b->pass_limit, TG_YAML_EXPANSION_FACTOR, b->budget->input,
+			TG_YAML_PASS_EXPANSION_FLOOR / (1024 * 1024));
+		b->skip_doc = 1;
+		return -1;
+	}
+	b->file_used = file_used;
+	b->budget->expanded = pass_used;
+	return 0;
+}
+
+static void anchor_register(struct yb *b, const char *name, const cJSON *node, size_t cost)
 {
 	struct anchor *a;
 
@@ -602,8 +762,8 @@ static void anchor_register(struct yb *b, const char *name, const cJSON *node)
 	}
 	a = &b->anchors[b->n_anchors++];
 	a->name = tg_xstrdup(name);
-	a->node = chk(cJSON_Duplicate(node, 1));
-	a->cost = node_cost(node);
+	a->node = node;
+	a->cost = cost;
 }
 
 static const struct anchor *anchor_find(const struct yb *b, const char *name)
@@ -651,59 +811,79 @@ static enum slot value_slot(struct yb *b, const yaml_mark_t *mark, size_t *saved
 	return SLOT_VALUE;
 }
 
-static void merge_add(struct yb *b, struct frame *f, cJSON *v, const yaml_mark_t *mark)
+/* A mapping whose members are v's, without owning them. */
+static cJSON *members_of(const cJSON *v)
 {
-	cJSON *item, *next;
+	return chk(cJSON_CreateObjectReference(v->child));
+}
+
+/*
+ * Notes the mapping(s) in v to merge when f ends.  Only references are kept
+ * and v stays as it is, because an anchor may point at it or into it: the
+ * caller keeps v alive until the document ends.
+ */
+static void merge_add(struct yb *b, struct frame *f, const cJSON *v, const yaml_mark_t *mark)
+{
+	const cJSON *item;
 
 	if (!f->merges)
 		f->merges = chk(cJSON_CreateArray());
 	if (cJSON_IsObject(v)) {
-		cJSON_AddItemToArray(f->merges, v);
-		return;
-	}
-	if (cJSON_IsArray(v)) {
-		for (item = v->child; item; item = next) {
-			next = item->next;
+		cJSON_AddItemToArray(f->merges, members_of(v));
+	} else if (cJSON_IsArray(v)) {
+		for (item = v->child; item; item = item->next) {
 			if (!cJSON_IsObject(item)) {
 				yb_error(b, mark, b->path.ptr, "merge key '<<' needs a mapping or a list of mappings");
 				break;
 			}
-			cJSON_AddItemToArray(f->merges, cJSON_DetachItemViaPointer(v, item));
+			cJSON_AddItemToArray(f->merges, members_of(item));
 		}
-		cJSON_Delete(v);
-		return;
+	} else {
+		yb_error(b, mark, b->path.ptr,
+			 "merge key '<<' needs a mapping or a list of mappings");
 	}
-	yb_error(b, mark, b->path.ptr, "merge key '<<' needs a mapping or a list of mappings");
-	cJSON_Delete(v);
 }
 
-/* Explicit keys win over merged ones, earlier merge sources over later ones. */
+/*
+ * Explicit keys win over merged ones, earlier merge sources over later ones.
+ * The keys taken are copied, and charged like aliases.  Leaves skip_doc set
+ * when that is over budget.
+ */
 static void apply_merges(struct yb *b, struct frame *f)
 {
-	cJSON *src, *item, *next;
+	const cJSON *src, *item;
 
 	if (!f->merges)
 		return;
 	for (src = f->merges->child; src; src = src->next) {
-		for (item = src->child; item; item = next) {
-			size_t saved = b->path.len;
+		for (item = src->child; item; item = item->next) {
+			size_t saved = b->path.len, cost;
 
-			next = item->next;
 			if (cJSON_GetObjectItemCaseSensitive(f->node, item->string))
 				continue;
+			cost = tree_mem(item);
+			if (charge(b, cost, f->merge_line, f->merge_column))
+				return;
 			path_push(&b->path, item->string, strlen(item->string));
 			pos_put(b->pos, b->path.ptr, b->path.len, f->merge_line, f->merge_column);
 			path_truncate(&b->path, saved);
-			cJSON_DetachItemViaPointer(src, item);
-			cJSON_AddItemToObject(f->node, item->string, item);
+			cJSON_AddItemToObject(f->node, item->string, copy_node(item));
+			f->cost += cost + str_mem(item->string);
 		}
 	}
 	cJSON_Delete(f->merges);
 	f->merges = NULL;
 }
 
-/* Puts a finished value (NULL after an error) where it belongs. */
-static void attach(struct yb *b, cJSON *v, const yaml_mark_t *mark)
+static void clear_key(struct frame *f)
+{
+	free(f->key);
+	f->key = NULL;
+	f->has_key = f->key_is_merge = f->skip_value = 0;
+}
+
+/* Puts a finished value (NULL after an error) of cost bytes where it belongs. */
+static void attach(struct yb *b, cJSON *v, size_t cost, const yaml_mark_t *mark)
 {
 	struct frame *f = top(b);
 
@@ -716,20 +896,23 @@ static void attach(struct yb *b, cJSON *v, const yaml_mark_t *mark)
 		return;
 	}
 	if (!f->is_map) {
-		if (v)
+		if (v) {
 			cJSON_AddItemToArray(f->node, v);
+			f->cost += cost;
+		}
 		f->index++;
 		return;
 	}
-	if (f->skip_value)
-		cJSON_Delete(v);
-	else if (f->key_is_merge && v)
+	if (f->skip_value) {
+		park(b, v);
+	} else if (f->key_is_merge && v) {
 		merge_add(b, f, v, mark);
-	else if (v)
+		park(b, v);
+	} else if (v) {
 		cJSON_AddItemToObject(f->node, f->key, v);
-	free(f->key);
-	f->key = NULL;
-	f->has_key = f->key_is_merge = f->skip_value = 0;
+		f->cost += cost + str_mem(f->key);
+	}
+	clear_key(f);
 }
 
 static void set_key(struct yb *b, struct frame *f, const char *key, int plain, const yaml_mark_t *mark)
@@ -795,12 +978,11 @@ static cJSON *scalar_value(struct yb *b, const yaml_event_t *ev)
 static void on_scalar(struct yb *b, const yaml_event_t *ev)
 {
 	const char *anchor = (const char *)ev->data.scalar.anchor;
-	size_t saved;
+	size_t saved, cost;
 	cJSON *v;
 
-	if (b->skip_depth)
+	if (b->skip_depth || b->skip_doc)
 		return;
-	add_cost(b, NODE_COST + ev->data.scalar.length, &ev->start_mark);
 	if (value_slot(b, &ev->start_mark, &saved) == SLOT_KEY) {
 		const char *key = (const char *)ev->data.scalar.value;
 
@@ -815,15 +997,16 @@ static void on_scalar(struct yb *b, const yaml_event_t *ev)
 		if (anchor) {
 			cJSON *k = chk(cJSON_CreateString(key));
 
-			anchor_register(b, anchor, k);
-			cJSON_Delete(k);
+			anchor_register(b, anchor, k, node_mem(k));
+			park(b, k);
 		}
 		return;
 	}
 	v = scalar_value(b, ev);
+	cost = v ? node_mem(v) : 0;
 	if (v && anchor)
-		anchor_register(b, anchor, v);
-	attach(b, v, &ev->start_mark);
+		anchor_register(b, anchor, v, cost);
+	attach(b, v, cost, &ev->start_mark);
 	path_truncate(&b->path, saved);
 }
 
@@ -833,36 +1016,42 @@ static void on_alias(struct yb *b, const yaml_event_t *ev)
 	const struct anchor *a;
 	size_t saved;
 	enum slot slot;
+	struct frame *f;
 
-	if (b->skip_depth)
+	if (b->skip_depth || b->skip_doc)
 		return;
 	slot = value_slot(b, &ev->start_mark, &saved);
+	f = top(b);
 	a = anchor_find(b, name);
 	if (!a) {
 		yb_error(b, &ev->start_mark, b->path.ptr, "undefined alias '%s'", name);
 		if (slot == SLOT_KEY) {
-			set_key(b, top(b), "\x01", 0, &ev->start_mark);
-			top(b)->skip_value = 1;
+			set_key(b, f, "\x01", 0, &ev->start_mark);
+			f->skip_value = 1;
 		} else {
-			attach(b, NULL, &ev->start_mark);
+			attach(b, NULL, 0, &ev->start_mark);
 		}
 		path_truncate(&b->path, saved);
 		return;
 	}
-	add_cost(b, a->cost, &ev->start_mark);
-	if (b->fatal)
-		return;
 	if (slot == SLOT_KEY) {
 		if (!cJSON_IsString(a->node)) {
 			yb_error(b, &ev->start_mark, b->path.ptr, "alias '%s' used as a key is not a string", name);
-			set_key(b, top(b), "\x01", 0, &ev->start_mark);
-			top(b)->skip_value = 1;
+			set_key(b, f, "\x01", 0, &ev->start_mark);
+			f->skip_value = 1;
 		} else {
-			set_key(b, top(b), a->node->valuestring, 0, &ev->start_mark);
+			set_key(b, f, a->node->valuestring, 0, &ev->start_mark);
 		}
 		return;
 	}
-	attach(b, chk(cJSON_Duplicate(a->node, 1)), &ev->start_mark);
+	if (slot == SLOT_VALUE && f->key_is_merge) {
+		/* No copy: apply_merges copies the keys it takes, and charges them. */
+		merge_add(b, f, a->node, &ev->start_mark);
+		clear_key(f);
+	} else if (!charge(b, a->cost, (int)ev->start_mark.line + 1,
+			   (int)ev->start_mark.column + 1)) {
+		attach(b, copy_node(a->node), a->cost, &ev->start_mark);
+	}
 	path_truncate(&b->path, saved);
 }
 
@@ -873,6 +1062,8 @@ static void on_start(struct yb *b, const yaml_event_t *ev, int is_map)
 	struct frame *f;
 	size_t saved;
 
+	if (b->skip_doc)
+		return;
 	if (b->skip_depth) {
 		b->skip_depth++;
 		return;
@@ -882,7 +1073,6 @@ static void on_start(struct yb *b, const yaml_event_t *ev, int is_map)
 		b->fatal = 1;
 		return;
 	}
-	add_cost(b, NODE_COST, &ev->start_mark);
 	if (value_slot(b, &ev->start_mark, &saved) == SLOT_KEY) {
 		yb_error(b, &ev->start_mark, b->path.ptr[0] ? b->path.ptr : NULL,
 			 "mapping keys must be scalars");
@@ -899,6 +1089,7 @@ static void on_start(struct yb *b, const yaml_event_t *ev, int is_map)
 	f = &b->stack[b->depth++];
 	memset(f, 0, sizeof(*f));
 	f->node = chk(is_map ? cJSON_CreateObject() : cJSON_CreateArray());
+	f->cost = node_mem(f->node);
 	f->is_map = is_map;
 	f->path_len = b->path.len;
 	f->anchor = anchor ? tg_xstrdup((const char *)anchor) : NULL;
@@ -911,6 +1102,8 @@ static void on_end(struct yb *b, const yaml_event_t *ev)
 	struct frame f;
 	struct frame *parent;
 
+	if (b->skip_doc)
+		return;
 	if (b->skip_depth) {
 		if (--b->skip_depth == 0) {
 			/* The container was a key: drop the value that follows. */
@@ -922,13 +1115,15 @@ static void on_end(struct yb *b, const yaml_event_t *ev)
 	if (!b->depth)
 		return;
 	apply_merges(b, top(b));
+	if (b->skip_doc)
+		return;
 	f = b->stack[--b->depth];
 	free(f.key);
 	if (f.anchor)
-		anchor_register(b, f.anchor, f.node);
+		anchor_register(b, f.anchor, f.node, f.cost);
 	free(f.anchor);
 	parent = top(b);
-	attach(b, f.node, &ev->start_mark);
+	attach(b, f.node, f.cost, &ev->start_mark);
 	/* Back to the parent's own path. */
 	path_truncate(&b->path, parent ? parent->path_len : 0);
 }
@@ -950,6 +1145,14 @@ static void report_parser_error(struct yb *b, const yaml_parser_t *p)
 int tg_yaml_parse(struct tg_docs *out, const char *data, size_t len, const char *file,
 		  struct tg_problems *problems)
 {
+	struct tg_yaml_budget budget = TG_YAML_BUDGET_INIT;
+
+	return tg_yaml_parse_budgeted(out, &budget, data, len, file, problems);
+}
+
+int tg_yaml_parse_budgeted(struct tg_docs *out, struct tg_yaml_budget *budget, const char *data,
+			   size_t len, const char *file, struct tg_problems *problems)
+{
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	struct yb b;
@@ -958,6 +1161,8 @@ int tg_yaml_parse(struct tg_docs *out, const char *data, size_t len, const char 
 	memset(&b, 0, sizeof(b));
 	b.file = file;
 	b.problems = problems;
+	budget_start(&b, budget, len);
+	b.pos_left = pos_budget(len);
 	tg_buf_init(&b.path, 0);
 	tg_buf_put(&b.path, "", 0);
 	if (!yaml_parser_initialize(&parser)) {
@@ -974,7 +1179,7 @@ int tg_yaml_parse(struct tg_docs *out, const char *data, size_t len, const char 
 		switch (ev.type) {
 		case YAML_DOCUMENT_START_EVENT:
 			doc_reset(&b);
-			b.pos = pos_new();
+			b.pos = pos_new(&b.pos_left);
 			b.doc_line = (int)ev.start_mark.line + 1;
 			b.doc_column = (int)ev.start_mark.column + 1;
 			break;
@@ -1011,6 +1216,8 @@ int tg_yaml_parse(struct tg_docs *out, const char *data, size_t len, const char 
 			break;
 		}
 		yaml_event_delete(&ev);
+		if (b.skip_doc == 1)
+			doc_drop(&b); /* give the memory back now, not at the document's end */
 		if (b.fatal) {
 			rc = TG_EINVALID;
 			break;
@@ -1035,6 +1242,7 @@ struct jp {
 	struct tg_problems *problems;
 	struct tg_buf path;
 	struct tg_pos_map *pos;
+	size_t pos_left;
 	int failed; /* syntax error: parsing stopped */
 	int bad;    /* semantic error (duplicate key): document dropped */
 };
@@ -1043,14 +1251,15 @@ static void jp_error(struct jp *p, const char *fmt, ...) __attribute__((format(p
 
 static void jp_error(struct jp *p, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], clipped[FIELD_MAX + 4];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	tg_problems_add(p->problems, TG_SEV_ERROR, p->file, p->line, p->column,
-			p->path.len ? p->path.ptr : NULL, "invalid json: %s", msg);
+			p->path.len ? clip_field(p->path.ptr, clipped) : NULL, "invalid json: %s",
+			msg);
 	p->failed = 1;
 }
 
@@ -1394,8 +1603,12 @@ static cJSON *jp_object(struct jp *p, int depth)
 		pos_put(p->pos, p->path.ptr, p->path.len, kline, kcol);
 		dup = cJSON_GetObjectItemCaseSensitive(obj, key) != NULL;
 		if (dup) {
-			tg_problems_add(p->problems, TG_SEV_ERROR, p->file, kline, kcol, p->path.ptr,
-					"duplicate key '%s'", key);
+			char clipped[FIELD_MAX + 4];
+
+			/* Bounded like every other message: a key may be megabytes long. */
+			tg_problems_add(p->problems, TG_SEV_ERROR, p->file, kline, kcol,
+					clip_field(p->path.ptr, clipped), "duplicate key '%.*s%s'",
+					FIELD_MAX, key, strlen(key) > FIELD_MAX ? "..." : "");
 			p->bad = 1;
 		}
 		jp_ws(p);
@@ -1510,7 +1723,8 @@ int tg_json_parse(struct tg_docs *out, const char *data, size_t len, const char 
 	p.problems = problems;
 	tg_buf_init(&p.path, 0);
 	tg_buf_put(&p.path, "", 0);
-	p.pos = pos_new();
+	p.pos_left = pos_budget(len);
+	p.pos = pos_new(&p.pos_left);
 
 	/* Editors on Windows still write a BOM. */
 	if (len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3))

@@ -58,8 +58,17 @@ struct tg_desired {
 typedef const char *(*tg_getenv_fn)(const char *name, void *ctx);
 
 struct tg_load_opts {
-	const char *root;        /* directory holding apis/ and policies/ (or .tyk.json) */
-	const char *repo_root;   /* for relative file names in problems; defaults to root */
+	/* Trusted directory (a checkout's work tree, a directory given on the
+	 * command line): opened as it is.  Without path, it holds apis/ and
+	 * policies/ (or .tyk.json). */
+	const char *root;
+	/* Directory below root holding apis/ and policies/ (a sync's path), or
+	 * NULL.  Like everything below root it is opened one component at a
+	 * time without following symbolic links, and ".." is refused: the
+	 * repository decides what its links point at.  Problems and
+	 * tg_object.file name files relative to root/path, as before. */
+	const char *path;
+	const char *repo_root;   /* for relative file names in problems; defaults to root/path */
 	const char *secrets_dir; /* ${VAR} may come from a file named VAR here; may be NULL */
 	tg_getenv_fn getenv_fn;  /* NULL means getenv(3) */
 	void *getenv_ctx;
@@ -67,12 +76,18 @@ struct tg_load_opts {
 };
 
 /*
- * Loads every object under opts->root.  Problems in the input (parse errors,
- * missing ids, duplicates, bad references within the repository...) are
- * appended to problems, all of them, and do not make the call fail: the
- * caller decides (problems->errors > 0 means the commit must not be applied).
- * Returns 0, or a negative code on an I/O failure that stops loading (root
- * unreadable).  *out is owned by the caller, free with tg_desired_free.
+ * Loads every object under opts->root (and opts->path).  Problems in the
+ * input (parse errors, missing ids, duplicates, bad references within the
+ * repository, symbolic links...) are appended to problems, all of them, and
+ * do not make the call fail: the caller decides (problems->errors > 0 means
+ * the commit must not be applied).  Symbolic links below root are never
+ * followed: one met by the directory scan is a warning and skipped; one in
+ * opts->path, as apis/ or policies/, as .tyk.json or on the way to a file
+ * the manifest names is an error.  YAML alias expansion draws on one budget
+ * for all files (see tg_yaml_parse_budgeted).  Returns 0, or a negative code
+ * when loading cannot start: root or root/path missing (TG_ENOTFOUND) or
+ * unreadable, ".." in opts->path (TG_EINVALID).  *out is owned by the
+ * caller, free with tg_desired_free.
  */
 int tg_desired_load(struct tg_desired **out, struct tg_problems *problems,
 		    const struct tg_load_opts *opts, struct tg_err *err);
@@ -95,10 +110,15 @@ int tg_desired_load_buffer(struct tg_desired **out, struct tg_problems *problems
 			   const struct tg_load_opts *opts, const char *file, const char *data,
 			   size_t len);
 
-/* Limits: bigger files are reported as problems, deeper trees not walked. */
+/* Limits: bigger files are reported as problems, deeper trees not walked.
+ * Values filled in by ${VAR} may add up to the larger of
+ * TG_DESIRED_FILL_FLOOR and TG_DESIRED_FILL_FACTOR times the size of the
+ * files loaded; past that, an error (once) and no more lookups. */
 #define TG_DESIRED_MAX_FILE_SIZE ((size_t)8 * 1024 * 1024)
 #define TG_DESIRED_MAX_DIR_DEPTH 32
 #define TG_DESIRED_MAX_ID_LEN 255
+#define TG_DESIRED_FILL_FACTOR 64
+#define TG_DESIRED_FILL_FLOOR ((size_t)16 * 1024 * 1024)
 
 const struct tg_object *tg_desired_find(const struct tg_desired *d, enum tg_kind kind,
 					const char *id);

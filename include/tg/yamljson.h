@@ -32,9 +32,36 @@ struct tg_docs {
  * Parses every document in data[0..len).  Parse errors are added to
  * problems with file:line:column (file is used only for messages) and the
  * function returns TG_EINVALID; documents parsed before the error are kept.
+ * The alias budget is this file's alone (see tg_yaml_parse_budgeted).
  */
 int tg_yaml_parse(struct tg_docs *out, const char *data, size_t len, const char *file,
 		  struct tg_problems *problems);
+
+/*
+ * What aliases may build, shared by the files of one pass so that many
+ * small files cannot add up.  Aliases and merge keys copy nodes; the copies
+ * are counted as the memory cJSON allocates for them (nodes and strings).
+ * A file may build the larger of TG_YAML_EXPANSION_FLOOR and
+ * TG_YAML_EXPANSION_FACTOR times its size; all files parsed with one
+ * budget together the larger of TG_YAML_PASS_EXPANSION_FLOOR and the
+ * factor times their total size.  Start from TG_YAML_BUDGET_INIT.
+ */
+struct tg_yaml_budget {
+	size_t input;    /* bytes of YAML parsed with this budget */
+	size_t expanded; /* bytes built through aliases and merge keys */
+};
+
+#define TG_YAML_BUDGET_INIT { 0, 0 }
+
+/*
+ * tg_yaml_parse, drawing on budget.  A document that crosses a limit is
+ * reported at the alias (or merge key) that crossed it and dropped, and is
+ * not built any further; later documents are still parsed and checked, and
+ * each of them that needs an alias once the limit is used up is reported
+ * too.  Returns 0 or TG_EINVALID.
+ */
+int tg_yaml_parse_budgeted(struct tg_docs *out, struct tg_yaml_budget *budget, const char *data,
+			   size_t len, const char *file, struct tg_problems *problems);
 
 /*
  * Parses one JSON value in data[0..len) with the same output as
@@ -46,9 +73,28 @@ int tg_yaml_parse(struct tg_docs *out, const char *data, size_t len, const char 
 int tg_json_parse(struct tg_docs *out, const char *data, size_t len, const char *file,
 		  struct tg_problems *problems);
 
-/* Limits, so that hostile input cannot exhaust memory or the stack. */
-#define TG_YAML_MAX_DEPTH 256                        /* nested mappings/sequences */
-#define TG_YAML_MAX_EXPANSION ((size_t)64 * 1024 * 1024) /* bytes after aliases */
+/*
+ * Limits, so that hostile input cannot exhaust memory or the stack.
+ *
+ * Alias copies are bounded relative to the input (above).  The factor is
+ * what plain text can already cost: a flow sequence of one-digit numbers
+ * builds an 80-byte node for every 2 bytes, so aliases at most about double
+ * the memory a file could take without them.  It leaves room for generous
+ * reuse: an OpenAPI document whose 300 operations each merge a shared set of
+ * six error responses and parameters builds 36 bytes per byte of its text.
+ *
+ * Positions are recorded for at most the larger of TG_YAML_POS_FLOOR and
+ * TG_YAML_POS_FACTOR times the file's size: paths repeat every ancestor key,
+ * so a long key above many members would otherwise cost its length once per
+ * member.  Real documents use 3 to 12 bytes per byte; beyond the limit,
+ * lookups fall back to the nearest recorded ancestor.
+ */
+#define TG_YAML_MAX_DEPTH 256                                   /* nested mappings/sequences */
+#define TG_YAML_EXPANSION_FACTOR 64                             /* alias bytes per input byte */
+#define TG_YAML_EXPANSION_FLOOR ((size_t)2 * 1024 * 1024)       /* per file */
+#define TG_YAML_PASS_EXPANSION_FLOOR ((size_t)64 * 1024 * 1024) /* per pass */
+#define TG_YAML_POS_FACTOR 32
+#define TG_YAML_POS_FLOOR ((size_t)1024 * 1024)
 
 /* Looks up the position of a node by dotted path ("info.id",
  * "access_rights.abc.api_id").  Returns 0 and fills line/column, or

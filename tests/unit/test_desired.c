@@ -17,7 +17,13 @@
 
 static const char *fake_getenv(const char *name, void *ctx)
 {
+	static char big[64 * 1024 + 1];
+
 	(void)ctx;
+	if (!strcmp(name, "BIG")) { /* a certificate, say */
+		memset(big, 'c', sizeof(big) - 1);
+		return big;
+	}
 	if (!strcmp(name, "DB_PASS"))
 		return "hunter2";
 	if (!strcmp(name, "HOST"))
@@ -368,6 +374,281 @@ static void test_desired__directory_layout_is_scanned_in_order(void **state)
 	free(cmd);
 }
 
+/*
+ * A scratch directory: repo/ is the checkout, outside/ sits beside it with a
+ * file a link could expose ("stolen" is a valid api and a valid policy).
+ */
+struct scratch {
+	char base[64];
+	struct tg_problems p;
+	struct tg_desired *d;
+	struct tg_buf text;
+	struct tg_err err;
+};
+
+static void sc_path(const struct scratch *sc, const char *rel, char *out, size_t n)
+{
+	assert_true((size_t)snprintf(out, n, "%s/%s", sc->base, rel) < n);
+}
+
+static void sc_mkdir(const struct scratch *sc, const char *rel)
+{
+	char path[512];
+
+	sc_path(sc, rel, path, sizeof(path));
+	assert_int_equal(tg_mkdir_p(path, 0755), 0);
+}
+
+static void sc_write(const struct scratch *sc, const char *rel, const char *text)
+{
+	char path[512];
+
+	sc_path(sc, rel, path, sizeof(path));
+	write_file(path, text, strlen(text));
+}
+
+/* target relative to the scratch base when it starts with '@'. */
+static void sc_link(const struct scratch *sc, const char *target, const char *rel)
+{
+	char path[512], abs[512];
+
+	sc_path(sc, rel, path, sizeof(path));
+	if (target[0] == '@') {
+		sc_path(sc, target + 1, abs, sizeof(abs));
+		target = abs;
+	}
+	assert_int_equal(symlink(target, path), 0);
+}
+
+static void sc_init(struct scratch *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	snprintf(sc->base, sizeof(sc->base), "/tmp/tg-links-XXXXXX");
+	assert_non_null(mkdtemp(sc->base));
+	sc_mkdir(sc, "repo");
+	sc_mkdir(sc, "outside");
+	sc_write(
+		sc, "outside/secret.json",
+		"{\"api_id\":\"stolen\",\"id\":\"stolen\",\"proxy\":{\"listen_path\":\"/stolen/\"}}");
+	sc_write(sc, "outside/manifest.json", "{\"files\":[{\"file\":\"ok.json\"}]}");
+	tg_problems_init(&sc->p);
+	tg_buf_init(&sc->text, 0);
+}
+
+/* Loads root (relative to the base) with path; the text of the problems
+ * ends up in sc->text. */
+static int sc_load(struct scratch *sc, const char *root, const char *path)
+{
+	char abs[512];
+	struct tg_load_opts opts = { 0 };
+	int rc;
+
+	tg_desired_free(sc->d);
+	sc->d = NULL;
+	tg_problems_release(&sc->p);
+	tg_problems_init(&sc->p);
+	tg_buf_release(&sc->text);
+	tg_buf_init(&sc->text, 0);
+	sc_path(sc, root, abs, sizeof(abs));
+	opts.root = abs;
+	opts.path = path;
+	rc = tg_desired_load(&sc->d, &sc->p, &opts, &sc->err);
+	tg_problems_sort(&sc->p);
+	tg_problems_format_text(&sc->p, &sc->text);
+	return rc;
+}
+
+static void sc_release(struct scratch *sc)
+{
+	char *cmd = tg_xasprintf("rm -rf %s", sc->base);
+
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	tg_desired_free(sc->d);
+	tg_problems_release(&sc->p);
+	tg_buf_release(&sc->text);
+}
+
+#define NOT_FOLLOWED "(links are not followed: they could point outside the repository)"
+
+static void test_desired__links_the_scan_meets_are_skipped_and_named_roots_refused(void **state)
+{
+	struct scratch sc;
+
+	(void)state;
+	sc_init(&sc);
+	sc_mkdir(&sc, "repo/apis");
+	sc_write(&sc, "repo/apis/ok.json", "{\"api_id\":\"ok\"}");
+	sc_link(&sc, "@outside/secret.json", "repo/apis/file-link.json");
+	sc_link(&sc, "../../outside", "repo/apis/dir-link");
+	sc_link(&sc, "../outside", "repo/policies");
+	assert_int_equal(sc_load(&sc, "repo", NULL), 0);
+	assert_string_equal(
+		tg_buf_cstr(&sc.text),
+		"apis/dir-link: warning: ignoring symbolic link\n"
+		"apis/file-link.json: warning: ignoring symbolic link\n"
+		"policies: error: cannot read directory: 'policies' is a symbolic link " NOT_FOLLOWED
+		"\n");
+	assert_int_equal(sc.d->len, 1);
+	assert_string_equal(sc.d->objects[0].id, "ok");
+
+	/* apis/ as a link: an error, and no "empty repository" on top. */
+	sc_mkdir(&sc, "repo2");
+	sc_link(&sc, "@outside", "repo2/apis");
+	assert_int_equal(sc_load(&sc, "repo2", NULL), 0);
+	assert_string_equal(
+		tg_buf_cstr(&sc.text),
+		"apis: error: cannot read directory: 'apis' is a symbolic link " NOT_FOLLOWED "\n");
+	assert_int_equal(sc.d->len, 0);
+	sc_release(&sc);
+}
+
+static void test_desired__manifest_never_follows_links(void **state)
+{
+	struct scratch sc;
+
+	(void)state;
+	sc_init(&sc);
+	sc_write(&sc, "repo/ok.json", "{\"api_id\":\"ok\"}");
+	sc_mkdir(&sc, "repo/real");
+	sc_link(&sc, "@outside/secret.json", "repo/link.json");
+	sc_link(&sc, "../outside", "repo/sub");
+	sc_write(&sc, "repo/.tyk.json",
+		 "{\"files\": [{\"file\": \"ok.json\"},\n"
+		 " {\"file\": \"link.json\"},\n"
+		 " {\"file\": \"sub/secret.json\"},\n"
+		 " {\"file\": \"real/../../outside/secret.json\"}],\n"
+		 " \"policies\": [{\"file\": \"./sub/secret.json\"}]}\n");
+	assert_int_equal(sc_load(&sc, "repo", NULL), 0);
+	assert_string_equal(
+		tg_buf_cstr(&sc.text),
+		".tyk.json:2:3: error: files.1.file: cannot read 'link.json': 'link.json' is "
+		"a symbolic link " NOT_FOLLOWED "\n"
+		".tyk.json:3:3: error: files.2.file: cannot read 'sub/secret.json': 'sub' is "
+		"a symbolic link " NOT_FOLLOWED "\n"
+		".tyk.json:4:3: error: files.3.file: path 'real/../../outside/secret.json' "
+		"leaves the repository\n"
+		".tyk.json:5:16: error: policies.0.file: cannot read './sub/secret.json': "
+		"'./sub' is a symbolic link " NOT_FOLLOWED "\n");
+	assert_int_equal(sc.d->len, 1);
+	assert_string_equal(sc.d->objects[0].id, "ok");
+
+	/* A manifest that is a link is refused, and the scan does not step in. */
+	sc_mkdir(&sc, "repo2/apis");
+	sc_write(&sc, "repo2/apis/ok.json", "{\"api_id\":\"ok\"}");
+	sc_link(&sc, "@outside/manifest.json", "repo2/.tyk.json");
+	assert_int_equal(sc_load(&sc, "repo2", NULL), 0);
+	assert_string_equal(
+		tg_buf_cstr(&sc.text),
+		".tyk.json: error: cannot read file: '.tyk.json' is a symbolic link " NOT_FOLLOWED
+		"\n");
+	assert_int_equal(sc.d->len, 0);
+	sc_release(&sc);
+}
+
+static void test_desired__sync_path_is_opened_below_the_root_without_links(void **state)
+{
+	struct scratch sc;
+
+	(void)state;
+	sc_init(&sc);
+	sc_mkdir(&sc, "repo/env-real/prod/apis");
+	sc_write(&sc, "repo/env-real/prod/apis/a.json", "{\"api_id\":\"a\"}");
+	sc_mkdir(&sc, "outside/prod/apis");
+	sc_write(&sc, "outside/prod/apis/stolen.json", "{\"api_id\":\"stolen\"}");
+	sc_link(&sc, "@outside", "repo/env");
+	sc_link(&sc, "env-real", "repo/env-inside");
+
+	/* File names stay relative to root/path, as before. */
+	assert_int_equal(sc_load(&sc, "repo", "/env-real//./prod/"), 0);
+	assert_string_equal(tg_buf_cstr(&sc.text), "");
+	assert_int_equal(sc.d->len, 1);
+	assert_string_equal(sc.d->objects[0].file, "apis/a.json");
+
+	/* The root is the caller's and trusted: a link there is fine. */
+	sc_link(&sc, "repo/env-real", "checkout-link");
+	assert_int_equal(sc_load(&sc, "checkout-link", "prod"), 0);
+	assert_int_equal(sc.d->len, 1);
+
+	/* Below it, the repository decides: no link, even one that stays inside. */
+	assert_int_equal(sc_load(&sc, "repo", "env/prod"), 0);
+	assert_string_equal(
+		tg_buf_cstr(&sc.text),
+		"error: cannot open the sync path 'env/prod': 'env' is a symbolic link " NOT_FOLLOWED
+		"\n");
+	assert_int_equal(sc.d->len, 0);
+	assert_int_equal(sc_load(&sc, "repo", "env-inside/prod"), 0);
+	assert_int_equal(sc.p.errors, 1);
+	assert_int_equal(sc.d->len, 0);
+
+	/* ".." is refused outright, a missing path is not found. */
+	assert_int_equal(sc_load(&sc, "repo", "env-real/../../outside/prod"), TG_EINVALID);
+	assert_null(sc.d);
+	assert_non_null(strstr(sc.err.msg, "must not contain '..'"));
+	assert_int_equal(sc_load(&sc, "repo", "nope/prod"), TG_ENOTFOUND);
+	assert_non_null(strstr(sc.err.msg, "No such file or directory"));
+	assert_int_equal(sc_load(&sc, "repo", "env-real/prod/apis/a.json"), TG_ERROR);
+	assert_non_null(strstr(sc.err.msg, "Not a directory"));
+	sc_release(&sc);
+}
+
+static void test_desired__alias_bombs_in_one_small_file_are_all_reported(void **state)
+{
+	struct tg_buf b = TG_BUF_INIT;
+	struct loaded l;
+	int d, i, j;
+
+	(void)state;
+	/* 16 documents of 280 bytes, each under the old 64 MiB per-document
+	 * cap: together they took 1.6 GB. */
+	for (d = 0; d < 16; d++) {
+		tg_buf_printf(
+			&b,
+			"---\napi_id: b%d\na0: &a0 {k0: '',k1: '',k2: '',k3: '',k4: '',k5: '',"
+			"k6: ''}\n",
+			d);
+		for (i = 1; i < 9; i++) {
+			tg_buf_printf(&b, "a%d: &a%d [", i, i);
+			for (j = 0; j < 4; j++)
+				tg_buf_printf(&b, "%s*a%d", j ? "," : "", i - 1);
+			tg_buf_puts(&b, "]\n");
+		}
+	}
+	load_buf(&l, "apis/bomb.yaml", tg_buf_cstr(&b), NULL);
+	assert_int_equal(l.problems.errors, 16);
+	assert_int_equal(l.d->len, 0);
+	assert_non_null(
+		strstr(tg_buf_cstr(&l.text),
+		       "apis/bomb.yaml:9:10: error: a6.0: document expands to more than 2097152 "
+		       "bytes through aliases"));
+	unload(&l);
+	tg_buf_release(&b);
+}
+
+static void test_desired__values_filled_in_are_bounded_by_the_input(void **state)
+{
+	struct tg_buf b = TG_BUF_INIT;
+	struct loaded l;
+	int i;
+
+	(void)state;
+	/* 2.7 KB of references to a 64 KiB value: 19 MB once filled in. */
+	tg_buf_puts(&b, "{\"api_id\":\"a\",\"x\":[\"${BIG}\"");
+	for (i = 1; i < 300; i++)
+		tg_buf_puts(&b, ",\"${BIG}\"");
+	tg_buf_puts(&b, "],\"y\":\"${HOST}\"}");
+	load_buf(&l, "apis/a.json", tg_buf_cstr(&b), NULL);
+	/* 256 values fit in 16 MiB; one error, and nothing looked up after it. */
+	assert_string_equal(
+		tg_buf_cstr(&l.text),
+		"apis/a.json:1:2324: error: x.256: values filled in by '${...}' add up to "
+		"more than 16777216 bytes (the limit: 64 times the 2734 bytes of the "
+		"files, at least 16 MiB)\n");
+	assert_int_equal(l.problems.errors, 1);
+	unload(&l);
+	tg_buf_release(&b);
+}
+
 static void test_desired__kind_names(void **state)
 {
 	(void)state;
@@ -394,6 +675,12 @@ int main(void)
 		cmocka_unit_test(test_desired__empty_repository_is_an_error_unless_allowed),
 		cmocka_unit_test(test_desired__missing_root_is_not_found),
 		cmocka_unit_test(test_desired__directory_layout_is_scanned_in_order),
+		cmocka_unit_test(
+			test_desired__links_the_scan_meets_are_skipped_and_named_roots_refused),
+		cmocka_unit_test(test_desired__manifest_never_follows_links),
+		cmocka_unit_test(test_desired__sync_path_is_opened_below_the_root_without_links),
+		cmocka_unit_test(test_desired__alias_bombs_in_one_small_file_are_all_reported),
+		cmocka_unit_test(test_desired__values_filled_in_are_bounded_by_the_input),
 		cmocka_unit_test(test_desired__kind_names),
 	};
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 
@@ -210,6 +211,221 @@ static void test_yamljson__billion_laughs_is_stopped(void **state)
 	tg_buf_release(&b);
 }
 
+/* Peak resident memory of the process so far, in KiB. */
+static long peak_rss_kb(void)
+{
+	struct rusage ru;
+
+	assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_maxrss;
+}
+
+/* A document whose 100 aliases copy 100 numbers each: 808,000 bytes. */
+static void put_copying_doc(struct tg_buf *b)
+{
+	int i;
+
+	tg_buf_puts(b, "---\na: &a [1");
+	for (i = 1; i < 100; i++)
+		tg_buf_puts(b, ",1");
+	tg_buf_puts(b, "]\nb:\n");
+	for (i = 0; i < 100; i++)
+		tg_buf_puts(b, "- *a\n");
+}
+
+static void test_yamljson__alias_budget_covers_every_document_of_a_file(void **state)
+{
+	struct tg_buf b = TG_BUF_INIT;
+	struct parsed p;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 4; i++)
+		put_copying_doc(&b);
+	parse_yaml(&p, tg_buf_cstr(&b));
+	assert_int_equal(p.rc, TG_EINVALID);
+	/* Two documents fit in the file's 2 MiB; the third crosses it at its
+	 * 60th alias, and the fourth finds nothing left. */
+	assert_int_equal(p.docs.len, 2);
+	assert_int_equal(p.problems.len, 2);
+	assert_int_equal(p.problems.items[0].line, 1 + 2 * 103 + 3 + 59);
+	assert_int_equal(p.problems.items[0].column, 3);
+	assert_string_equal(p.problems.items[0].field, "b.59");
+	assert_non_null(
+		strstr(p.problems.items[0].msg,
+		       "document expands to more than 2097152 bytes through aliases (the limit "
+		       "for the whole file: 64 times its "));
+	assert_int_equal(p.problems.items[1].line, 1 + 3 * 103 + 3);
+	assert_string_equal(p.problems.items[1].field, "b.0");
+	release(&p);
+	tg_buf_release(&b);
+}
+
+static void test_yamljson__alias_budget_is_shared_by_the_files_of_a_pass(void **state)
+{
+	struct tg_yaml_budget budget = TG_YAML_BUDGET_INIT;
+	struct tg_buf b = TG_BUF_INIT;
+	struct parsed p;
+
+	(void)state;
+	put_copying_doc(&b);
+	/* Alone, the file is fine. */
+	parse_yaml(&p, tg_buf_cstr(&b));
+	assert_int_equal(p.rc, 0);
+	release(&p);
+	/* After other files used all but 50 copies' worth, it is not. */
+	budget.expanded = TG_YAML_PASS_EXPANSION_FLOOR - 50 * 8080;
+	memset(&p, 0, sizeof(p));
+	tg_problems_init(&p.problems);
+	p.rc = tg_yaml_parse_budgeted(&p.docs, &budget, b.ptr, b.len, "x.yaml", &p.problems);
+	assert_int_equal(p.rc, TG_EINVALID);
+	assert_int_equal(p.docs.len, 0);
+	assert_int_equal(p.problems.len, 1);
+	assert_string_equal(p.problems.items[0].field, "b.50");
+	assert_non_null(strstr(p.problems.items[0].msg, "the limit shared by all files of a pass"));
+	assert_int_equal(budget.input, b.len);
+	release(&p);
+	tg_buf_release(&b);
+}
+
+static void test_yamljson__sixteen_bombs_in_a_small_file_stay_small(void **state)
+{
+	struct tg_buf b = TG_BUF_INIT;
+	struct parsed p;
+	long before = peak_rss_kb();
+	int d, i, j;
+
+	(void)state;
+	/* Each document stays under the old 64 MiB per-document cap. */
+	for (d = 0; d < 16; d++) {
+		tg_buf_printf(
+			&b,
+			"---\napi_id: b%d\na0: &a0 {k0: '',k1: '',k2: '',k3: '',k4: '',k5: '',"
+			"k6: ''}\n",
+			d);
+		for (i = 1; i < 9; i++) {
+			tg_buf_printf(&b, "a%d: &a%d [", i, i);
+			for (j = 0; j < 4; j++)
+				tg_buf_printf(&b, "%s*a%d", j ? "," : "", i - 1);
+			tg_buf_puts(&b, "]\n");
+		}
+	}
+	assert_true(b.len < 6000);
+	parse_yaml(&p, tg_buf_cstr(&b));
+	assert_int_equal(p.rc, TG_EINVALID);
+	assert_int_equal(p.docs.len, 0);
+	assert_int_equal(p.problems.len, 16);
+	for (i = 0; i < 16; i++)
+		assert_non_null(strstr(p.problems.items[i].msg, "through aliases"));
+	/* 2 MiB of copies at most; sanitizers and valgrind add their own. */
+	assert_true(peak_rss_kb() - before < 64 * 1024);
+	release(&p);
+	tg_buf_release(&b);
+}
+
+static void test_yamljson__nested_anchors_are_not_copied(void **state)
+{
+	struct tg_buf b = TG_BUF_INIT;
+	struct parsed p;
+	long before = peak_rss_kb();
+	int i;
+
+	(void)state;
+	/* No alias at all: a copy per anchor would build 200 times the leaf. */
+	tg_buf_puts(&b, "api_id: a\n");
+	for (i = 0; i < 200; i++)
+		tg_buf_printf(&b, "%*sk%d: &n%d\n", 2 * i, "", i, i);
+	tg_buf_printf(&b, "%*sleaf: [1", 400, "");
+	for (i = 1; i < 20000; i++)
+		tg_buf_puts(&b, ",1");
+	tg_buf_puts(&b, "]\n");
+	parse_yaml(&p, tg_buf_cstr(&b));
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.problems.len, 0);
+	assert_true(peak_rss_kb() - before < 64 * 1024);
+	release(&p);
+	tg_buf_release(&b);
+}
+
+static void test_yamljson__merges_copy_only_what_they_take_and_leave_anchors_intact(void **state)
+{
+	(void)state;
+	assert_yaml_json("x: {<<: &l [{a: 1}, {b: 2}], c: 3}\ny: *l\n",
+			 "{\"x\":{\"c\":3,\"a\":1,\"b\":2},\"y\":[{\"a\":1},{\"b\":2}]}");
+	assert_yaml_json("m: &m {a: 1, b: {c: 2}}\nx: {<<: *m, a: 9}\ny: *m\n",
+			 "{\"m\":{\"a\":1,\"b\":{\"c\":2}},\"x\":{\"a\":9,\"b\":{\"c\":2}},"
+			 "\"y\":{\"a\":1,\"b\":{\"c\":2}}}");
+	assert_yaml_json("&k key: 1\nother: *k\nlist: [&v 5, *v]\n",
+			 "{\"key\":1,\"other\":\"key\",\"list\":[5,5]}");
+	/* An anchored value thrown away with its duplicate key still resolves. */
+	{
+		struct parsed p;
+		char *s;
+
+		parse_yaml(&p, "a: 1\na: &d {z: 1}\nb: *d\n---\nc: 2\n");
+		assert_int_equal(p.rc, TG_EINVALID);
+		assert_int_equal(p.problems.len, 1);
+		assert_string_equal(p.problems.items[0].msg, "duplicate key 'a'");
+		assert_int_equal(p.docs.len, 1);
+		s = print0(&p);
+		assert_string_equal(s, "{\"c\":2}");
+		free(s);
+		release(&p);
+	}
+}
+
+/* A 100 KB key above 5,000 members: every member's path repeats it. */
+static void put_long_key_doc(struct tg_buf *b, int json)
+{
+	int i;
+
+	tg_buf_puts(b, json ? "{\"api_id\": \"a\", \"" : "api_id: a\n? ");
+	for (i = 0; i < 100000; i++)
+		tg_buf_puts(b, "k");
+	tg_buf_puts(b, json ? "\": {" : "\n:\n");
+	for (i = 0; i < 5000; i++)
+		tg_buf_printf(b, json ? "%s\"m%d\": 1" : "%s  m%d: 1\n", json && i ? ", " : "", i);
+	tg_buf_puts(b, json ? ", \"m0\": 2}}" : "  m0: 2\n");
+}
+
+static void test_yamljson__long_keys_do_not_multiply_positions_or_problems(void **state)
+{
+	struct tg_buf b = TG_BUF_INIT;
+	struct parsed p;
+	long before = peak_rss_kb();
+	int line = 0, col = 0, json;
+
+	(void)state;
+	for (json = 0; json < 2; json++) {
+		tg_buf_release(&b);
+		put_long_key_doc(&b, json);
+		if (json)
+			parse_json(&p, tg_buf_cstr(&b));
+		else
+			parse_yaml(&p, tg_buf_cstr(&b));
+		/* The duplicate m0 is reported with a clipped field. */
+		assert_int_equal(p.rc, TG_EINVALID);
+		assert_int_equal(p.problems.len, 1);
+		assert_int_equal(strlen(p.problems.items[0].field), 256 + 3);
+		assert_string_equal(p.problems.items[0].field + 256, "...");
+		assert_true(strlen(p.problems.items[0].msg) < 600);
+		release(&p);
+		/* Without the duplicate, it loads; early positions are kept. */
+		b.len -= strlen(json ? ", \"m0\": 2}}" : "  m0: 2\n");
+		tg_buf_puts(&b, json ? "}}" : "");
+		if (json)
+			parse_json(&p, tg_buf_cstr(&b));
+		else
+			parse_yaml(&p, tg_buf_cstr(&b));
+		assert_int_equal(p.rc, 0);
+		assert_int_equal(tg_pos_lookup(p.docs.items[0].pos, "api_id", &line, &col), 0);
+		release(&p);
+	}
+	/* 5,000 copies of the key would be 500 MB. */
+	assert_true(peak_rss_kb() - before < 64 * 1024);
+	tg_buf_release(&b);
+}
+
 static void test_yamljson__deep_nesting_is_rejected(void **state)
 {
 	struct tg_buf b = TG_BUF_INIT;
@@ -384,6 +600,13 @@ int main(void)
 		cmocka_unit_test(test_yamljson__anchor_on_inline_merge_source_survives),
 		cmocka_unit_test(test_yamljson__undefined_alias_is_an_error),
 		cmocka_unit_test(test_yamljson__billion_laughs_is_stopped),
+		cmocka_unit_test(test_yamljson__alias_budget_covers_every_document_of_a_file),
+		cmocka_unit_test(test_yamljson__alias_budget_is_shared_by_the_files_of_a_pass),
+		cmocka_unit_test(test_yamljson__sixteen_bombs_in_a_small_file_stay_small),
+		cmocka_unit_test(test_yamljson__nested_anchors_are_not_copied),
+		cmocka_unit_test(
+			test_yamljson__merges_copy_only_what_they_take_and_leave_anchors_intact),
+		cmocka_unit_test(test_yamljson__long_keys_do_not_multiply_positions_or_problems),
 		cmocka_unit_test(test_yamljson__deep_nesting_is_rejected),
 		cmocka_unit_test(test_yamljson__multiple_documents_each_parsed),
 		cmocka_unit_test(test_yamljson__positions_point_at_keys),
