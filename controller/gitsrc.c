@@ -15,45 +15,29 @@
  * new commit.  Trees left by an interrupted process are swept at the first
  * sync; the one the link names survives a restart.
  *
- * Deadlines: libgit2 1.5 has no server timeout option (GIT_OPT_SET_SERVER_
- * TIMEOUT arrived in 1.7) and blocks in recv() forever on a silent peer.  We
- * register our own GIT_STREAM_STANDARD socket stream; libgit2 uses it for
- * git:// and http://, under its TLS stream for https://, and under libssh2
- * for ssh://.  It connects with a poll()-bounded non-blocking connect() and
- * waits for each read/write with poll() against the operation deadline.
- * libssh2 reads the socket fd directly, bypassing our read(), so a watchdog
- * thread also shuts the operation's sockets down at the deadline.
- * The stream registry is process-global and has no per-call payload: the
- * operation in progress is found through a thread-local pointer.
+ * Every network operation (remote_head, sync) runs under a deadline of
+ * timeout_ms kept by gitstream.c: libgit2 1.5 cannot bound one itself.
  */
 #include "tg/gitsrc.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
-#include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <git2.h>
-#include <git2/sys/stream.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <openssl/pem.h>
 
+#include "tg/gitstream.h"
+#include "tg/known_hosts.h"
 #include "tg/log.h"
 #include "tg/sshsig.h"
 #include "tg/banned.h"
@@ -61,7 +45,6 @@
 #define DEFAULT_TIMEOUT_MS 60000L
 #define DEFAULT_MAX_FILE ((size_t)32 * 1024 * 1024)
 #define MAX_KNOWN_HOSTS ((size_t)4 * 1024 * 1024)
-#define MAX_OP_FDS 8
 #define PIN_REF "refs/tg/head"
 #define TREE_PREFIX "work."
 
@@ -81,22 +64,13 @@ struct tg_git_source {
 /* One network operation: deadline, auth attempts, failure reasons. */
 struct op {
 	struct tg_git_source *src;
-	long long deadline;     /* tg_now_ms() based; 0 = none */
-	int timed_out;
+	struct tg_gitstream_deadline dl;
 	int auth_tries;
 	int auth_failed;
 	int trust_failed;
 	int local_fault;        /* error came from the local repository */
 	char reason[256];       /* our own reason, preferred to libgit2's */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t watchdog;
-	int watchdog_on, done;
-	int fds[MAX_OP_FDS];
-	size_t nfds;
 };
-
-static _Thread_local struct op *cur_op;
 
 /* ---- URL redaction ---------------------------------------------------- */
 
@@ -138,423 +112,19 @@ char *tg_git_redact_url(const char *url)
 	return out;
 }
 
-/* ---- known_hosts ------------------------------------------------------ */
-
-/* Glob with '*' and '?' only (ssh patterns; '[' is literal there). */
-static int glob_match(const char *p, size_t plen, const char *s)
-{
-	if (!plen)
-		return *s == '\0';
-	if (*p == '*') {
-		for (;; s++) {
-			if (glob_match(p + 1, plen - 1, s))
-				return 1;
-			if (!*s)
-				return 0;
-		}
-	}
-	if (!*s)
-		return 0;
-	if (*p == '?' || tolower((unsigned char)*p) == tolower((unsigned char)*s))
-		return glob_match(p + 1, plen - 1, s + 1);
-	return 0;
-}
-
-/* "|1|salt|hash" entry: HMAC-SHA1(salt, name) == hash. */
-static int hashed_match(const char *pat, size_t len, const char *name)
-{
-	const char *salt = pat + 3, *bar;
-	unsigned char *s = NULL, *h = NULL, mac[EVP_MAX_MD_SIZE];
-	size_t slen = 0, hlen = 0;
-	unsigned int maclen = 0;
-	int ok = 0;
-
-	bar = memchr(salt, '|', len - 3);
-	if (!bar)
-		return 0;
-	if (tg_sshsig_b64decode(&s, &slen, salt, (size_t)(bar - salt)) == 0 &&
-	    tg_sshsig_b64decode(&h, &hlen, bar + 1, len - (size_t)(bar + 1 - pat)) == 0 &&
-	    HMAC(EVP_sha1(), s, (int)slen, (const unsigned char *)name, strlen(name), mac,
-		 &maclen) &&
-	    maclen == hlen && CRYPTO_memcmp(mac, h, hlen) == 0)
-		ok = 1;
-	free(s);
-	free(h);
-	return ok;
-}
-
-/* 1 when the comma-separated pattern list matches name, honouring '!'. */
-static int hosts_match(const char *pats, size_t len, const char *name)
-{
-	const char *p = pats, *end = pats + len;
-	int matched = 0;
-
-	while (p < end) {
-		const char *c = memchr(p, ',', (size_t)(end - p));
-		size_t n = (size_t)((c ? c : end) - p);
-		int neg = n && *p == '!';
-		const char *q = p + neg;
-		size_t qn = n - (size_t)neg;
-		int m;
-
-		if (qn > 3 && !memcmp(q, "|1|", 3))
-			m = hashed_match(q, qn, name);
-		else
-			m = glob_match(q, qn, name);
-		if (m && neg)
-			return 0;
-		if (m)
-			matched = 1;
-		p = c ? c + 1 : end;
-	}
-	return matched;
-}
-
-int tg_git_known_hosts_check(const char *text, size_t len, const char *host, int port,
-			     const unsigned char *key, size_t key_len)
-{
-	const char *line = text, *end = text + len;
-	char name[300];
-	int host_seen = 0, good = 0;
-
-	if (port > 0 && port != 22)
-		snprintf(name, sizeof(name), "[%s]:%d", host, port);
-	else
-		snprintf(name, sizeof(name), "%s", host);
-	while (line < end) {
-		const char *nl = memchr(line, '\n', (size_t)(end - line));
-		const char *le = nl ? nl : end, *p = line, *f[3];
-		size_t fl[3];
-		int nf = 0, revoked = 0;
-		unsigned char *blob = NULL;
-		size_t blob_len = 0;
-
-		/* fields: [marker] hosts keytype base64 [comment] */
-		while (p < le && nf < 3) {
-			while (p < le && (*p == ' ' || *p == '\t' || *p == '\r'))
-				p++;
-			if (p >= le || (nf == 0 && *p == '#'))
-				break;
-			f[nf] = p;
-			while (p < le && *p != ' ' && *p != '\t' && *p != '\r')
-				p++;
-			fl[nf] = (size_t)(p - f[nf]);
-			if (nf == 0 && *f[0] == '@') {
-				/* @cert-authority lines hold CA keys, which we do not use. */
-				if (fl[0] == 8 && !memcmp(f[0], "@revoked", 8)) {
-					revoked = 1;
-					continue;
-				}
-				goto next;
-			}
-			nf++;
-		}
-		if (nf < 3 || !hosts_match(f[0], fl[0], name))
-			goto next;
-		if (tg_sshsig_b64decode(&blob, &blob_len, f[2], fl[2]) < 0)
-			goto next;
-		if (blob_len == key_len && !memcmp(blob, key, key_len)) {
-			free(blob);
-			if (revoked)
-				return TG_ECONFLICT;
-			good = 1;
-		} else {
-			free(blob);
-			if (!revoked)
-				host_seen = 1;
-		}
-next:
-		line = nl ? nl + 1 : end;
-	}
-	if (good)
-		return 0;
-	return host_seen ? TG_ECONFLICT : TG_ENOTFOUND;
-}
-
-/* ---- operations, deadline and the socket stream ----------------------- */
-
-static void *watchdog_main(void *arg)
-{
-	struct op *op = arg;
-	struct timespec ts;
-	long long left = op->deadline - tg_now_ms();
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += left / 1000;
-	ts.tv_nsec += (left % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&op->mu);
-	while (!op->done) {
-		if (pthread_cond_timedwait(&op->cv, &op->mu, &ts) == ETIMEDOUT) {
-			size_t i;
-
-			op->timed_out = 1;
-			for (i = 0; i < op->nfds; i++)
-				shutdown(op->fds[i], SHUT_RDWR);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&op->mu);
-	return NULL;
-}
+/* ---- operations ------------------------------------------------------- */
 
 static void op_begin(struct op *op, struct tg_git_source *src)
 {
-	pthread_condattr_t ca;
-
+	tg_gitstream_register();
 	memset(op, 0, sizeof(*op));
 	op->src = src;
-	op->deadline = tg_now_ms() + src->o.timeout_ms;
-	pthread_mutex_init(&op->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&op->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	op->watchdog_on = pthread_create(&op->watchdog, NULL, watchdog_main, op) == 0;
-	cur_op = op;
+	tg_gitstream_begin(&op->dl, src->o.timeout_ms);
 }
 
 static void op_end(struct op *op)
 {
-	cur_op = NULL;
-	pthread_mutex_lock(&op->mu);
-	op->done = 1;
-	pthread_cond_signal(&op->cv);
-	pthread_mutex_unlock(&op->mu);
-	if (op->watchdog_on)
-		pthread_join(op->watchdog, NULL);
-	pthread_cond_destroy(&op->cv);
-	pthread_mutex_destroy(&op->mu);
-}
-
-/*
- * The first members mirror libgit2's internal git_socket_stream
- * { git_stream parent; char *host; char *port; GIT_SOCKET s; }: its SSH
- * transport hands ->s straight to libssh2.
- */
-struct tstream {
-	git_stream parent;
-	char *host;
-	char *port;
-	int s;
-	struct op *op;
-};
-
-static int op_left_ms(struct op *op)
-{
-	long long left;
-
-	if (!op)
-		return -1;
-	left = op->deadline - tg_now_ms();
-	return left <= 0 ? 0 : (left > 0x7fffffff ? 0x7fffffff : (int)left);
-}
-
-static int timed_out(struct op *op)
-{
-	if (op)
-		op->timed_out = 1;
-	git_error_set(GIT_ERROR_NET, "timed out");
-	return -1;
-}
-
-static void op_add_fd(struct op *op, int fd)
-{
-	if (!op)
-		return;
-	pthread_mutex_lock(&op->mu);
-	if (op->nfds < MAX_OP_FDS)
-		op->fds[op->nfds++] = fd;
-	pthread_mutex_unlock(&op->mu);
-}
-
-static void op_del_fd(struct op *op, int fd)
-{
-	size_t i;
-
-	if (!op)
-		return;
-	pthread_mutex_lock(&op->mu);
-	for (i = 0; i < op->nfds; i++)
-		if (op->fds[i] == fd) {
-			op->fds[i] = op->fds[--op->nfds];
-			break;
-		}
-	pthread_mutex_unlock(&op->mu);
-}
-
-static int wait_fd(struct tstream *st, short ev)
-{
-	struct pollfd pfd = { st->s, ev, 0 };
-	int r;
-
-	for (;;) {
-		if (st->op && st->op->timed_out)
-			return timed_out(st->op);
-		r = poll(&pfd, 1, op_left_ms(st->op));
-		if (r > 0)
-			return 0;
-		if (r == 0)
-			return timed_out(st->op);
-		if (errno != EINTR) {
-			git_error_set(GIT_ERROR_OS, "poll failed: %s", strerror(errno));
-			return -1;
-		}
-	}
-}
-
-static int ts_connect(git_stream *stream)
-{
-	struct tstream *st = (struct tstream *)stream;
-	struct addrinfo hints, *res = NULL, *ai;
-	int rc, fd = -1, last = 0;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_family = AF_UNSPEC;
-	rc = getaddrinfo(st->host, st->port, &hints, &res);
-	if (rc) {
-		git_error_set(GIT_ERROR_NET, "cannot resolve '%s': %s", st->host, gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		int soerr = 0;
-		socklen_t sl = sizeof(soerr);
-
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			    ai->ai_protocol);
-		if (fd < 0) {
-			last = errno;
-			continue;
-		}
-		st->s = fd;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS) {
-			if (wait_fd(st, POLLOUT) < 0) {
-				close(fd);
-				st->s = -1;
-				freeaddrinfo(res);
-				git_error_set(GIT_ERROR_NET, "timed out connecting to %s:%s",
-					      st->host, st->port);
-				return -1;
-			}
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && !soerr)
-				break;
-			last = soerr;
-		} else {
-			last = errno;
-		}
-		close(fd);
-		st->s = fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		git_error_set(GIT_ERROR_NET, "cannot connect to %s:%s: %s", st->host, st->port,
-			      strerror(last ? last : ECONNREFUSED));
-		return -1;
-	}
-	/* Blocking again: libssh2 expects a blocking socket. */
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	op_add_fd(st->op, fd);
-	return 0;
-}
-
-static ssize_t ts_read(git_stream *stream, void *data, size_t len)
-{
-	struct tstream *st = (struct tstream *)stream;
-	ssize_t n;
-
-	for (;;) {
-		if (wait_fd(st, POLLIN) < 0)
-			return -1;
-		n = recv(st->s, data, len, 0);
-		if (n >= 0) {
-			if (n == 0 && st->op && st->op->timed_out)
-				return timed_out(st->op);
-			return n;
-		}
-		if (errno != EINTR && errno != EAGAIN) {
-			git_error_set(GIT_ERROR_NET, "read from %s failed: %s", st->host, strerror(errno));
-			return -1;
-		}
-	}
-}
-
-static ssize_t ts_write(git_stream *stream, const char *data, size_t len, int flags)
-{
-	struct tstream *st = (struct tstream *)stream;
-	ssize_t n;
-
-	(void)flags;
-	for (;;) {
-		if (wait_fd(st, POLLOUT) < 0)
-			return -1;
-		n = send(st->s, data, len, MSG_NOSIGNAL);
-		if (n >= 0)
-			return n;
-		if (errno != EINTR && errno != EAGAIN) {
-			if (st->op && st->op->timed_out)
-				return timed_out(st->op);
-			git_error_set(GIT_ERROR_NET, "write to %s failed: %s", st->host, strerror(errno));
-			return -1;
-		}
-	}
-}
-
-static int ts_close(git_stream *stream)
-{
-	struct tstream *st = (struct tstream *)stream;
-
-	if (st->s >= 0) {
-		op_del_fd(st->op, st->s);
-		close(st->s);
-		st->s = -1;
-	}
-	return 0;
-}
-
-static void ts_free(git_stream *stream)
-{
-	struct tstream *st = (struct tstream *)stream;
-
-	ts_close(stream);
-	free(st->host);
-	free(st->port);
-	free(st);
-}
-
-static int ts_new(git_stream **out, const char *host, const char *port)
-{
-	struct tstream *st = tg_xcalloc(1, sizeof(*st));
-
-	st->parent.version = GIT_STREAM_VERSION;
-	st->parent.connect = ts_connect;
-	st->parent.read = ts_read;
-	st->parent.write = ts_write;
-	st->parent.close = ts_close;
-	st->parent.free = ts_free;
-	st->host = tg_xstrdup(host);
-	st->port = tg_xstrdup(port);
-	st->s = -1;
-	st->op = cur_op;
-	*out = &st->parent;
-	return 0;
-}
-
-static void register_stream(void)
-{
-	git_stream_registration reg;
-
-	/* Cheap and idempotent; repeated because git_libgit2_shutdown()
-	 * clears the registry. */
-	memset(&reg, 0, sizeof(reg));
-	reg.version = GIT_STREAM_VERSION;
-	reg.init = ts_new;
-	git_stream_register(GIT_STREAM_STANDARD, &reg);
+	tg_gitstream_end(&op->dl);
 }
 
 /* ---- libgit2 callbacks ------------------------------------------------ */
@@ -695,8 +265,8 @@ static int check_hostkey(struct op *op, git_cert_hostkey *hk, const char *host)
 	}
 	if (op->src->port[0])
 		tg_parse_ll(&port, op->src->port, 1, 65535);
-	rc = tg_git_known_hosts_check(text, len, host, (int)port,
-				      (const unsigned char *)hk->hostkey, hk->hostkey_len);
+	rc = tg_known_hosts_check(text, len, host, (int)port, (const unsigned char *)hk->hostkey,
+				  hk->hostkey_len);
 	free(text);
 	if (rc == 0)
 		return 1;
@@ -755,8 +325,7 @@ static int progress_cb(const git_indexer_progress *stats, void *payload)
 	struct op *op = payload;
 
 	(void)stats;
-	if (op->deadline && tg_now_ms() > op->deadline) {
-		op->timed_out = 1;
+	if (tg_gitstream_expired(&op->dl)) {
 		git_error_set(GIT_ERROR_NET, "timed out");
 		return -1;
 	}
@@ -799,7 +368,7 @@ static int fail_git(struct op *op, struct tg_err *err, int gitrc, const char *wh
 	char reason[300];
 	int code = TG_ERROR;
 
-	if (op->timed_out) {
+	if (tg_gitstream_timed_out(&op->dl)) {
 		snprintf(reason, sizeof(reason), "timed out after %ld ms", src->o.timeout_ms);
 		code = TG_ETIMEOUT;
 	} else if (op->auth_failed || gitrc == GIT_EAUTH) {
@@ -1120,7 +689,6 @@ int tg_git_remote_head(struct tg_git_source *src, char sha[41], struct tg_err *e
 		sha[40] = '\0';
 		return 0;
 	}
-	register_stream();
 	op_begin(&op, src);
 	git_error_clear();
 	rc = new_remote(&remote, NULL, src->o.url);
@@ -1430,9 +998,11 @@ out:
 static int switch_tree(struct tg_git_source *src, char *dir, struct tg_err *err)
 {
 	char *tmp = tg_xasprintf("%s.new", src->link); /* swept if left over */
-	const char *name = dir + strlen(src->o.cache_dir) + 1;
+	const char *name;
 	int rc = 0;
 
+	assert(dir); /* a checkout() that returned 0 made it */
+	name = dir + strlen(src->o.cache_dir) + 1;
 	unlink(tmp);
 	if (symlink(name, tmp) < 0 || rename(tmp, src->link) < 0) {
 		rc = tg_err_set(err, TG_ERROR, "cannot switch work tree '%s' to '%s': %s",
@@ -1531,10 +1101,9 @@ int tg_git_sync(struct tg_git_source *src, int *changed, struct tg_err *err)
 	*changed = 0;
 	if (!src->swept)
 		sweep_trees(src);
-	register_stream();
 	op_begin(&op, src);
 	rc = sync_once(src, &op, changed, stat(src->gitdir, &sb) != 0, err);
-	if (rc < 0 && op.local_fault && !op.timed_out) {
+	if (rc < 0 && op.local_fault && !tg_gitstream_timed_out(&op.dl)) {
 		tg_log_kv(TG_LOG_WARN, "git cache is damaged; cloning again", "url",
 			  src->url_redacted, "cache", src->gitdir, "error", err ? err->msg : "",
 			  NULL);

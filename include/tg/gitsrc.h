@@ -102,15 +102,4 @@ const struct tg_commit_info *tg_git_commit(const struct tg_git_source *src);
  */
 char *tg_git_redact_url(const char *url);
 
-/*
- * Looks up an SSH host key in known_hosts text (OpenSSH format: patterns
- * with '*', '?' and '!', "[host]:port" for ports other than 22, hashed
- * "|1|salt|hmac" names, @revoked; @cert-authority lines are ignored).
- * key is the SSH wire blob of the host key.  Returns 0 when listed,
- * TG_ENOTFOUND when the host is not listed, TG_ECONFLICT when it is listed
- * with other keys only or the key is revoked.
- */
-int tg_git_known_hosts_check(const char *text, size_t len, const char *host, int port,
-			     const unsigned char *key, size_t key_len);
-
 #endif

@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for the parsers of outside input in the git source:
  * armored SSH signatures (tg_sshsig_verify), public key lines
- * (tg_sshsig_parse_pubkey) and known_hosts text (tg_git_known_hosts_check).
+ * (tg_sshsig_parse_pubkey) and known_hosts text (tg_known_hosts_check).
  * Every input goes through all three.
  */
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg/gitsrc.h"
+#include "tg/known_hosts.h"
 #include "tg/sshsig.h"
 #include "tg/banned.h"
 
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tg_sshsig_fingerprint(fpr, blob, blob_len);
 	free(blob);
 	memset(key, 0x41, sizeof(key));
-	tg_git_known_hosts_check((const char *)data, size, "127.0.0.1", 2222, key, sizeof(key));
-	tg_git_known_hosts_check((const char *)data, size, "example.org", 22, key, sizeof(key));
+	tg_known_hosts_check((const char *)data, size, "127.0.0.1", 2222, key, sizeof(key));
+	tg_known_hosts_check((const char *)data, size, "example.org", 22, key, sizeof(key));
 	return 0;
 }
