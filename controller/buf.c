@@ -36,7 +36,7 @@ static int grow(struct tg_buf *buf, size_t extra)
 		return TG_EINVALID;
 	}
 	need += 1; /* NUL */
-	if (need <= buf->alloc)
+	if (buf->ptr && need <= buf->alloc)
 		return 0;
 	alloc = buf->alloc ? buf->alloc : 64;
 	while (alloc < need)

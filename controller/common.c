@@ -232,8 +232,9 @@ int tg_mkdir_p(const char *path, unsigned mode)
 	char *p = tg_xstrdup(path), *s;
 	int rc = 0;
 
-	for (s = p + 1; *s && !rc; s++) {
-		if (*s != '/')
+	/* A leading '/' is the root, not a directory to make. */
+	for (s = p; *s && !rc; s++) {
+		if (*s != '/' || s == p)
 			continue;
 		*s = '\0';
 		if (mkdir(p, mode) < 0 && errno != EEXIST)

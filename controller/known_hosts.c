@@ -19,23 +19,34 @@
 #include "tg/banned.h"
 
 /* Glob with '*' and '?' only (ssh patterns; '[' is literal there). */
+/*
+ * '*' and '?' matching, case-insensitive.  Iterative with one backtrack
+ * point (the last '*'): O(len(p) * len(s)), where recursion was exponential
+ * in the number of stars and a crafted line could hang a sync.
+ */
 static int glob_match(const char *p, size_t plen, const char *s)
 {
-	if (!plen)
-		return *s == '\0';
-	if (*p == '*') {
-		for (;; s++) {
-			if (glob_match(p + 1, plen - 1, s))
-				return 1;
-			if (!*s)
-				return 0;
+	size_t pi = 0, star = (size_t)-1;
+	const char *mark = NULL;
+
+	while (*s) {
+		if (pi < plen && (p[pi] == '?' ||
+				  (p[pi] != '*' && tolower((unsigned char)p[pi]) == tolower((unsigned char)*s)))) {
+			pi++;
+			s++;
+		} else if (pi < plen && p[pi] == '*') {
+			star = pi++;
+			mark = s;
+		} else if (star != (size_t)-1) {
+			pi = star + 1;
+			s = ++mark;
+		} else {
+			return 0;
 		}
 	}
-	if (!*s)
-		return 0;
-	if (*p == '?' || tolower((unsigned char)*p) == tolower((unsigned char)*s))
-		return glob_match(p + 1, plen - 1, s + 1);
-	return 0;
+	while (pi < plen && p[pi] == '*')
+		pi++;
+	return pi == plen;
 }
 
 /* "|1|salt|hash" entry: HMAC-SHA1(salt, name) == hash. */

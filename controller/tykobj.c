@@ -8,7 +8,7 @@
 
 static const char *nonempty(const cJSON *v)
 {
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+	return v && cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
 const char *tg_tyk_policy_id_field(const cJSON *policy)

@@ -67,6 +67,28 @@ static void test_known_hosts__plain_port_and_patterns(void **state)
 	free(b);
 }
 
+static void test_known_hosts__many_stars_match_in_linear_time(void **state)
+{
+	char *a = b64(key_a, 51), *text, host[4096];
+	long long t0;
+
+	(void)state;
+	/* "*a*a*a...*a" + "b" against "aaaa...": exponential for a
+	 * backtracking matcher (9 stars took 15 s). */
+	text = tg_xasprintf("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*ab,?x*y?.example ssh-ed25519 %s\n", a);
+	memset(host, 'a', sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	t0 = tg_now_ms();
+	assert_int_equal(kh(text, host, 22, key_a), TG_ENOTFOUND);
+	assert_true(tg_now_ms() - t0 < 1000);
+	assert_int_equal(kh(text, "aaab", 22, key_a), TG_ENOTFOUND); /* needs 20 a's */
+	assert_int_equal(kh(text, "axqqy1.example", 22, key_a), 0);
+	assert_int_equal(kh(text, "AXY1.EXAMPLE", 22, key_a), 0);
+	assert_int_equal(kh(text, "xy1.example", 22, key_a), TG_ENOTFOUND);
+	free(text);
+	free(a);
+}
+
 static void test_known_hosts__hashed_names_and_revoked(void **state)
 {
 	static const unsigned char salt[20] = "0123456789abcdefghij";
@@ -103,6 +125,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_hosts__plain_port_and_patterns),
 		cmocka_unit_test(test_known_hosts__hashed_names_and_revoked),
+		cmocka_unit_test(test_known_hosts__many_stars_match_in_linear_time),
 	};
 
 	make_key(key_a, 0xaa);
