@@ -15,7 +15,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "tg/yamljson.h"
+#include "tg/yaml.h"
 #include "tg/banned.h"
 
 #define CONFIG_MAX_SIZE (1024 * 1024)
@@ -32,11 +32,11 @@ typedef int (*equal_fn)(const void *a, const void *b);
 struct option {
 	const char *name;
 	enum opt_type type;
+	int live;                    /* a reload applies it in place (see tg_sync_config_equal) */
 	size_t offset;               /* into the struct being filled */
 	const struct option *section; /* OPT_SECTION: nested table (same struct) */
 	custom_fn custom;
 	equal_fn equal;              /* OPT_CUSTOM: compares what custom sets */
-	int live;                    /* a reload applies it in place (see tg_sync_config_equal) */
 };
 
 struct walk {
@@ -85,100 +85,100 @@ static int same_trusted_keys(const void *a, const void *b);
 #define S(field) offsetof(struct tg_sync_config, field)
 
 static const struct option auth_options[] = {
-	{ "username", OPT_STRING, S(auth_username), NULL, NULL, NULL, 0 },
-	{ "password_file", OPT_STRING, S(auth_password_file), NULL, NULL, NULL, 0 },
-	{ "token_file", OPT_STRING, S(auth_token_file), NULL, NULL, NULL, 0 },
-	{ "ssh_key_file", OPT_STRING, S(auth_ssh_key_file), NULL, NULL, NULL, 0 },
-	{ "known_hosts_file", OPT_STRING, S(auth_known_hosts_file), NULL, NULL, NULL, 0 },
-	{ "ca_file", OPT_STRING, S(auth_ca_file), NULL, NULL, NULL, 0 },
-	{ "insecure_skip_host_key_check", OPT_BOOL, S(auth_insecure_skip_host_key_check), NULL, NULL, NULL, 0 },
-	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
+	{ "username", OPT_STRING, 0, S(auth_username), NULL, NULL, NULL },
+	{ "password_file", OPT_STRING, 0, S(auth_password_file), NULL, NULL, NULL },
+	{ "token_file", OPT_STRING, 0, S(auth_token_file), NULL, NULL, NULL },
+	{ "ssh_key_file", OPT_STRING, 0, S(auth_ssh_key_file), NULL, NULL, NULL },
+	{ "known_hosts_file", OPT_STRING, 0, S(auth_known_hosts_file), NULL, NULL, NULL },
+	{ "ca_file", OPT_STRING, 0, S(auth_ca_file), NULL, NULL, NULL },
+	{ "insecure_skip_host_key_check", OPT_BOOL, 0, S(auth_insecure_skip_host_key_check), NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const struct option repo_options[] = {
-	{ "url", OPT_STRING, S(repo_url), NULL, NULL, NULL, 0 },
-	{ "ref", OPT_CUSTOM, 0, NULL, set_ref, same_ref, 0 },
-	{ "path", OPT_STRING, S(path), NULL, NULL, NULL, 0 },
-	{ "auth", OPT_SECTION, 0, auth_options, NULL, NULL, 0 },
-	{ "trusted_keys", OPT_CUSTOM, 0, NULL, set_trusted_keys, same_trusted_keys, 0 },
-	{ "secrets_dir", OPT_STRING, S(secrets_dir), NULL, NULL, NULL, 0 },
-	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
+	{ "url", OPT_STRING, 0, S(repo_url), NULL, NULL, NULL },
+	{ "ref", OPT_CUSTOM, 0, 0, NULL, set_ref, same_ref },
+	{ "path", OPT_STRING, 0, S(path), NULL, NULL, NULL },
+	{ "auth", OPT_SECTION, 0, 0, auth_options, NULL, NULL },
+	{ "trusted_keys", OPT_CUSTOM, 0, 0, NULL, set_trusted_keys, same_trusted_keys },
+	{ "secrets_dir", OPT_STRING, 0, S(secrets_dir), NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const struct option gateway_tls_options[] = {
-	{ "ca_file", OPT_STRING, S(gateway_ca_file), NULL, NULL, NULL, 0 },
-	{ "cert_file", OPT_STRING, S(gateway_cert_file), NULL, NULL, NULL, 0 },
-	{ "key_file", OPT_STRING, S(gateway_key_file), NULL, NULL, NULL, 0 },
-	{ "insecure_skip_verify", OPT_BOOL, S(gateway_insecure_skip_verify), NULL, NULL, NULL, 0 },
-	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
+	{ "ca_file", OPT_STRING, 0, S(gateway_ca_file), NULL, NULL, NULL },
+	{ "cert_file", OPT_STRING, 0, S(gateway_cert_file), NULL, NULL, NULL },
+	{ "key_file", OPT_STRING, 0, S(gateway_key_file), NULL, NULL, NULL },
+	{ "insecure_skip_verify", OPT_BOOL, 0, S(gateway_insecure_skip_verify), NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const struct option gateway_options[] = {
-	{ "url", OPT_STRING, S(gateway_url), NULL, NULL, NULL, 0 },
-	{ "secret_file", OPT_STRING, S(gateway_secret_file), NULL, NULL, NULL, 0 },
-	{ "tls", OPT_SECTION, 0, gateway_tls_options, NULL, NULL, 0 },
-	{ "timeout", OPT_DURATION, S(gateway_timeout_ms), NULL, NULL, NULL, 0 },
-	{ "concurrency", OPT_INT, S(gateway_concurrency), NULL, NULL, NULL, 0 },
-	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
+	{ "url", OPT_STRING, 0, S(gateway_url), NULL, NULL, NULL },
+	{ "secret_file", OPT_STRING, 0, S(gateway_secret_file), NULL, NULL, NULL },
+	{ "tls", OPT_SECTION, 0, 0, gateway_tls_options, NULL, NULL },
+	{ "timeout", OPT_DURATION, 0, S(gateway_timeout_ms), NULL, NULL, NULL },
+	{ "concurrency", OPT_INT, 0, S(gateway_concurrency), NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const struct option drift_options[] = {
-	{ "interval", OPT_DURATION, S(drift_interval_ms), NULL, NULL, NULL, 0 },
-	{ "policy", OPT_CUSTOM, 0, NULL, set_drift_policy, same_drift_policy, 0 },
-	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
+	{ "interval", OPT_DURATION, 0, S(drift_interval_ms), NULL, NULL, NULL },
+	{ "policy", OPT_CUSTOM, 0, 0, NULL, set_drift_policy, same_drift_policy },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const struct option prune_options[] = {
-	{ "enabled", OPT_BOOL, S(prune), NULL, NULL, NULL, 0 },
-	{ "max_delete", OPT_INT, S(max_delete), NULL, NULL, NULL, 0 },
-	{ "allow_empty", OPT_BOOL, S(allow_empty), NULL, NULL, NULL, 0 },
-	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
+	{ "enabled", OPT_BOOL, 0, S(prune), NULL, NULL, NULL },
+	{ "max_delete", OPT_INT, 0, S(max_delete), NULL, NULL, NULL },
+	{ "allow_empty", OPT_BOOL, 0, S(allow_empty), NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const struct option webhook_options[] = {
-	{ "secret_file", OPT_STRING, S(webhook_secret_file), NULL, NULL, NULL, 0 },
-	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
+	{ "secret_file", OPT_STRING, 0, S(webhook_secret_file), NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const struct option sync_options[] = {
-	{ "name", OPT_STRING, S(name), NULL, NULL, NULL, 0 },
-	{ "repo", OPT_SECTION, 0, repo_options, NULL, NULL, 0 },
-	{ "gateway", OPT_SECTION, 0, gateway_options, NULL, NULL, 0 },
-	{ "interval", OPT_DURATION, S(interval_ms), NULL, NULL, NULL, 0 },
-	{ "drift", OPT_SECTION, 0, drift_options, NULL, NULL, 0 },
-	{ "prune", OPT_SECTION, 0, prune_options, NULL, NULL, 0 },
-	{ "adopt", OPT_BOOL, S(adopt), NULL, NULL, NULL, 0 },
-	{ "suspend", OPT_BOOL, S(suspended), NULL, NULL, NULL, 1 },
-	{ "webhook", OPT_SECTION, 0, webhook_options, NULL, NULL, 0 },
-	{ "backoff_max", OPT_DURATION, S(backoff_max_ms), NULL, NULL, NULL, 0 },
-	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
+	{ "name", OPT_STRING, 0, S(name), NULL, NULL, NULL },
+	{ "repo", OPT_SECTION, 0, 0, repo_options, NULL, NULL },
+	{ "gateway", OPT_SECTION, 0, 0, gateway_options, NULL, NULL },
+	{ "interval", OPT_DURATION, 0, S(interval_ms), NULL, NULL, NULL },
+	{ "drift", OPT_SECTION, 0, 0, drift_options, NULL, NULL },
+	{ "prune", OPT_SECTION, 0, 0, prune_options, NULL, NULL },
+	{ "adopt", OPT_BOOL, 0, S(adopt), NULL, NULL, NULL },
+	{ "suspend", OPT_BOOL, 1, S(suspended), NULL, NULL, NULL },
+	{ "webhook", OPT_SECTION, 0, 0, webhook_options, NULL, NULL },
+	{ "backoff_max", OPT_DURATION, 0, S(backoff_max_ms), NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 #undef S
 #define G(field) offsetof(struct tg_config, field)
 
 static const struct option log_options[] = {
-	{ "format", OPT_CUSTOM, 0, NULL, set_log_format, NULL, 0 },
-	{ "level", OPT_CUSTOM, 0, NULL, set_log_level, NULL, 0 },
-	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
+	{ "format", OPT_CUSTOM, 0, 0, NULL, set_log_format, NULL },
+	{ "level", OPT_CUSTOM, 0, 0, NULL, set_log_level, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const struct option http_options[] = {
-	{ "max_connections", OPT_INT, G(http_max_connections), NULL, NULL, NULL, 0 },
-	{ "connection_timeout", OPT_DURATION, G(http_connection_timeout_ms), NULL, NULL, NULL, 0 },
-	{ "max_wait", OPT_DURATION, G(http_max_wait_ms), NULL, NULL, NULL, 0 },
-	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
+	{ "max_connections", OPT_INT, 0, G(http_max_connections), NULL, NULL, NULL },
+	{ "connection_timeout", OPT_DURATION, 0, G(http_connection_timeout_ms), NULL, NULL, NULL },
+	{ "max_wait", OPT_DURATION, 0, G(http_max_wait_ms), NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const struct option global_options[] = {
-	{ "listen", OPT_STRING, G(listen), NULL, NULL, NULL, 0 },
-	{ "probe_listen", OPT_STRING, G(probe_listen), NULL, NULL, NULL, 0 },
-	{ "log", OPT_SECTION, 0, log_options, NULL, NULL, 0 },
-	{ "cache_dir", OPT_STRING, G(cache_dir), NULL, NULL, NULL, 0 },
-	{ "audit", OPT_STRING, G(audit), NULL, NULL, NULL, 0 },
-	{ "http", OPT_SECTION, 0, http_options, NULL, NULL, 0 },
-	{ "syncs", OPT_CUSTOM, 0, NULL, NULL, NULL, 0 }, /* handled by the loader */
-	{ NULL, 0, 0, NULL, NULL, NULL, 0 }
+	{ "listen", OPT_STRING, 0, G(listen), NULL, NULL, NULL },
+	{ "probe_listen", OPT_STRING, 0, G(probe_listen), NULL, NULL, NULL },
+	{ "log", OPT_SECTION, 0, 0, log_options, NULL, NULL },
+	{ "cache_dir", OPT_STRING, 0, G(cache_dir), NULL, NULL, NULL },
+	{ "audit", OPT_STRING, 0, G(audit), NULL, NULL, NULL },
+	{ "http", OPT_SECTION, 0, 0, http_options, NULL, NULL },
+	{ "syncs", OPT_CUSTOM, 0, 0, NULL, NULL, NULL }, /* handled by the loader */
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 #undef G
@@ -471,7 +471,8 @@ out:
 	tg_docs_release(&docs);
 	if (problems->errors > errors_before) {
 		tg_config_free(cfg);
-		return tg_err_set(err, TG_EINVALID, "invalid configuration '%s'", path);
+		tg_err_set(err, TG_EINVALID, "invalid configuration '%s'", path);
+		return TG_EINVALID;
 	}
 	*out = cfg;
 	return 0;
@@ -569,12 +570,12 @@ int tg_config_build(struct tg_config **out, const char *file, const struct tg_co
 	if (!ov)
 		ov = &none;
 	if (file) {
-		if ((rc = tg_config_load(&cfg, file, problems, err)) < 0)
+		if ((rc = tg_config_load(&cfg, file, problems, err)) != 0)
 			return rc;
 	} else {
 		cfg = tg_config_new();
 	}
-	if ((rc = overlay(cfg, ov, file != NULL, err)) < 0)
+	if ((rc = overlay(cfg, ov, file != NULL, err)) != 0)
 		goto fail;
 	if (tg_config_check(cfg, problems)) {
 		rc = tg_err_set(err, TG_EINVALID, "invalid configuration");

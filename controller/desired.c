@@ -25,9 +25,9 @@
  *
  * Limits: files larger than TG_DESIRED_MAX_FILE_SIZE (8 MiB) are reported
  * and skipped; directories nested deeper than TG_DESIRED_MAX_DIR_DEPTH are
- * not walked; YAML/JSON nesting is bounded by yamljson.c, and so is alias
- * expansion, with one budget for all the files of a load; values filled in
- * by ${VAR} are bounded relative to the size of the files too.
+ * not walked; nesting is bounded by the readers (yaml.h, json.h), and so is
+ * YAML alias expansion, with one budget for all the files of a load; values
+ * filled in by ${VAR} are bounded relative to the size of the files too.
  */
 #include "tg/desired.h"
 
@@ -43,7 +43,10 @@
 #include <unistd.h>
 
 #include "tg/buf.h"
-#include "tg/yamljson.h"
+#include "tg/json.h"
+#include "tg/posmap.h"
+#include "tg/tykobj.h"
+#include "tg/yaml.h"
 #include "tg/banned.h"
 
 enum family { FAM_API, FAM_POLICY };
@@ -396,12 +399,11 @@ static void subst_walk(const struct docctx *c, cJSON *node, struct tg_buf *path)
 	}
 	for (child = node->child; child; child = child->next, i++) {
 		if (cJSON_IsObject(node))
-			tg_buf_printf(path, "%s%s", path->len ? "." : "", child->string);
+			tg_pos_path_push(path, child->string, strlen(child->string));
 		else
-			tg_buf_printf(path, "%s%zu", path->len ? "." : "", i);
+			tg_pos_path_push_index(path, i);
 		subst_walk(c, child, path);
-		path->len = saved;
-		path->ptr[saved] = '\0';
+		tg_pos_path_truncate(path, saved);
 	}
 }
 
@@ -514,6 +516,20 @@ static char *xstrdup_or_null(const char *s)
 	return s ? tg_xstrdup(s) : NULL;
 }
 
+/*
+ * Something the API needs from the gateway's own environment (a plugin
+ * bundle, a middleware file, a certificate by id): the gateway answers the
+ * reload "ok" without it and skips the definition, so say so before.
+ */
+static void warn_external(const struct docctx *c, const struct tg_object *o)
+{
+	char what[256];
+
+	if (tg_tyk_external_dependency(what, sizeof(what), o->kind, o->body))
+		doc_problem(c, TG_SEV_WARNING, "",
+			    "needs %s: a gateway without it skips this api at reload", what);
+}
+
 static void oas_api(const struct docctx *c, cJSON *body)
 {
 	const cJSON *xt = cJSON_GetObjectItemCaseSensitive(body, "x-tyk-api-gateway");
@@ -550,6 +566,7 @@ static void oas_api(const struct docctx *c, cJSON *body)
 	o->domain = xstrdup_or_null(nonempty_string(get_path(xt, "server.customDomain.name")));
 	src_set(&o->id_src, c, "x-tyk-api-gateway.info.id");
 	src_set(&o->listen_path_src, c, "x-tyk-api-gateway.server.listenPath.value");
+	warn_external(c, o);
 }
 
 static void classic_api(const struct docctx *c, cJSON *body)
@@ -569,6 +586,7 @@ static void classic_api(const struct docctx *c, cJSON *body)
 	o->domain = xstrdup_or_null(nonempty_string(cJSON_GetObjectItemCaseSensitive(body, "domain")));
 	src_set(&o->id_src, c, "api_id");
 	src_set(&o->listen_path_src, c, "proxy.listen_path");
+	warn_external(c, o);
 }
 
 static void add_ref(struct tg_object *o, const struct docctx *c, const char *id, const char *field)
@@ -586,21 +604,30 @@ static void add_ref(struct tg_object *o, const struct docctx *c, const char *id,
 	o->n_api_refs++;
 }
 
+struct policy_refs {
+	const struct docctx *c;
+	struct tg_object *o;
+};
+
+/* A reference named by an access_rights key, or by the api_id inside it. */
+static int policy_ref(void *ctx, const char *api_id, const cJSON *entry, int is_key)
+{
+	struct policy_refs *pr = ctx;
+	char *field = is_key ? tg_xasprintf("access_rights.%s", entry->string)
+			     : tg_xasprintf("access_rights.%s.api_id", entry->string);
+
+	add_ref(pr->o, pr->c, api_id, field);
+	free(field);
+	return 0;
+}
+
 static void policy(const struct docctx *c, cJSON *body)
 {
-	const cJSON *idv = cJSON_GetObjectItemCaseSensitive(body, "id");
+	const char *field = tg_tyk_policy_id_field(body), *id;
 	const cJSON *rights = cJSON_GetObjectItemCaseSensitive(body, "access_rights");
-	const char *field = "id", *id;
-	const cJSON *r;
-	struct tg_object *o;
+	struct policy_refs pr = { c, NULL };
 
-	/* Dashboard exports carry the id in _id and often an empty "id". */
-	if (!nonempty_string(idv) && cJSON_GetObjectItemCaseSensitive(body, "_id") &&
-	    (!idv || cJSON_IsNull(idv) || cJSON_IsString(idv))) {
-		field = "_id";
-		idv = cJSON_GetObjectItemCaseSensitive(body, "_id");
-	}
-	id = check_id(c, field, idv, "policy id");
+	id = check_id(c, field, cJSON_GetObjectItemCaseSensitive(body, field), "policy id");
 	if (rights && !cJSON_IsNull(rights) && !cJSON_IsObject(rights)) {
 		doc_problem(c, TG_SEV_ERROR, "access_rights", "access_rights must be an object");
 		id = NULL;
@@ -609,27 +636,12 @@ static void policy(const struct docctx *c, cJSON *body)
 		cJSON_Delete(body);
 		return;
 	}
-	o = object_push(c->ld->d, c, TG_KIND_POLICY, body);
-	o->id = tg_xstrdup(id);
-	o->name = xstrdup_or_null(nonempty_string(cJSON_GetObjectItemCaseSensitive(body, "name")));
-	src_set(&o->id_src, c, field);
-	if (!rights || !cJSON_IsObject(rights))
-		return;
-	for (r = rights->child; r; r = r->next) {
-		const char *api_id = nonempty_string(cJSON_GetObjectItemCaseSensitive(r, "api_id"));
-		char *f;
-
-		if (r->string[0]) {
-			f = tg_xasprintf("access_rights.%s", r->string);
-			add_ref(o, c, r->string, f);
-			free(f);
-		}
-		if (api_id) {
-			f = tg_xasprintf("access_rights.%s.api_id", r->string);
-			add_ref(o, c, api_id, f);
-			free(f);
-		}
-	}
+	pr.o = object_push(c->ld->d, c, TG_KIND_POLICY, body);
+	pr.o->id = tg_xstrdup(id);
+	pr.o->name =
+		xstrdup_or_null(nonempty_string(cJSON_GetObjectItemCaseSensitive(body, "name")));
+	src_set(&pr.o->id_src, c, field);
+	tg_tyk_policy_refs(body, policy_ref, &pr);
 }
 
 static int has(const cJSON *o, const char *key)
@@ -1020,7 +1032,75 @@ static int path_escapes(const char *p)
 	return 0;
 }
 
-/* tyk-sync's .tyk.json: {"files":[{"file":...}],"policies":[{"file":...}]}. */
+/* One file named by the manifest: lists[list] entry index. */
+struct listed {
+	const char *name; /* as written; NULL when missing */
+	size_t list, index;
+	int usable; /* named, and inside the repository */
+	int loaded; /* opened: a repeat is not read again */
+	const struct listed *first; /* an earlier entry naming the same file, or NULL */
+};
+
+/*
+ * Orders names by their components, so that names of one file compare
+ * equal: "./apis//a.json" and "apis/a.json".
+ */
+static int cmp_names(const char *a, const char *b)
+{
+	const char *ca, *cb;
+	size_t na = 0, nb = 0;
+	int c;
+
+	ca = next_component(a, &na);
+	cb = next_component(b, &nb);
+	while (ca && cb) {
+		c = memcmp(ca, cb, na < nb ? na : nb);
+		if (c || na != nb)
+			return c ? c : (na > nb) - (na < nb);
+		ca = next_component(ca + na, &na);
+		cb = next_component(cb + nb, &nb);
+	}
+	return !!ca - !!cb;
+}
+
+static int cmp_listed(const void *va, const void *vb)
+{
+	const struct listed *a = *(struct listed *const *)va;
+	const struct listed *b = *(struct listed *const *)vb;
+	int c = cmp_names(a->name, b->name);
+
+	return c ? c : (a > b) - (a < b); /* the earlier entry first */
+}
+
+/*
+ * Marks every entry that names a file an earlier entry names too: tyk-sync
+ * accepts a manifest that lists a file twice, and loading it twice would
+ * make its objects duplicates of themselves.  Sorted, so that a manifest of
+ * many entries costs n log n.
+ */
+static void mark_repeated(struct listed *v, size_t n)
+{
+	struct listed **by_name = tg_xreallocarray(NULL, n ? n : 1, sizeof(*by_name));
+	size_t i, m = 0;
+
+	for (i = 0; i < n; i++)
+		if (v[i].usable)
+			by_name[m++] = &v[i];
+	if (m)
+		qsort(by_name, m, sizeof(*by_name), cmp_listed);
+	for (i = 1; i < m; i++)
+		if (!cmp_names(by_name[i - 1]->name, by_name[i]->name))
+			by_name[i]->first =
+				by_name[i - 1]->first ? by_name[i - 1]->first : by_name[i - 1];
+	free(by_name);
+}
+
+/*
+ * tyk-sync's .tyk.json: {"files":[{"file":...}],"policies":[{"file":...}]}.
+ * Every file it lists is loaded once, in the order listed; a repeated
+ * entry is a warning.  (An entry whose file could not be opened is not
+ * loaded: a repeat of it gets the same error, at its own place.)
+ */
 static void load_manifest(struct loader *ld, const char *data, size_t len)
 {
 	static const struct {
@@ -1030,8 +1110,9 @@ static void load_manifest(struct loader *ld, const char *data, size_t len)
 	struct tg_docs docs = { NULL, 0, 0 };
 	char *file = tg_xasprintf("%s.tyk.json", ld->prefix);
 	struct docctx c = { ld, file, NULL, "" };
+	struct listed *v = NULL;
+	size_t n = 0, alloc = 0, l, i;
 	const cJSON *root;
-	size_t l;
 
 	if (tg_json_parse(&docs, data, len, file, ld->problems) || !docs.len)
 		goto out;
@@ -1043,7 +1124,6 @@ static void load_manifest(struct loader *ld, const char *data, size_t len)
 	}
 	for (l = 0; l < TG_ARRAY_SIZE(lists); l++) {
 		const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, lists[l].key), *e;
-		size_t i = 0;
 
 		if (!list || cJSON_IsNull(list))
 			continue;
@@ -1051,30 +1131,51 @@ static void load_manifest(struct loader *ld, const char *data, size_t len)
 			doc_problem(&c, TG_SEV_ERROR, lists[l].key, "%s must be a list", lists[l].key);
 			continue;
 		}
+		i = 0;
 		for (e = list->child; e; e = e->next, i++) {
-			const char *name = nonempty_string(cJSON_GetObjectItemCaseSensitive(e, "file"));
-			char *field = tg_xasprintf("%s.%zu.file", lists[l].key, i);
-			struct tg_err err = { 0, "" };
-			char *p = NULL;
-			int fd;
+			struct listed *it;
 
-			if (!name) {
-				doc_problem(&c, TG_SEV_ERROR, field, "missing file name");
-			} else if (path_escapes(name)) {
-				p = printable(name);
-				doc_problem(&c, TG_SEV_ERROR, field, "path '%s' leaves the repository", p);
-			} else if ((fd = open_below(ld->dirfd, name, 0, ld->prefix, &err)) < 0) {
-				p = printable(name);
-				doc_problem(&c, TG_SEV_ERROR, field, "cannot read '%s': %s", p,
-					    err.msg);
-			} else {
-				load_fd(ld, fd, name, lists[l].fam);
+			if (n == alloc) {
+				alloc = alloc ? alloc * 2 : 16;
+				v = tg_xreallocarray(v, alloc, sizeof(*v));
 			}
-			free(p);
-			free(field);
+			it = &v[n++];
+			it->name = nonempty_string(cJSON_GetObjectItemCaseSensitive(e, "file"));
+			it->list = l;
+			it->index = i;
+			it->usable = it->name && !path_escapes(it->name);
+			it->loaded = 0;
+			it->first = NULL;
 		}
 	}
+	mark_repeated(v, n);
+	for (i = 0; i < n; i++) {
+		struct listed *it = &v[i];
+		char *field = tg_xasprintf("%s.%zu.file", lists[it->list].key, it->index);
+		char *p = it->name ? printable(it->name) : NULL;
+		struct tg_err err = { 0, "" };
+		int fd;
+
+		if (!it->name) {
+			doc_problem(&c, TG_SEV_ERROR, field, "missing file name");
+		} else if (!it->usable) {
+			doc_problem(&c, TG_SEV_ERROR, field, "path '%s' leaves the repository", p);
+		} else if (it->first && it->first->loaded) {
+			doc_problem(
+				&c, TG_SEV_WARNING, field,
+				"'%s' is listed more than once (first at %s.%zu.file): loaded once",
+				p, lists[it->first->list].key, it->first->index);
+		} else if ((fd = open_below(ld->dirfd, it->name, 0, ld->prefix, &err)) < 0) {
+			doc_problem(&c, TG_SEV_ERROR, field, "cannot read '%s': %s", p, err.msg);
+		} else {
+			load_fd(ld, fd, it->name, lists[it->list].fam);
+			it->loaded = 1;
+		}
+		free(p);
+		free(field);
+	}
 out:
+	free(v);
 	tg_docs_release(&docs);
 	free(file);
 }

@@ -80,14 +80,19 @@ struct tg_load_opts {
  * input (parse errors, missing ids, duplicates, bad references within the
  * repository, symbolic links...) are appended to problems, all of them, and
  * do not make the call fail: the caller decides (problems->errors > 0 means
- * the commit must not be applied).  Symbolic links below root are never
- * followed: one met by the directory scan is a warning and skipped; one in
- * opts->path, as apis/ or policies/, as .tyk.json or on the way to a file
- * the manifest names is an error.  YAML alias expansion draws on one budget
- * for all files (see tg_yaml_parse_budgeted).  Returns 0, or a negative code
- * when loading cannot start: root or root/path missing (TG_ENOTFOUND) or
- * unreadable, ".." in opts->path (TG_EINVALID).  *out is owned by the
- * caller, free with tg_desired_free.
+ * the commit must not be applied).  Warnings do not block: a file that
+ * .tyk.json lists more than once is loaded once, with a warning at the
+ * repeated entry; an API that needs something from the gateway's own
+ * environment (tg_tyk_external_dependency: a plugin bundle, a middleware
+ * file, a certificate by id) gets a warning at its start, since a gateway
+ * without it skips the definition at reload.  Symbolic links below root
+ * are never followed: one met by the directory scan is a warning and
+ * skipped; one in opts->path, as apis/ or policies/, as .tyk.json or on the
+ * way to a file the manifest names is an error.  YAML alias expansion draws
+ * on one budget for all files (see tg_yaml_parse_budgeted in yaml.h).
+ * Returns 0, or a negative code when loading cannot start: root or
+ * root/path missing (TG_ENOTFOUND) or unreadable, ".." in opts->path
+ * (TG_EINVALID).  *out is owned by the caller, free with tg_desired_free.
  */
 int tg_desired_load(struct tg_desired **out, struct tg_problems *problems,
 		    const struct tg_load_opts *opts, struct tg_err *err);

@@ -14,6 +14,7 @@
 #include "tg/buf.h"
 #include "tg/common.h"
 #include "tg/desired.h"
+#include "tg/tykobj.h"
 
 static const char *fake_getenv(const char *name, void *ctx)
 {
@@ -649,6 +650,193 @@ static void test_desired__values_filled_in_are_bounded_by_the_input(void **state
 	tg_buf_release(&b);
 }
 
+struct refs_seen {
+	const char *ids[16];
+	char fields[16][64];
+	size_t n;
+};
+
+static int collect_ref(void *ctx, const char *api_id, const cJSON *entry, int is_key)
+{
+	struct refs_seen *r = ctx;
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (!strcmp(r->ids[i], api_id))
+			return 0;
+	assert_true(r->n < 16);
+	r->ids[r->n] = api_id;
+	snprintf(r->fields[r->n], sizeof(r->fields[0]), "access_rights.%s%s", entry->string,
+		 is_key ? "" : ".api_id");
+	r->n++;
+	return 0;
+}
+
+static void test_desired__policy_refs_and_id_follow_the_one_rule_of_tykobj(void **state)
+{
+	static const char *const policies[] = {
+		/* A Dashboard export: _id, an empty id, keys and api_ids that differ. */
+		"{\"_id\":\"abc123\",\"id\":\"\",\"access_rights\":{\"k1\":{\"api_id\":\"k1\"},"
+		"\"k2\":{\"api_id\":\"other\"},\"k3\":{},\"k4\":{\"api_id\":\"k2\"},"
+		"\"\":{\"api_id\":\"nameless\"},\"k5\":{\"api_id\":\"\"},\"k6\":[1],\"k7\":7}}",
+		"{\"id\":null,\"_id\":\"n1\",\"access_rights\":{\"a\":{\"api_id\":\"b\"}}}",
+		"{\"id\":\"plain\",\"_id\":\"ignored\",\"access_rights\":null}",
+		"{\"id\":\"p\",\"access_rights\":{}}",
+	};
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < TG_ARRAY_SIZE(policies); i++) {
+		cJSON *body = cJSON_Parse(policies[i]);
+		struct refs_seen want = { { NULL }, { "" }, 0 };
+		const struct tg_object *o;
+		struct loaded l;
+
+		assert_non_null(body);
+		tg_tyk_policy_refs(body, collect_ref, &want);
+		load_buf(&l, "policies/p.json", policies[i], NULL);
+		assert_int_equal(l.d->len, 1);
+		o = &l.d->objects[0];
+		assert_string_equal(o->id, tg_tyk_id(TG_KIND_POLICY, body));
+		assert_string_equal(o->id_src.field, tg_tyk_policy_id_field(body));
+		assert_int_equal(o->n_api_refs, want.n);
+		for (j = 0; j < want.n; j++) {
+			assert_string_equal(o->api_refs[j], want.ids[j]);
+			/* is_key tells the field: the key itself, or the api_id in it. */
+			assert_string_equal(o->api_ref_srcs[j].field, want.fields[j]);
+		}
+		unload(&l);
+		cJSON_Delete(body);
+	}
+}
+
+static void test_desired__policy_ref_fields_point_at_key_or_api_id(void **state)
+{
+	struct loaded l;
+	const struct tg_object *o;
+
+	(void)state;
+	load_buf(&l, "policies/p.yaml",
+		 "_id: d1\nid: ''\naccess_rights:\n  k1: {api_id: other}\n  k2: {}\n", NULL);
+	o = tg_desired_find(l.d, TG_KIND_POLICY, "d1");
+	assert_non_null(o);
+	assert_string_equal(o->id_src.field, "_id");
+	assert_int_equal(o->id_src.line, 1);
+	assert_int_equal(o->n_api_refs, 3);
+	assert_string_equal(o->api_ref_srcs[0].field, "access_rights.k1");
+	assert_int_equal(o->api_ref_srcs[0].line, 4);
+	assert_int_equal(o->api_ref_srcs[0].column, 3);
+	assert_string_equal(o->api_ref_srcs[1].field, "access_rights.k1.api_id");
+	assert_int_equal(o->api_ref_srcs[1].line, 4);
+	assert_int_equal(o->api_ref_srcs[1].column, 8);
+	assert_string_equal(o->api_ref_srcs[2].field, "access_rights.k2");
+	assert_string_equal(
+		tg_buf_cstr(&l.text),
+		"policies/p.yaml:4:3: error: access_rights.k1: policy 'd1' grants access "
+		"to unknown api 'k1' (not in the repository)\n"
+		"policies/p.yaml:4:8: error: access_rights.k1.api_id: policy 'd1' grants "
+		"access to unknown api 'other' (not in the repository)\n"
+		"policies/p.yaml:5:3: error: access_rights.k2: policy 'd1' grants access "
+		"to unknown api 'k2' (not in the repository)\n");
+	unload(&l);
+}
+
+static void test_desired__manifest_listing_a_file_twice_loads_it_once_with_a_warning(void **state)
+{
+	struct scratch sc;
+
+	(void)state;
+	sc_init(&sc);
+	sc_write(&sc, "repo/api.json", "{\"api_id\":\"a\",\"proxy\":{\"listen_path\":\"/a/\"}}");
+	sc_mkdir(&sc, "repo/pol");
+	sc_write(&sc, "repo/pol/p.json",
+		 "{\"id\":\"p\",\"access_rights\":{\"a\":{\"api_id\":\"a\"}}}");
+	/* tyk-sync accepts this: the same file twice, once spelled otherwise. */
+	sc_write(&sc, "repo/.tyk.json",
+		 "{\"type\": \"apidef\",\n"
+		 " \"files\": [{\"file\": \"api.json\"},\n"
+		 "           {\"file\": \"api.json\"},\n"
+		 "           {\"file\": \"./api.json\"}],\n"
+		 " \"policies\": [{\"file\": \"pol/p.json\"}, {\"file\": \"pol//p.json\"}]}\n");
+	assert_int_equal(sc_load(&sc, "repo", NULL), 0);
+	assert_string_equal(
+		tg_buf_cstr(&sc.text),
+		".tyk.json:3:13: warning: files.1.file: 'api.json' is listed more than once "
+		"(first at files.0.file): loaded once\n"
+		".tyk.json:4:13: warning: files.2.file: './api.json' is listed more than once "
+		"(first at files.0.file): loaded once\n"
+		".tyk.json:5:40: warning: policies.1.file: 'pol//p.json' is listed more than "
+		"once (first at policies.0.file): loaded once\n");
+	assert_int_equal(sc.p.errors, 0);
+	assert_int_equal(sc.d->len, 2);
+	assert_string_equal(sc.d->objects[0].id, "a");
+	assert_string_equal(sc.d->objects[0].file, "api.json");
+	assert_string_equal(sc.d->objects[1].id, "p");
+
+	/* Listed as an API and again as a policy: loaded once, as listed first. */
+	sc_write(&sc, "repo/.tyk.json",
+		 "{\"files\": [{\"file\": \"api.json\"}],\n"
+		 " \"policies\": [{\"file\": \"api.json\"}]}");
+	assert_int_equal(sc_load(&sc, "repo", NULL), 0);
+	assert_int_equal(sc.p.errors, 0);
+	assert_int_equal(sc.p.len, 1);
+	assert_string_equal(sc.p.items[0].field, "policies.0.file");
+	assert_int_equal(sc.d->len, 1);
+	assert_int_equal(sc.d->objects[0].kind, TG_KIND_API);
+	sc_release(&sc);
+}
+
+static void test_desired__apis_that_need_the_gateways_environment_are_warned_about(void **state)
+{
+	static const struct {
+		const char *file, *text, *want;
+	} cases[] = {
+		{ "apis/bundle.json",
+		  "{\"api_id\":\"b\",\"custom_middleware_bundle\":\"bundle.zip\","
+		  "\"proxy\":{\"listen_path\":\"/b/\"}}",
+		  "apis/bundle.json:1:1: warning: needs the plugin bundle 'bundle.zip' (the "
+		  "gateway needs enable_bundle_downloader, bundle_base_url and the bundle): a "
+		  "gateway without it skips this api at reload\n" },
+		{ "apis/mw.yaml",
+		  "api_id: m\nproxy: {listen_path: /m/}\n"
+		  "custom_middleware:\n  pre: [{name: f, path: /opt/mw/pre.js}]\n",
+		  "apis/mw.yaml:1:1: warning: needs the middleware file '/opt/mw/pre.js' (it must "
+		  "exist on the gateway): a gateway without it skips this api at reload\n" },
+		{ "apis/cert.yaml",
+		  "---\n# upstream mTLS\napi_definition:\n  api_id: c\n  certificates: [abc123]\n",
+		  "apis/cert.yaml:3:1: warning: api_definition: needs the certificate 'abc123' by "
+		  "id (it must be in the gateway's certificate store): a gateway without it skips "
+		  "this api at reload\n" },
+		{ "apis/oas.yaml",
+		  "openapi: 3.0.3\nx-tyk-api-gateway:\n  info: {id: o, name: O}\n"
+		  "  upstream: {url: 'http://o/'}\n  server: {listenPath: {value: /o/}}\n"
+		  "  middleware:\n"
+		  "    global: {pluginConfig: {bundle: {enabled: true, path: o.zip}}}\n",
+		  "apis/oas.yaml:1:1: warning: needs the plugin bundle 'o.zip' (the gateway needs "
+		  "enable_bundle_downloader, bundle_base_url and the bundle): a gateway without it "
+		  "skips this api at reload\n" },
+		/* What exports carry when nothing is needed. */
+		{ "apis/plain.json",
+		  "{\"api_id\":\"p\",\"custom_middleware_bundle\":\"\",\"certificates\":[],"
+		  "\"custom_middleware\":{\"pre\":[],\"post\":[],\"driver\":\"\"}}",
+		  "" },
+		/* Policies need nothing from the environment. */
+		{ "policies/p.json", "{\"id\":\"p\",\"certificates\":[\"x\"]}", "" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < TG_ARRAY_SIZE(cases); i++) {
+		struct loaded l;
+
+		load_buf(&l, cases[i].file, cases[i].text, NULL);
+		assert_string_equal(tg_buf_cstr(&l.text), cases[i].want);
+		assert_int_equal(l.problems.errors, 0);
+		assert_int_equal(l.d->len, 1); /* a warning: the API is still loaded */
+		unload(&l);
+	}
+}
+
 static void test_desired__kind_names(void **state)
 {
 	(void)state;
@@ -681,6 +869,12 @@ int main(void)
 		cmocka_unit_test(test_desired__sync_path_is_opened_below_the_root_without_links),
 		cmocka_unit_test(test_desired__alias_bombs_in_one_small_file_are_all_reported),
 		cmocka_unit_test(test_desired__values_filled_in_are_bounded_by_the_input),
+		cmocka_unit_test(test_desired__policy_refs_and_id_follow_the_one_rule_of_tykobj),
+		cmocka_unit_test(test_desired__policy_ref_fields_point_at_key_or_api_id),
+		cmocka_unit_test(
+			test_desired__manifest_listing_a_file_twice_loads_it_once_with_a_warning),
+		cmocka_unit_test(
+			test_desired__apis_that_need_the_gateways_environment_are_warned_about),
 		cmocka_unit_test(test_desired__kind_names),
 	};
 

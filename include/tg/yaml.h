@@ -1,38 +1,24 @@
 /*
- * YAML (and JSON) documents to cJSON, faithfully: quoted scalars stay
- * strings, plain scalars that are YAML 1.1/1.2 core numbers, booleans or
- * null become JSON numbers, booleans and null; integers too big for a
- * double are kept exact (as raw cJSON numbers); anchors, aliases and merge
- * keys are resolved.  Each document remembers where its nodes came from so
- * that problems can name the line and column of a field.
+ * YAML documents to cJSON, faithfully: quoted scalars stay strings, plain
+ * scalars that are YAML 1.2 core numbers, booleans or null become JSON
+ * numbers, booleans and null; integers too big for a double are kept exact
+ * (as raw cJSON numbers, json.h); anchors, aliases and merge keys are
+ * resolved within a budget.  Each document remembers where its nodes came
+ * from (posmap.h) so that problems can name the line and column of a field.
  */
-#ifndef TG_YAMLJSON_H
-#define TG_YAMLJSON_H
+#ifndef TG_YAML_H
+#define TG_YAML_H
 
 #include <stddef.h>
 
-#include <cjson/cJSON.h>
-
+#include "tg/posmap.h"
 #include "tg/problems.h"
 
-struct tg_pos_map; /* JSON path -> line/column, opaque */
-
-struct tg_doc {
-	cJSON *json;              /* owned */
-	int line, column;         /* start of the document */
-	struct tg_pos_map *pos;   /* owned */
-};
-
-struct tg_docs {
-	struct tg_doc *items;
-	size_t len, alloc;
-};
-
 /*
- * Parses every document in data[0..len).  Parse errors are added to
- * problems with file:line:column (file is used only for messages) and the
- * function returns TG_EINVALID; documents parsed before the error are kept.
- * The alias budget is this file's alone (see tg_yaml_parse_budgeted).
+ * Parses every document in data[0..len) into out.  Parse errors are added
+ * to problems with file:line:column (file is used only for messages) and
+ * the function returns TG_EINVALID; documents parsed before the error are
+ * kept.  The alias budget is this file's alone (see tg_yaml_parse_budgeted).
  */
 int tg_yaml_parse(struct tg_docs *out, const char *data, size_t len, const char *file,
 		  struct tg_problems *problems);
@@ -64,16 +50,6 @@ int tg_yaml_parse_budgeted(struct tg_docs *out, struct tg_yaml_budget *budget, c
 			   size_t len, const char *file, struct tg_problems *problems);
 
 /*
- * Parses one JSON value in data[0..len) with the same output as
- * tg_yaml_parse (one document, positions of every member).  Stricter than
- * YAML on purpose: JSON files are checked as JSON (escapes such as \/ and
- * \u00e9, tabs, big integers kept exact, duplicate keys rejected).  Returns
- * 0 or TG_EINVALID with the problem appended.
- */
-int tg_json_parse(struct tg_docs *out, const char *data, size_t len, const char *file,
-		  struct tg_problems *problems);
-
-/*
  * Limits, so that hostile input cannot exhaust memory or the stack.
  *
  * Alias copies are bounded relative to the input (above).  The factor is
@@ -82,25 +58,11 @@ int tg_json_parse(struct tg_docs *out, const char *data, size_t len, const char 
  * the memory a file could take without them.  It leaves room for generous
  * reuse: an OpenAPI document whose 300 operations each merge a shared set of
  * six error responses and parameters builds 36 bytes per byte of its text.
- *
- * Positions are recorded for at most the larger of TG_YAML_POS_FLOOR and
- * TG_YAML_POS_FACTOR times the file's size: paths repeat every ancestor key,
- * so a long key above many members would otherwise cost its length once per
- * member.  Real documents use 3 to 12 bytes per byte; beyond the limit,
- * lookups fall back to the nearest recorded ancestor.
+ * Positions are bounded by the position map's own cap (posmap.h).
  */
 #define TG_YAML_MAX_DEPTH 256                                   /* nested mappings/sequences */
 #define TG_YAML_EXPANSION_FACTOR 64                             /* alias bytes per input byte */
 #define TG_YAML_EXPANSION_FLOOR ((size_t)2 * 1024 * 1024)       /* per file */
 #define TG_YAML_PASS_EXPANSION_FLOOR ((size_t)64 * 1024 * 1024) /* per pass */
-#define TG_YAML_POS_FACTOR 32
-#define TG_YAML_POS_FLOOR ((size_t)1024 * 1024)
-
-/* Looks up the position of a node by dotted path ("info.id",
- * "access_rights.abc.api_id").  Returns 0 and fills line/column, or
- * TG_ENOTFOUND. */
-int tg_pos_lookup(const struct tg_pos_map *pos, const char *path, int *line, int *column);
-
-void tg_docs_release(struct tg_docs *docs);
 
 #endif

@@ -1,4 +1,4 @@
-/* Unit tests for controller/yamljson.c: YAML and JSON to cJSON with positions. */
+/* Unit tests for controller/yaml.c: YAML to cJSON, scalar rules, aliases and their budget. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,7 @@
 
 #include "tg/buf.h"
 #include "tg/common.h"
-#include "tg/yamljson.h"
+#include "tg/yaml.h"
 
 struct parsed {
 	struct tg_docs docs;
@@ -24,13 +24,6 @@ static void parse_yaml(struct parsed *p, const char *text)
 	memset(p, 0, sizeof(*p));
 	tg_problems_init(&p->problems);
 	p->rc = tg_yaml_parse(&p->docs, text, strlen(text), "x.yaml", &p->problems);
-}
-
-static void parse_json(struct parsed *p, const char *text)
-{
-	memset(p, 0, sizeof(*p));
-	tg_problems_init(&p->problems);
-	p->rc = tg_json_parse(&p->docs, text, strlen(text), "x.json", &p->problems);
 }
 
 static void release(struct parsed *p)
@@ -60,55 +53,27 @@ static void assert_yaml_json(const char *yaml, const char *json)
 	release(&p);
 }
 
-static void assert_json_json(const char *in, const char *json)
-{
-	struct parsed p;
-	char *s;
-
-	parse_json(&p, in);
-	assert_int_equal(p.rc, 0);
-	assert_int_equal(p.problems.len, 0);
-	s = print0(&p);
-	assert_string_equal(s, json);
-	free(s);
-	release(&p);
-}
-
-static void assert_json_error(const char *in, int line, int column, const char *msg)
-{
-	struct parsed p;
-
-	parse_json(&p, in);
-	assert_int_equal(p.rc, TG_EINVALID);
-	assert_int_equal(p.docs.len, 0);
-	assert_true(p.problems.len >= 1);
-	assert_int_equal(p.problems.items[0].line, line);
-	assert_int_equal(p.problems.items[0].column, column);
-	assert_string_equal(p.problems.items[0].msg, msg);
-	release(&p);
-}
-
-static void test_yamljson__quoted_on_stays_string(void **state)
+static void test_yaml__quoted_on_stays_string(void **state)
 {
 	(void)state;
 	assert_yaml_json("a: \"on\"\nb: 'on'\nc: on\n", "{\"a\":\"on\",\"b\":\"on\",\"c\":\"on\"}");
 }
 
-static void test_yamljson__plain_yes_no_stay_strings(void **state)
+static void test_yaml__plain_yes_no_stay_strings(void **state)
 {
 	(void)state;
 	assert_yaml_json("a: yes\nb: no\nc: off\nd: Y\n",
 			 "{\"a\":\"yes\",\"b\":\"no\",\"c\":\"off\",\"d\":\"Y\"}");
 }
 
-static void test_yamljson__quoted_numbers_stay_strings(void **state)
+static void test_yaml__quoted_numbers_stay_strings(void **state)
 {
 	(void)state;
 	assert_yaml_json("mode: \"0755\"\nexp: '1e3'\nn: \"42\"\nt: \"true\"\nz: \"null\"\n",
 			 "{\"mode\":\"0755\",\"exp\":\"1e3\",\"n\":\"42\",\"t\":\"true\",\"z\":\"null\"}");
 }
 
-static void test_yamljson__plain_scalars_follow_core_schema(void **state)
+static void test_yaml__plain_scalars_follow_core_schema(void **state)
 {
 	(void)state;
 	assert_yaml_json("i: 42\nneg: -7\nf: 1.5\ne: 1e3\nt: true\nF: False\nn: null\nt2: ~\nempty:\n"
@@ -117,27 +82,27 @@ static void test_yamljson__plain_scalars_follow_core_schema(void **state)
 			 "\"t2\":null,\"empty\":null,\"hex\":31,\"oct\":15,\"lead\":7}");
 }
 
-static void test_yamljson__inf_and_nan_stay_strings(void **state)
+static void test_yaml__inf_and_nan_stay_strings(void **state)
 {
 	(void)state;
 	assert_yaml_json("a: .inf\nb: .nan\n", "{\"a\":\".inf\",\"b\":\".nan\"}");
 }
 
-static void test_yamljson__big_integers_are_not_rounded(void **state)
+static void test_yaml__big_integers_are_not_rounded(void **state)
 {
 	(void)state;
 	assert_yaml_json("a: 12345678901234567890123\nb: -9007199254740993\nc: 9007199254740992\n",
 			 "{\"a\":12345678901234567890123,\"b\":-9007199254740993,\"c\":9007199254740992}");
 }
 
-static void test_yamljson__explicit_tags_are_honoured(void **state)
+static void test_yaml__explicit_tags_are_honoured(void **state)
 {
 	(void)state;
 	assert_yaml_json("a: !!str 123\nb: !!int \"5\"\nc: !!bool \"true\"\n",
 			 "{\"a\":\"123\",\"b\":5,\"c\":true}");
 }
 
-static void test_yamljson__unknown_tag_is_an_error(void **state)
+static void test_yaml__unknown_tag_is_an_error(void **state)
 {
 	struct parsed p;
 
@@ -150,7 +115,7 @@ static void test_yamljson__unknown_tag_is_an_error(void **state)
 	release(&p);
 }
 
-static void test_yamljson__anchors_and_aliases_are_copied(void **state)
+static void test_yaml__anchors_and_aliases_are_copied(void **state)
 {
 	(void)state;
 	assert_yaml_json("base: &b {x: 1, y: [a, b]}\ncopy: *b\nname: &n hello\nagain: *n\n",
@@ -158,7 +123,7 @@ static void test_yamljson__anchors_and_aliases_are_copied(void **state)
 			 "\"name\":\"hello\",\"again\":\"hello\"}");
 }
 
-static void test_yamljson__merge_keys_let_explicit_keys_win(void **state)
+static void test_yaml__merge_keys_let_explicit_keys_win(void **state)
 {
 	(void)state;
 	assert_yaml_json("defaults: &d {a: 1, b: 2}\nother: &o {b: 3, c: 4}\n"
@@ -167,14 +132,14 @@ static void test_yamljson__merge_keys_let_explicit_keys_win(void **state)
 			 "\"x\":{\"a\":9,\"b\":2,\"c\":4}}");
 }
 
-static void test_yamljson__anchor_on_inline_merge_source_survives(void **state)
+static void test_yaml__anchor_on_inline_merge_source_survives(void **state)
 {
 	(void)state;
 	assert_yaml_json("x:\n  <<: &m {a: 1}\n  b: 2\ny: *m\n",
 			 "{\"x\":{\"b\":2,\"a\":1},\"y\":{\"a\":1}}");
 }
 
-static void test_yamljson__undefined_alias_is_an_error(void **state)
+static void test_yaml__undefined_alias_is_an_error(void **state)
 {
 	struct parsed p;
 
@@ -189,7 +154,7 @@ static void test_yamljson__undefined_alias_is_an_error(void **state)
 	release(&p);
 }
 
-static void test_yamljson__billion_laughs_is_stopped(void **state)
+static void test_yaml__billion_laughs_is_stopped(void **state)
 {
 	struct tg_buf b = TG_BUF_INIT;
 	struct parsed p;
@@ -233,7 +198,7 @@ static void put_copying_doc(struct tg_buf *b)
 		tg_buf_puts(b, "- *a\n");
 }
 
-static void test_yamljson__alias_budget_covers_every_document_of_a_file(void **state)
+static void test_yaml__alias_budget_covers_every_document_of_a_file(void **state)
 {
 	struct tg_buf b = TG_BUF_INIT;
 	struct parsed p;
@@ -261,7 +226,7 @@ static void test_yamljson__alias_budget_covers_every_document_of_a_file(void **s
 	tg_buf_release(&b);
 }
 
-static void test_yamljson__alias_budget_is_shared_by_the_files_of_a_pass(void **state)
+static void test_yaml__alias_budget_is_shared_by_the_files_of_a_pass(void **state)
 {
 	struct tg_yaml_budget budget = TG_YAML_BUDGET_INIT;
 	struct tg_buf b = TG_BUF_INIT;
@@ -288,7 +253,7 @@ static void test_yamljson__alias_budget_is_shared_by_the_files_of_a_pass(void **
 	tg_buf_release(&b);
 }
 
-static void test_yamljson__sixteen_bombs_in_a_small_file_stay_small(void **state)
+static void test_yaml__sixteen_bombs_in_a_small_file_stay_small(void **state)
 {
 	struct tg_buf b = TG_BUF_INIT;
 	struct parsed p;
@@ -323,7 +288,7 @@ static void test_yamljson__sixteen_bombs_in_a_small_file_stay_small(void **state
 	tg_buf_release(&b);
 }
 
-static void test_yamljson__nested_anchors_are_not_copied(void **state)
+static void test_yaml__nested_anchors_are_not_copied(void **state)
 {
 	struct tg_buf b = TG_BUF_INIT;
 	struct parsed p;
@@ -347,7 +312,7 @@ static void test_yamljson__nested_anchors_are_not_copied(void **state)
 	tg_buf_release(&b);
 }
 
-static void test_yamljson__merges_copy_only_what_they_take_and_leave_anchors_intact(void **state)
+static void test_yaml__merges_copy_only_what_they_take_and_leave_anchors_intact(void **state)
 {
 	(void)state;
 	assert_yaml_json("x: {<<: &l [{a: 1}, {b: 2}], c: 3}\ny: *l\n",
@@ -374,59 +339,7 @@ static void test_yamljson__merges_copy_only_what_they_take_and_leave_anchors_int
 	}
 }
 
-/* A 100 KB key above 5,000 members: every member's path repeats it. */
-static void put_long_key_doc(struct tg_buf *b, int json)
-{
-	int i;
-
-	tg_buf_puts(b, json ? "{\"api_id\": \"a\", \"" : "api_id: a\n? ");
-	for (i = 0; i < 100000; i++)
-		tg_buf_puts(b, "k");
-	tg_buf_puts(b, json ? "\": {" : "\n:\n");
-	for (i = 0; i < 5000; i++)
-		tg_buf_printf(b, json ? "%s\"m%d\": 1" : "%s  m%d: 1\n", json && i ? ", " : "", i);
-	tg_buf_puts(b, json ? ", \"m0\": 2}}" : "  m0: 2\n");
-}
-
-static void test_yamljson__long_keys_do_not_multiply_positions_or_problems(void **state)
-{
-	struct tg_buf b = TG_BUF_INIT;
-	struct parsed p;
-	long before = peak_rss_kb();
-	int line = 0, col = 0, json;
-
-	(void)state;
-	for (json = 0; json < 2; json++) {
-		tg_buf_release(&b);
-		put_long_key_doc(&b, json);
-		if (json)
-			parse_json(&p, tg_buf_cstr(&b));
-		else
-			parse_yaml(&p, tg_buf_cstr(&b));
-		/* The duplicate m0 is reported with a clipped field. */
-		assert_int_equal(p.rc, TG_EINVALID);
-		assert_int_equal(p.problems.len, 1);
-		assert_int_equal(strlen(p.problems.items[0].field), 256 + 3);
-		assert_string_equal(p.problems.items[0].field + 256, "...");
-		assert_true(strlen(p.problems.items[0].msg) < 600);
-		release(&p);
-		/* Without the duplicate, it loads; early positions are kept. */
-		b.len -= strlen(json ? ", \"m0\": 2}}" : "  m0: 2\n");
-		tg_buf_puts(&b, json ? "}}" : "");
-		if (json)
-			parse_json(&p, tg_buf_cstr(&b));
-		else
-			parse_yaml(&p, tg_buf_cstr(&b));
-		assert_int_equal(p.rc, 0);
-		assert_int_equal(tg_pos_lookup(p.docs.items[0].pos, "api_id", &line, &col), 0);
-		release(&p);
-	}
-	/* 5,000 copies of the key would be 500 MB. */
-	assert_true(peak_rss_kb() - before < 64 * 1024);
-	tg_buf_release(&b);
-}
-
-static void test_yamljson__deep_nesting_is_rejected(void **state)
+static void test_yaml__deep_nesting_is_rejected(void **state)
 {
 	struct tg_buf b = TG_BUF_INIT;
 	struct parsed p;
@@ -438,14 +351,10 @@ static void test_yamljson__deep_nesting_is_rejected(void **state)
 	parse_yaml(&p, tg_buf_cstr(&b));
 	assert_int_equal(p.rc, TG_EINVALID);
 	release(&p);
-	parse_json(&p, tg_buf_cstr(&b));
-	assert_int_equal(p.rc, TG_EINVALID);
-	assert_string_equal(p.problems.items[0].msg, "invalid json: nesting deeper than 256 levels");
-	release(&p);
 	tg_buf_release(&b);
 }
 
-static void test_yamljson__multiple_documents_each_parsed(void **state)
+static void test_yaml__multiple_documents_each_parsed(void **state)
 {
 	struct parsed p;
 
@@ -459,7 +368,7 @@ static void test_yamljson__multiple_documents_each_parsed(void **state)
 	release(&p);
 }
 
-static void test_yamljson__positions_point_at_keys(void **state)
+static void test_yaml__positions_point_at_keys(void **state)
 {
 	struct parsed p;
 	int line = 0, col = 0;
@@ -477,7 +386,7 @@ static void test_yamljson__positions_point_at_keys(void **state)
 	release(&p);
 }
 
-static void test_yamljson__syntax_error_has_line_and_column(void **state)
+static void test_yaml__syntax_error_has_line_and_column(void **state)
 {
 	struct parsed p;
 
@@ -490,7 +399,7 @@ static void test_yamljson__syntax_error_has_line_and_column(void **state)
 	release(&p);
 }
 
-static void test_yamljson__duplicate_yaml_key_is_an_error(void **state)
+static void test_yaml__duplicate_yaml_key_is_an_error(void **state)
 {
 	struct parsed p;
 
@@ -505,7 +414,7 @@ static void test_yamljson__duplicate_yaml_key_is_an_error(void **state)
 	release(&p);
 }
 
-static void test_yamljson__complex_key_is_an_error(void **state)
+static void test_yaml__complex_key_is_an_error(void **state)
 {
 	struct parsed p;
 
@@ -516,110 +425,33 @@ static void test_yamljson__complex_key_is_an_error(void **state)
 	release(&p);
 }
 
-static void test_yamljson__json_escapes_are_decoded(void **state)
-{
-	(void)state;
-	assert_json_json("{\"a\":\"http:\\/\\/x\\/y\",\"b\":\"caf\\u00e9\",\"c\":\"\\ud83d\\ude00\","
-			 "\"d\":\"tab\\there\"}",
-			 "{\"a\":\"http://x/y\",\"b\":\"caf\xc3\xa9\",\"c\":\"\xf0\x9f\x98\x80\","
-			 "\"d\":\"tab\\there\"}");
-}
-
-static void test_yamljson__json_tabs_between_tokens_are_fine(void **state)
-{
-	(void)state;
-	assert_json_json("{\n\t\"a\":\t1,\r\n\t\"b\" :[ true ,null ]\n}\n", "{\"a\":1,\"b\":[true,null]}");
-}
-
-static void test_yamljson__json_big_integers_are_not_rounded(void **state)
-{
-	(void)state;
-	assert_json_json("{\"a\":12345678901234567890,\"b\":-0,\"c\":1.25e2,\"d\":1e999,"
-			 "\"e\":0.12345678901234567,\"f\":1234567890123456}",
-			 "{\"a\":12345678901234567890,\"b\":0,\"c\":125,\"d\":1e999,"
-			 "\"e\":0.12345678901234567,\"f\":1234567890123456}");
-}
-
-static void test_yamljson__json_positions_count_characters(void **state)
-{
-	struct parsed p;
-	int line = 0, col = 0;
-
-	(void)state;
-	parse_json(&p, "{\"n\":\"\xc3\xa9\xc3\xa9\", \"id\": 1,\n  \"x\": {\"y\": [1, 2]}}");
-	assert_int_equal(p.rc, 0);
-	assert_int_equal(tg_pos_lookup(p.docs.items[0].pos, "id", &line, &col), 0);
-	assert_int_equal(line, 1);
-	assert_int_equal(col, 12);
-	assert_int_equal(tg_pos_lookup(p.docs.items[0].pos, "x.y.1", &line, &col), 0);
-	assert_int_equal(line, 2);
-	assert_int_equal(col, 18);
-	release(&p);
-}
-
-static void test_yamljson__json_errors_have_positions(void **state)
-{
-	(void)state;
-	assert_json_error("", 1, 1, "invalid json: unexpected end of input");
-	assert_json_error("{\"a\": 1,\n \"b\": }", 2, 7, "invalid json: unexpected character '}'");
-	assert_json_error("{\"a\": 1,}", 1, 9, "invalid json: expected a string key");
-	assert_json_error("{\"a\": 01}", 1, 8, "invalid json: invalid number (leading zero)");
-	assert_json_error("{\"a\": \"x\ty\"}", 1, 9, "invalid json: unescaped control character in string");
-	assert_json_error("{\"a\": \"\\ud800\"}", 1, 14, "invalid json: unpaired surrogate in \\u escape");
-	assert_json_error("{\"a\": \"\xff\"}", 1, 8, "invalid json: invalid utf-8 in string");
-	assert_json_error("{\"a\": 1} x", 1, 10, "invalid json: unexpected data after the json value");
-	assert_json_error("{\"a\": \"\\u0000\"}", 1, 14, "invalid json: \\u0000 in a string is not supported");
-	assert_json_error("{\"a\": tru}", 1, 7, "invalid json: unexpected character 't'");
-}
-
-static void test_yamljson__json_duplicate_key_is_an_error(void **state)
-{
-	(void)state;
-	assert_json_error("{\"a\": 1,\n \"a\": 2}", 2, 2, "duplicate key 'a'");
-}
-
-static void test_yamljson__json_bom_is_skipped(void **state)
-{
-	(void)state;
-	assert_json_json("\xEF\xBB\xBF{\"a\":1}", "{\"a\":1}");
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_yamljson__quoted_on_stays_string),
-		cmocka_unit_test(test_yamljson__plain_yes_no_stay_strings),
-		cmocka_unit_test(test_yamljson__quoted_numbers_stay_strings),
-		cmocka_unit_test(test_yamljson__plain_scalars_follow_core_schema),
-		cmocka_unit_test(test_yamljson__inf_and_nan_stay_strings),
-		cmocka_unit_test(test_yamljson__big_integers_are_not_rounded),
-		cmocka_unit_test(test_yamljson__explicit_tags_are_honoured),
-		cmocka_unit_test(test_yamljson__unknown_tag_is_an_error),
-		cmocka_unit_test(test_yamljson__anchors_and_aliases_are_copied),
-		cmocka_unit_test(test_yamljson__merge_keys_let_explicit_keys_win),
-		cmocka_unit_test(test_yamljson__anchor_on_inline_merge_source_survives),
-		cmocka_unit_test(test_yamljson__undefined_alias_is_an_error),
-		cmocka_unit_test(test_yamljson__billion_laughs_is_stopped),
-		cmocka_unit_test(test_yamljson__alias_budget_covers_every_document_of_a_file),
-		cmocka_unit_test(test_yamljson__alias_budget_is_shared_by_the_files_of_a_pass),
-		cmocka_unit_test(test_yamljson__sixteen_bombs_in_a_small_file_stay_small),
-		cmocka_unit_test(test_yamljson__nested_anchors_are_not_copied),
-		cmocka_unit_test(
-			test_yamljson__merges_copy_only_what_they_take_and_leave_anchors_intact),
-		cmocka_unit_test(test_yamljson__long_keys_do_not_multiply_positions_or_problems),
-		cmocka_unit_test(test_yamljson__deep_nesting_is_rejected),
-		cmocka_unit_test(test_yamljson__multiple_documents_each_parsed),
-		cmocka_unit_test(test_yamljson__positions_point_at_keys),
-		cmocka_unit_test(test_yamljson__syntax_error_has_line_and_column),
-		cmocka_unit_test(test_yamljson__duplicate_yaml_key_is_an_error),
-		cmocka_unit_test(test_yamljson__complex_key_is_an_error),
-		cmocka_unit_test(test_yamljson__json_escapes_are_decoded),
-		cmocka_unit_test(test_yamljson__json_tabs_between_tokens_are_fine),
-		cmocka_unit_test(test_yamljson__json_big_integers_are_not_rounded),
-		cmocka_unit_test(test_yamljson__json_positions_count_characters),
-		cmocka_unit_test(test_yamljson__json_errors_have_positions),
-		cmocka_unit_test(test_yamljson__json_duplicate_key_is_an_error),
-		cmocka_unit_test(test_yamljson__json_bom_is_skipped),
+		cmocka_unit_test(test_yaml__quoted_on_stays_string),
+		cmocka_unit_test(test_yaml__plain_yes_no_stay_strings),
+		cmocka_unit_test(test_yaml__quoted_numbers_stay_strings),
+		cmocka_unit_test(test_yaml__plain_scalars_follow_core_schema),
+		cmocka_unit_test(test_yaml__inf_and_nan_stay_strings),
+		cmocka_unit_test(test_yaml__big_integers_are_not_rounded),
+		cmocka_unit_test(test_yaml__explicit_tags_are_honoured),
+		cmocka_unit_test(test_yaml__unknown_tag_is_an_error),
+		cmocka_unit_test(test_yaml__anchors_and_aliases_are_copied),
+		cmocka_unit_test(test_yaml__merge_keys_let_explicit_keys_win),
+		cmocka_unit_test(test_yaml__anchor_on_inline_merge_source_survives),
+		cmocka_unit_test(test_yaml__undefined_alias_is_an_error),
+		cmocka_unit_test(test_yaml__billion_laughs_is_stopped),
+		cmocka_unit_test(test_yaml__alias_budget_covers_every_document_of_a_file),
+		cmocka_unit_test(test_yaml__alias_budget_is_shared_by_the_files_of_a_pass),
+		cmocka_unit_test(test_yaml__sixteen_bombs_in_a_small_file_stay_small),
+		cmocka_unit_test(test_yaml__nested_anchors_are_not_copied),
+		cmocka_unit_test(test_yaml__merges_copy_only_what_they_take_and_leave_anchors_intact),
+		cmocka_unit_test(test_yaml__deep_nesting_is_rejected),
+		cmocka_unit_test(test_yaml__multiple_documents_each_parsed),
+		cmocka_unit_test(test_yaml__positions_point_at_keys),
+		cmocka_unit_test(test_yaml__syntax_error_has_line_and_column),
+		cmocka_unit_test(test_yaml__duplicate_yaml_key_is_an_error),
+		cmocka_unit_test(test_yaml__complex_key_is_an_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
