@@ -39,7 +39,8 @@ static void call(const char *method, const char *path, const char *body)
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	if (!body)
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L), curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L),
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	if (curl_easy_perform(h) != CURLE_OK) {
 		fprintf(stderr, "plain_loop: %s %s failed\n", method, path);
 		exit(1);
@@ -78,7 +79,8 @@ static void lists(void)
 }
 
 /* Files are named <id>.json. */
-static void each(const char *dir, const char *sub, const char *coll, const char *method, int with_body)
+static void each(const char *dir, const char *sub, const char *coll, const char *method,
+		 int with_body)
 {
 	char path[2048], item[1024];
 	struct dirent *e;
@@ -149,12 +151,14 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[3], "change") && argc >= 5) {
 		lists();
 		for (int i = 5; i < argc; i++) {
-			char *body = slurp(argv[i]), p[1024], id[512], *slash = strrchr(argv[i], '/');
+			char *body = slurp(argv[i]), p[1024], id[512],
+			     *slash = strrchr(argv[i], '/');
 
 			snprintf(id, sizeof(id), "%s", slash ? slash + 1 : argv[i]);
 			if (strrchr(id, '.'))
 				*strrchr(id, '.') = 0;
-			snprintf(p, sizeof(p), "%s/%s", strstr(argv[i], "/policies/") ? "/tyk/policies" : "/tyk/apis", id);
+			snprintf(p, sizeof(p), "%s/%s",
+				 strstr(argv[i], "/policies/") ? "/tyk/policies" : "/tyk/apis", id);
 			call("PUT", p, body);
 			free(body);
 		}
@@ -165,7 +169,8 @@ int main(int argc, char **argv)
 			snprintf(id, sizeof(id), "%s", slash ? slash + 1 : argv[i]);
 			if (strrchr(id, '.'))
 				*strrchr(id, '.') = 0;
-			snprintf(p, sizeof(p), "%s/%s", strstr(argv[i], "/policies/") ? "/tyk/policies" : "/tyk/apis", id);
+			snprintf(p, sizeof(p), "%s/%s",
+				 strstr(argv[i], "/policies/") ? "/tyk/policies" : "/tyk/apis", id);
 			call("GET", p, NULL);
 		}
 	} else {

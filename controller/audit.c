@@ -21,9 +21,9 @@
 
 struct tg_audit {
 	char *path;
-	int fd;         /* unbuffered: a failed write must not linger in a buffer */
-	int is_regular; /* only a regular file can be synced and read back */
-	int torn;       /* the last append may have left a partial line */
+	int fd;                  /* unbuffered: a failed write must not linger in a buffer */
+	int is_regular;          /* only a regular file can be synced and read back */
+	int torn;                /* the last append may have left a partial line */
 	struct tg_audit_op *ops; /* open operations; op[0] == '\0' marks a closed slot */
 	size_t n_ops, alloc_ops, n_closed;
 };
@@ -252,9 +252,10 @@ static int replay(struct tg_audit *a, struct tg_err *err)
 	ssize_t len;
 
 	if (!in)
-		return errno == ENOENT ? 0 :
-		       tg_err_set(err, TG_ERROR, "cannot read audit file '%s': %s", a->path,
-				  strerror(errno));
+		return errno == ENOENT
+			       ? 0
+			       : tg_err_set(err, TG_ERROR, "cannot read audit file '%s': %s",
+					    a->path, strerror(errno));
 	while ((len = getline(&line, &cap, in)) >= 0) {
 		struct tg_audit_record r;
 		cJSON *o;
@@ -287,8 +288,8 @@ int tg_audit_open(struct tg_audit **out, const char *path, struct tg_err *err)
 	} else {
 		/* A FIFO or device would block or lose the trail. */
 		if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-			rc = tg_err_set(err, TG_ERROR, "cannot use audit file '%s': not a regular file",
-					path);
+			rc = tg_err_set(err, TG_ERROR,
+					"cannot use audit file '%s': not a regular file", path);
 			goto fail;
 		}
 		if ((rc = replay(a, err)) < 0)

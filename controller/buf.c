@@ -128,11 +128,26 @@ int tg_buf_put_json_escaped(struct tg_buf *buf, const char *s)
 
 	while (left && !rc) {
 		switch (*p) {
-		case '"': rc = tg_buf_puts(buf, "\\\""); n = 1; break;
-		case '\\': rc = tg_buf_puts(buf, "\\\\"); n = 1; break;
-		case '\n': rc = tg_buf_puts(buf, "\\n"); n = 1; break;
-		case '\r': rc = tg_buf_puts(buf, "\\r"); n = 1; break;
-		case '\t': rc = tg_buf_puts(buf, "\\t"); n = 1; break;
+		case '"':
+			rc = tg_buf_puts(buf, "\\\"");
+			n = 1;
+			break;
+		case '\\':
+			rc = tg_buf_puts(buf, "\\\\");
+			n = 1;
+			break;
+		case '\n':
+			rc = tg_buf_puts(buf, "\\n");
+			n = 1;
+			break;
+		case '\r':
+			rc = tg_buf_puts(buf, "\\r");
+			n = 1;
+			break;
+		case '\t':
+			rc = tg_buf_puts(buf, "\\t");
+			n = 1;
+			break;
 		default:
 			n = tg_utf8_seq_len(p, left);
 			if (*p < 0x20 || *p == 0x7f)
@@ -156,7 +171,8 @@ int tg_buf_put_printable(struct tg_buf *buf, const char *s)
 	int rc = 0;
 
 	for (p = (const unsigned char *)s; *p && !rc; p++)
-		rc = *p < 0x20 || *p == 0x7f ? tg_buf_printf(buf, "\\x%02x", *p) : tg_buf_put(buf, p, 1);
+		rc = *p < 0x20 || *p == 0x7f ? tg_buf_printf(buf, "\\x%02x", *p)
+					     : tg_buf_put(buf, p, 1);
 	return rc;
 }
 

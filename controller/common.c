@@ -70,7 +70,8 @@ void tg_err_clear(struct tg_err *err)
 static void out_of_memory(size_t size)
 {
 	/* Avoid allocating while reporting the failure. */
-	fprintf(stderr, "{\"level\":\"error\",\"msg\":\"out of memory allocating %zu bytes\"}\n", size);
+	fprintf(stderr, "{\"level\":\"error\",\"msg\":\"out of memory allocating %zu bytes\"}\n",
+		size);
 	abort();
 }
 
@@ -247,8 +248,7 @@ int tg_mkdir_p(const char *path, unsigned mode)
 	return rc;
 }
 
-int tg_read_file(char **out, size_t *out_len, const char *path, size_t max_size,
-		 struct tg_err *err)
+int tg_read_file(char **out, size_t *out_len, const char *path, size_t max_size, struct tg_err *err)
 {
 	FILE *f = NULL;
 	char *data = NULL;
@@ -275,8 +275,9 @@ int tg_read_file(char **out, size_t *out_len, const char *path, size_t max_size,
 	}
 	fd = -1;
 	if ((size_t)st.st_size > max_size) {
-		rc = tg_err_set(err, TG_EINVALID, "cannot read '%s': %lld bytes is over the %zu byte limit",
-				path, (long long)st.st_size, max_size);
+		rc = tg_err_set(err, TG_EINVALID,
+				"cannot read '%s': %lld bytes is over the %zu byte limit", path,
+				(long long)st.st_size, max_size);
 		goto out;
 	}
 	data = tg_xmalloc((size_t)st.st_size + 1);

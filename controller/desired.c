@@ -68,9 +68,9 @@ struct loader {
 /* One document being turned into an object. */
 struct docctx {
 	struct loader *ld;
-	const char *file;        /* as shown in problems */
+	const char *file; /* as shown in problems */
 	const struct tg_doc *doc;
-	const char *base;        /* where the object sits in the document: "", "oas"... */
+	const char *base; /* where the object sits in the document: "", "oas"... */
 };
 
 const char *tg_kind_name(enum tg_kind kind)
@@ -228,8 +228,8 @@ static int valid_var_name(const char *s, size_t len)
 	for (i = 0; i < len; i++) {
 		char ch = s[i];
 
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '_'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_'))
 			return 0;
 	}
 	return 1;
@@ -253,7 +253,8 @@ static char *lookup_var(const struct docctx *c, const char *name, const char *fi
 	path = tg_xasprintf("%s/%s", opts->secrets_dir, name);
 	rc = tg_read_secret_file(&value, path, &err);
 	if (rc && rc != TG_ENOTFOUND)
-		doc_problem(c, TG_SEV_ERROR, field, "cannot read secret for '%s': %s", name, err.msg);
+		doc_problem(c, TG_SEV_ERROR, field, "cannot read secret for '%s': %s", name,
+			    err.msg);
 	free(path);
 	return rc ? NULL : value;
 }
@@ -352,7 +353,8 @@ static char *expand(const struct docctx *c, const char *s, const char *field)
 		if (!valid_var_name(name, name_len)) {
 			char *p = printable(nm);
 
-			doc_problem(c, TG_SEV_ERROR, field, "invalid variable name '%s' in '${...}'", p);
+			doc_problem(c, TG_SEV_ERROR, field,
+				    "invalid variable name '%s' in '${...}'", p);
 			free(p);
 			free(nm);
 			bad = 1;
@@ -362,7 +364,8 @@ static char *expand(const struct docctx *c, const char *s, const char *field)
 		if ((!value || !*value) && def) {
 			tg_buf_put(&b, def, def_len);
 		} else if (!value) {
-			doc_problem(c, TG_SEV_ERROR, field, "variable '%s' is not set and has no default", nm);
+			doc_problem(c, TG_SEV_ERROR, field,
+				    "variable '%s' is not set and has no default", nm);
 			bad = 1;
 		} else if (fill_charge(c, strlen(value), field)) {
 			bad = 1;
@@ -470,8 +473,8 @@ static const char *id_problem(const char *id, int is_api)
 	for (i = 0; i < len; i++) {
 		char ch = id[i];
 
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '.' || ch == '_' || ch == '~' || ch == '-'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '~' || ch == '-'))
 			return "only letters, digits, '.', '_', '~' and '-' are allowed";
 	}
 	return NULL;
@@ -549,7 +552,8 @@ static void oas_api(const struct docctx *c, cJSON *body)
 		return;
 	}
 	id = check_id(c, "x-tyk-api-gateway.info.id", get_path(xt, "info.id"), "api id");
-	name = require_string(c, "x-tyk-api-gateway.info.name", get_path(xt, "info.name"), "api name");
+	name = require_string(c, "x-tyk-api-gateway.info.name", get_path(xt, "info.name"),
+			      "api name");
 	listen = require_string(c, "x-tyk-api-gateway.server.listenPath.value",
 				get_path(xt, "server.listenPath.value"), "listen path");
 	if (!require_string(c, "x-tyk-api-gateway.upstream.url", get_path(xt, "upstream.url"),
@@ -571,8 +575,8 @@ static void oas_api(const struct docctx *c, cJSON *body)
 
 static void classic_api(const struct docctx *c, cJSON *body)
 {
-	const char *id = check_id(c, "api_id", cJSON_GetObjectItemCaseSensitive(body, "api_id"),
-				  "api id");
+	const char *id =
+		check_id(c, "api_id", cJSON_GetObjectItemCaseSensitive(body, "api_id"), "api id");
 	struct tg_object *o;
 
 	if (!id) {
@@ -583,7 +587,8 @@ static void classic_api(const struct docctx *c, cJSON *body)
 	o->id = tg_xstrdup(id);
 	o->name = xstrdup_or_null(nonempty_string(cJSON_GetObjectItemCaseSensitive(body, "name")));
 	o->listen_path = xstrdup_or_null(nonempty_string(get_path(body, "proxy.listen_path")));
-	o->domain = xstrdup_or_null(nonempty_string(cJSON_GetObjectItemCaseSensitive(body, "domain")));
+	o->domain =
+		xstrdup_or_null(nonempty_string(cJSON_GetObjectItemCaseSensitive(body, "domain")));
 	src_set(&o->id_src, c, "api_id");
 	src_set(&o->listen_path_src, c, "proxy.listen_path");
 	warn_external(c, o);
@@ -597,8 +602,8 @@ static void add_ref(struct tg_object *o, const struct docctx *c, const char *id,
 		if (!strcmp(o->api_refs[i], id))
 			return;
 	o->api_refs = tg_xreallocarray(o->api_refs, o->n_api_refs + 1, sizeof(*o->api_refs));
-	o->api_ref_srcs = tg_xreallocarray(o->api_ref_srcs, o->n_api_refs + 1,
-					   sizeof(*o->api_ref_srcs));
+	o->api_ref_srcs =
+		tg_xreallocarray(o->api_ref_srcs, o->n_api_refs + 1, sizeof(*o->api_ref_srcs));
 	o->api_refs[o->n_api_refs] = tg_xstrdup(id);
 	src_set(&o->api_ref_srcs[o->n_api_refs], c, field);
 	o->n_api_refs++;
@@ -692,9 +697,10 @@ static void handle_doc(struct loader *ld, const char *file, struct tg_doc *doc, 
 	else if (has(body, "api_id") || has(body, "proxy"))
 		classic_api(&c, body);
 	else {
-		doc_problem(&c, TG_SEV_ERROR, "",
-			    "document is neither a classic api definition (api_id) nor a tyk oas api "
-			    "(openapi with x-tyk-api-gateway)");
+		doc_problem(
+			&c, TG_SEV_ERROR, "",
+			"document is neither a classic api definition (api_id) nor a tyk oas api "
+			"(openapi with x-tyk-api-gateway)");
 		cJSON_Delete(body);
 	}
 }
@@ -1036,8 +1042,8 @@ static int path_escapes(const char *p)
 struct listed {
 	const char *name; /* as written; NULL when missing */
 	size_t list, index;
-	int usable; /* named, and inside the repository */
-	int loaded; /* opened: a repeat is not read again */
+	int usable;                 /* named, and inside the repository */
+	int loaded;                 /* opened: a repeat is not read again */
 	const struct listed *first; /* an earlier entry naming the same file, or NULL */
 };
 
@@ -1128,7 +1134,8 @@ static void load_manifest(struct loader *ld, const char *data, size_t len)
 		if (!list || cJSON_IsNull(list))
 			continue;
 		if (!cJSON_IsArray(list)) {
-			doc_problem(&c, TG_SEV_ERROR, lists[l].key, "%s must be a list", lists[l].key);
+			doc_problem(&c, TG_SEV_ERROR, lists[l].key, "%s must be a list",
+				    lists[l].key);
 			continue;
 		}
 		i = 0;
@@ -1235,7 +1242,8 @@ static void report_at(struct tg_problems *problems, const struct tg_object *o,
 	va_start(ap, fmt);
 	msg = vfmt(fmt, ap);
 	va_end(ap);
-	tg_problems_add(problems, TG_SEV_ERROR, o->file, src->line, src->column, src->field, "%s", msg);
+	tg_problems_add(problems, TG_SEV_ERROR, o->file, src->line, src->column, src->field, "%s",
+			msg);
 	free(msg);
 }
 
@@ -1265,7 +1273,8 @@ static void check_duplicates(struct loader *ld)
 		if (j == i)
 			continue;
 		first = ents[j].o;
-		report_at(ld->problems, o, &o->id_src, "duplicate %s id '%s', first defined at %s:%d:%d",
+		report_at(ld->problems, o, &o->id_src,
+			  "duplicate %s id '%s', first defined at %s:%d:%d",
 			  o->kind == TG_KIND_POLICY ? "policy" : "api", o->id, first->file,
 			  first->id_src.line, first->id_src.column);
 		dead[ents[i].index] = 1;
@@ -1299,10 +1308,11 @@ static void check_duplicates(struct loader *ld)
 		lp = printable(o->listen_path);
 		dom = printable(or_empty(o->domain));
 		if (o->domain)
-			report_at(ld->problems, o, &o->listen_path_src,
-				  "duplicate listen path '%s' on domain '%s', first used by api '%s' at %s:%d:%d",
-				  lp, dom, first->id, first->file, first->listen_path_src.line,
-				  first->listen_path_src.column);
+			report_at(
+				ld->problems, o, &o->listen_path_src,
+				"duplicate listen path '%s' on domain '%s', first used by api '%s' at %s:%d:%d",
+				lp, dom, first->id, first->file, first->listen_path_src.line,
+				first->listen_path_src.column);
 		else
 			report_at(ld->problems, o, &o->listen_path_src,
 				  "duplicate listen path '%s', first used by api '%s' at %s:%d:%d",
@@ -1321,8 +1331,9 @@ static void finish(struct loader *ld)
 	/* Broken files already have problems of their own: only a repository
 	 * with nothing in it at all is reported as empty. */
 	if (!ld->n_seen && !ld->refused && !ld->opts->allow_empty)
-		tg_problems_add(ld->problems, TG_SEV_ERROR, NULL, 0, 0, NULL,
-				"no apis or policies found (expected files under apis/ and policies/)");
+		tg_problems_add(
+			ld->problems, TG_SEV_ERROR, NULL, 0, 0, NULL,
+			"no apis or policies found (expected files under apis/ and policies/)");
 }
 
 static char *make_prefix(const char *root, const char *repo_root)
@@ -1511,9 +1522,10 @@ void tg_desired_check_refs(const struct tg_desired *d, const char *const *known_
 			if (bsearch(&o->api_refs[j], ids, n, sizeof(*ids), cmp_cstr))
 				continue;
 			p = printable(o->api_refs[j]);
-			report_at(problems, o, &o->api_ref_srcs[j],
-				  "policy '%s' grants access to unknown api '%s' (not in the repository%s)",
-				  o->id, p, known_api_ids ? " nor on the gateway" : "");
+			report_at(
+				problems, o, &o->api_ref_srcs[j],
+				"policy '%s' grants access to unknown api '%s' (not in the repository%s)",
+				o->id, p, known_api_ids ? " nor on the gateway" : "");
 			free(p);
 		}
 	}

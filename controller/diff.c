@@ -13,11 +13,11 @@
 
 /* Fields the gateway fills in by itself, ignored when only it has them. */
 static const char *const server_filled[] = {
-	"servers",        /* OAS: the gateway adds its own URL */
-	"last_updated",   /* policy */
-	"_id",            /* policy: database id, "" on file-based gateways */
-	"is_oas",         /* classic: set for OAS APIs */
-	"id",             /* classic API: database id */
+	"servers",      /* OAS: the gateway adds its own URL */
+	"last_updated", /* policy */
+	"_id",          /* policy: database id, "" on file-based gateways */
+	"is_oas",       /* classic: set for OAS APIs */
+	"id",           /* classic API: database id */
 };
 
 static int is_server_filled(const char *key, int depth)
@@ -141,8 +141,8 @@ static void add_change(struct tg_changes *out, const char *path, const cJSON *be
 	c->path = tg_xstrdup(path[0] ? path : "(root)");
 	/* Where git fills in a secret, the gateway's value is the previous
 	 * secret (after a rotation): hidden as well. */
-	c->before = after && holds_secret(after, secrets) ? render_hidden(before) :
-		    tg_diff_render(before, secrets);
+	c->before = after && holds_secret(after, secrets) ? render_hidden(before)
+							  : tg_diff_render(before, secrets);
 	c->after = tg_diff_render(after, secrets);
 }
 
@@ -208,7 +208,8 @@ static void compare_objects(const struct cmp *c, const char *path, int depth, co
 
 		h = cJSON_GetObjectItemCaseSensitive(have, w->string);
 		/* The gateway dropped the field: it does not know it. */
-		if (!h || is_marker(c, path, depth, w->string) || is_gateway_owned(c, depth, w->string))
+		if (!h || is_marker(c, path, depth, w->string) ||
+		    is_gateway_owned(c, depth, w->string))
 			continue;
 		p = child_path(path, w->string);
 		compare(c, p, depth + 1, w, h);

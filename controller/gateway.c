@@ -83,7 +83,8 @@ static int refresh_secret(struct tg_gateway *gw, struct tg_err *err)
 	if (!gw->secret_file)
 		return 0;
 	if (stat(gw->secret_file, &st) < 0)
-		return tg_err_set(err, TG_ERROR, "cannot read gateway secret file '%s'", gw->secret_file);
+		return tg_err_set(err, TG_ERROR, "cannot read gateway secret file '%s'",
+				  gw->secret_file);
 	if (gw->secret && st.st_mtim.tv_sec == gw->secret_mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == gw->secret_mtime.tv_nsec)
 		return 0;
@@ -96,14 +97,14 @@ static int refresh_secret(struct tg_gateway *gw, struct tg_err *err)
 	return 0;
 }
 
-int tg_gateway_new(struct tg_gateway **out, const struct tg_gateway_opts *opts,
-		   struct tg_err *err)
+int tg_gateway_new(struct tg_gateway **out, const struct tg_gateway_opts *opts, struct tg_err *err)
 {
 	struct tg_gateway *gw;
 	size_t len;
 
 	if (!opts->url || strncmp(opts->url, "http", 4))
-		return tg_err_set(err, TG_EINVALID, "invalid gateway url '%s': want http(s)://host:port",
+		return tg_err_set(err, TG_EINVALID,
+				  "invalid gateway url '%s': want http(s)://host:port",
 				  opts->url ? opts->url : "");
 	gw = tg_xcalloc(1, sizeof(*gw));
 	gw->url = tg_xstrdup(opts->url);
@@ -170,8 +171,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	return tg_buf_put(reply, data, n) ? 0 : n;
 }
 
-static void request_init(struct request *req, const char *method, char *path,
-			 const char *endpoint, char *body, size_t reply_cap)
+static void request_init(struct request *req, const char *method, char *path, const char *endpoint,
+			 char *body, size_t reply_cap)
 {
 	memset(req, 0, sizeof(*req));
 	req->method = method;
@@ -209,7 +210,8 @@ static void request_setup(struct tg_gateway *gw, CURL *h, struct request *req)
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, req->headers);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, gw->timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, gw->timeout_ms < 10000 ? gw->timeout_ms : 10000L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+			 gw->timeout_ms < 10000 ? gw->timeout_ms : 10000L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &req->reply);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, req->curl_error);
@@ -259,16 +261,20 @@ static void sleep_ms(long ms)
 static int request_result(struct tg_gateway *gw, const struct request *req, struct tg_err *err)
 {
 	if (req->curl_rc == CURLE_OPERATION_TIMEDOUT)
-		return tg_err_set(err, TG_ETIMEOUT, "gateway '%s' did not answer %s %s within %ld ms",
-				  gw->url, req->method, req->endpoint, gw->timeout_ms);
+		return tg_err_set(err, TG_ETIMEOUT,
+				  "gateway '%s' did not answer %s %s within %ld ms", gw->url,
+				  req->method, req->endpoint, gw->timeout_ms);
 	if (req->curl_rc != CURLE_OK)
 		return tg_err_set(err, TG_ERROR, "cannot reach gateway '%s': %s", gw->url,
-				  req->curl_error[0] ? req->curl_error : curl_easy_strerror(req->curl_rc));
+				  req->curl_error[0] ? req->curl_error
+						     : curl_easy_strerror(req->curl_rc));
 	if (req->status == 401 || req->status == 403)
-		return tg_err_set(err, TG_EAUTH,
-				  "gateway '%s' rejected the secret%s%s%s (HTTP %ld): check the gateway's 'secret'",
-				  gw->url, gw->secret_file ? " from '" : "",
-				  gw->secret_file ? gw->secret_file : "", gw->secret_file ? "'" : "", req->status);
+		return tg_err_set(
+			err, TG_EAUTH,
+			"gateway '%s' rejected the secret%s%s%s (HTTP %ld): check the gateway's 'secret'",
+			gw->url, gw->secret_file ? " from '" : "",
+			gw->secret_file ? gw->secret_file : "", gw->secret_file ? "'" : "",
+			req->status);
 	if (req->status == 404)
 		return tg_err_set(err, TG_ENOTFOUND, "not found");
 	if (req->status < 200 || req->status >= 300) {
@@ -280,7 +286,8 @@ static int request_result(struct tg_gateway *gw, const struct request *req, stru
 		if (cJSON_IsString(m))
 			msg = m->valuestring;
 		rc = tg_err_set(err, TG_ERROR, "gateway answered %s %s with HTTP %ld%s%.200s",
-				req->method, req->endpoint, req->status, msg ? ": " : "", msg ? msg : "");
+				req->method, req->endpoint, req->status, msg ? ": " : "",
+				msg ? msg : "");
 		cJSON_Delete(reply);
 		return rc;
 	}
@@ -317,8 +324,10 @@ int tg_gateway_check(struct tg_gateway *gw, struct tg_err *err)
 	rc = perform(gw, &req, err);
 	request_release(&req);
 	if (rc == TG_ENOTFOUND)
-		return tg_err_set(err, TG_ERROR, "'%s' does not look like a Tyk Gateway: GET /tyk/apis answered 404",
-				  gw->url);
+		return tg_err_set(
+			err, TG_ERROR,
+			"'%s' does not look like a Tyk Gateway: GET /tyk/apis answered 404",
+			gw->url);
 	return rc;
 }
 
@@ -339,7 +348,8 @@ static int parse_reply(cJSON **out, const struct request *req, const char *what,
 	cJSON *json = cJSON_ParseWithLength(tg_buf_cstr(&req->reply), req->reply.len);
 
 	if (!json)
-		return tg_err_set(err, TG_ERROR, "gateway sent invalid JSON for %s %s", req->method, what);
+		return tg_err_set(err, TG_ERROR, "gateway sent invalid JSON for %s %s", req->method,
+				  what);
 	*out = json;
 	return 0;
 }
@@ -363,7 +373,8 @@ int tg_gateway_list(struct tg_gateway *gw, enum tg_kind kind, cJSON **out, struc
 	if (!rc && !cJSON_IsArray(list)) {
 		cJSON_Delete(list);
 		list = NULL;
-		rc = tg_err_set(err, TG_ERROR, "gateway answered GET %s with a non-list", kind_collection(kind));
+		rc = tg_err_set(err, TG_ERROR, "gateway answered GET %s with a non-list",
+				kind_collection(kind));
 	}
 	if (!rc && kind == TG_KIND_API)
 		drop_oas_from_classic(list);
@@ -388,7 +399,8 @@ int tg_gateway_get(struct tg_gateway *gw, enum tg_kind kind, const char *id, cJS
 	struct request req;
 	int rc;
 
-	request_init(&req, "GET", item_path(kind, id), kind_item_endpoint(kind), NULL, ONE_BODY_CAP);
+	request_init(&req, "GET", item_path(kind, id), kind_item_endpoint(kind), NULL,
+		     ONE_BODY_CAP);
 	rc = perform(gw, &req, err);
 	if (!rc)
 		rc = parse_reply(out, &req, kind_item_endpoint(kind), err);
@@ -415,16 +427,17 @@ static void write_request(struct request *req, const struct tg_write *w)
 	switch (w->op) {
 	case TG_WRITE_CREATE:
 		/* POST is an upsert on the gateway; create goes to the collection. */
-		request_init(req, "POST", tg_xstrdup(kind_collection(w->kind)), kind_collection(w->kind),
-			     cJSON_PrintUnformatted(w->body), ONE_BODY_CAP);
+		request_init(req, "POST", tg_xstrdup(kind_collection(w->kind)),
+			     kind_collection(w->kind), cJSON_PrintUnformatted(w->body),
+			     ONE_BODY_CAP);
 		break;
 	case TG_WRITE_UPDATE:
 		request_init(req, "PUT", item_path(w->kind, w->id), kind_item_endpoint(w->kind),
 			     cJSON_PrintUnformatted(w->body), ONE_BODY_CAP);
 		break;
 	case TG_WRITE_DELETE:
-		request_init(req, "DELETE", item_path(w->kind, w->id), kind_item_endpoint(w->kind), NULL,
-			     ONE_BODY_CAP);
+		request_init(req, "DELETE", item_path(w->kind, w->id), kind_item_endpoint(w->kind),
+			     NULL, ONE_BODY_CAP);
 		break;
 	}
 }
@@ -509,8 +522,9 @@ int tg_gateway_write_all(struct tg_gateway *gw, struct tg_write *writes, size_t 
 		run_batch(gw, reqs, pending, npending);
 		for (i = 0, j = 0; i < npending; i++) {
 			struct request *req = &reqs[pending[i]];
-			int retry = retryable(req) && attempt < gw->retries &&
-				    !(writes[pending[i]].op == TG_WRITE_DELETE && req->status == 500);
+			int retry =
+				retryable(req) && attempt < gw->retries &&
+				!(writes[pending[i]].op == TG_WRITE_DELETE && req->status == 500);
 
 			if (retry)
 				pending[j++] = pending[i];

@@ -53,9 +53,9 @@ struct tg_git_source {
 	char **trusted;
 	char *url_redacted;
 	char *gitdir, *tmpdir;
-	char *link;     /* cache_dir/work */
-	char *workdir;  /* the current tree, cache_dir/work.XXXXXX, or NULL */
-	int swept;      /* trees of earlier processes removed */
+	char *link;    /* cache_dir/work */
+	char *workdir; /* the current tree, cache_dir/work.XXXXXX, or NULL */
+	int swept;     /* trees of earlier processes removed */
 	int have_commit;
 	struct tg_commit_info commit;
 	char port[8]; /* ssh port for known_hosts lookups */
@@ -68,8 +68,8 @@ struct op {
 	int auth_tries;
 	int auth_failed;
 	int trust_failed;
-	int local_fault;        /* error came from the local repository */
-	char reason[256];       /* our own reason, preferred to libgit2's */
+	int local_fault;  /* error came from the local repository */
+	char reason[256]; /* our own reason, preferred to libgit2's */
 };
 
 /* ---- URL redaction ---------------------------------------------------- */
@@ -182,20 +182,21 @@ static int cred_cb(git_credential **out, const char *url, const char *user_from_
 		/* Re-read on every operation: rotation needs no restart. */
 		if (tg_read_secret_file(&secret, file, &e) < 0) {
 			op->auth_failed = 1;
-			snprintf(op->reason, sizeof(op->reason), "cannot read credentials: %.200s", e.msg);
+			snprintf(op->reason, sizeof(op->reason), "cannot read credentials: %.200s",
+				 e.msg);
 			git_error_set(GIT_ERROR_NET, "%s", op->reason);
 			return GIT_EAUTH;
 		}
-		user = a->username ? a->username :
-		       (user_from_url && *user_from_url ? user_from_url :
-			(a->token_file ? "x-token-auth" : "git"));
+		user = a->username ? a->username
+				   : (user_from_url && *user_from_url
+					      ? user_from_url
+					      : (a->token_file ? "x-token-auth" : "git"));
 		rc = git_credential_userpass_plaintext_new(out, user, secret);
 		tg_secret_free(secret);
 		return rc;
 	}
 	op->auth_failed = 1;
-	snprintf(op->reason, sizeof(op->reason),
-		 "authentication required but no %s configured",
+	snprintf(op->reason, sizeof(op->reason), "authentication required but no %s configured",
 		 (allowed & GIT_CREDENTIAL_SSH_KEY) ? "ssh key" : "token or password file");
 	git_error_set(GIT_ERROR_NET, "%s", op->reason);
 	return GIT_EAUTH;
@@ -251,7 +252,8 @@ static int check_hostkey(struct op *op, git_cert_hostkey *hk, const char *host)
 	int rc;
 
 	if (!(hk->type & GIT_CERT_SSH_RAW)) {
-		snprintf(op->reason, sizeof(op->reason), "ssh host key of '%s' not available", host);
+		snprintf(op->reason, sizeof(op->reason), "ssh host key of '%s' not available",
+			 host);
 		return 0;
 	}
 	if (!a->known_hosts_file) {
@@ -271,9 +273,10 @@ static int check_hostkey(struct op *op, git_cert_hostkey *hk, const char *host)
 	if (rc == 0)
 		return 1;
 	if (rc == TG_ECONFLICT)
-		snprintf(op->reason, sizeof(op->reason),
-			 "ssh host key of '%s' does not match known_hosts '%s' (possible man-in-the-middle)",
-			 host, a->known_hosts_file);
+		snprintf(
+			op->reason, sizeof(op->reason),
+			"ssh host key of '%s' does not match known_hosts '%s' (possible man-in-the-middle)",
+			host, a->known_hosts_file);
 	else
 		snprintf(op->reason, sizeof(op->reason),
 			 "ssh host '%s' (port %lld) is not in known_hosts '%s'", host, port,
@@ -307,9 +310,10 @@ static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
 			if (check_x509(op, x->data, x->len, host))
 				return 0;
 		} else {
-			snprintf(op->reason, sizeof(op->reason),
-				 "server certificate of '%s' is not trusted (set a ca file for a private ca)",
-				 host);
+			snprintf(
+				op->reason, sizeof(op->reason),
+				"server certificate of '%s' is not trusted (set a ca file for a private ca)",
+				host);
 		}
 	} else if (valid) {
 		return 0;
@@ -353,10 +357,8 @@ static int is_local_class(int klass)
 	case GIT_ERROR_INDEX:
 	case GIT_ERROR_ZLIB:
 	case GIT_ERROR_CONFIG:
-	case GIT_ERROR_TREE:
-		return 1;
-	default:
-		return 0;
+	case GIT_ERROR_TREE: return 1;
+	default: return 0;
 	}
 }
 
@@ -381,9 +383,10 @@ static int fail_git(struct op *op, struct tg_err *err, int gitrc, const char *wh
 				 a->ssh_key_file);
 		else
 			snprintf(reason, sizeof(reason), "authentication failed (check %s)",
-				 a->token_file ? "the token file" :
-				 a->password_file ? "the username and password file" :
-				 a->ssh_key_file ? "the ssh key" : "the credentials");
+				 a->token_file      ? "the token file"
+				 : a->password_file ? "the username and password file"
+				 : a->ssh_key_file  ? "the ssh key"
+						    : "the credentials");
 		code = TG_EAUTH;
 	} else if (op->trust_failed || gitrc == GIT_ECERTIFICATE) {
 		snprintf(reason, sizeof(reason), "%s",
@@ -515,7 +518,8 @@ int tg_git_source_new(struct tg_git_source **out, const struct tg_git_opts *opts
 		return tg_err_set(err, TG_EINVALID, "git source: ref is empty");
 	if (opts->ref_type == TG_REF_COMMIT && !is_hex_sha(opts->ref))
 		return tg_err_set(err, TG_EINVALID,
-				  "git source: commit '%s' is not a full 40-character sha", opts->ref);
+				  "git source: commit '%s' is not a full 40-character sha",
+				  opts->ref);
 	for (i = 0; i < opts->n_trusted_keys; i++) {
 		unsigned char *blob = NULL;
 		size_t blen;
@@ -523,8 +527,8 @@ int tg_git_source_new(struct tg_git_source **out, const struct tg_git_opts *opts
 
 		if (tg_sshsig_parse_pubkey(&blob, &blen, opts->trusted_keys[i],
 					   strlen(opts->trusted_keys[i]), &e) < 0)
-			return tg_err_set(err, TG_EINVALID, "git source: trusted key %zu: %s", i + 1,
-					  e.msg);
+			return tg_err_set(err, TG_EINVALID, "git source: trusted key %zu: %s",
+					  i + 1, e.msg);
 		free(blob);
 	}
 	if (mkdir_p(opts->cache_dir) < 0)
@@ -756,9 +760,10 @@ static int check_sizes(git_repository *repo, git_commit *commit, struct tg_git_s
 	rc = git_tree_walk(tree, GIT_TREEWALK_PRE, size_walk_cb, &sc);
 	if (sc.failed) {
 		git_oid_tostr(sha, sizeof(sha), git_commit_id(commit));
-		rc = tg_err_set(err, TG_EINVALID,
-				"refusing to check out commit %s: file '%s' is %zu bytes, over the limit of %zu bytes",
-				sha, sc.path, sc.size, sc.max);
+		rc = tg_err_set(
+			err, TG_EINVALID,
+			"refusing to check out commit %s: file '%s' is %zu bytes, over the limit of %zu bytes",
+			sha, sc.path, sc.size, sc.max);
 	} else if (rc < 0) {
 		rc = fail_git(op, err, rc, "cannot read commit from");
 	}
@@ -850,8 +855,9 @@ static int fetch_target(git_oid *commit_id, git_repository *repo, struct tg_git_
 		if ((rc = find_advertised(&want, &peeled_id, remote, src, op, err)) < 0)
 			goto out;
 		/* Forced: a force-push rewrote history, we follow it. */
-		spec[0] = tg_xasprintf("+refs/%s/%s", src->o.ref_type == TG_REF_TAG ? "tags" : "heads",
-				       src->o.ref);
+		spec[0] =
+			tg_xasprintf("+refs/%s/%s",
+				     src->o.ref_type == TG_REF_TAG ? "tags" : "heads", src->o.ref);
 		specs.count = 1;
 		if (git_repository_odb(&odb, repo) == 0)
 			have = git_odb_exists(odb, &want) && git_odb_exists(odb, &peeled_id);
@@ -877,8 +883,8 @@ static int fetch_target(git_oid *commit_id, git_repository *repo, struct tg_git_
 	git_remote_disconnect(remote);
 	if ((rc = git_object_lookup(&obj, repo, &want, GIT_OBJECT_ANY)) < 0) {
 		if (src->o.ref_type == TG_REF_COMMIT)
-			rc = tg_err_set(err, TG_ENOTFOUND, "commit %s not found in '%s'", src->o.ref,
-					src->url_redacted);
+			rc = tg_err_set(err, TG_ENOTFOUND, "commit %s not found in '%s'",
+					src->o.ref, src->url_redacted);
 		else
 			rc = fail_git(op, err, rc, "cannot read fetched objects from");
 		goto out;

@@ -298,9 +298,9 @@ static int jp_escape(struct jp *p, struct tg_buf *sb)
 	jp_adv(p); /* backslash */
 	c = jp_peek(p);
 	switch (c) {
-	case '"': case '\\': case '/':
-		tg_buf_put(sb, &p->s[p->i], 1);
-		break;
+	case '"':
+	case '\\':
+	case '/': tg_buf_put(sb, &p->s[p->i], 1); break;
 	case 'b': tg_buf_put(sb, "\b", 1); break;
 	case 'f': tg_buf_put(sb, "\f", 1); break;
 	case 'n': tg_buf_put(sb, "\n", 1); break;
@@ -593,10 +593,8 @@ static cJSON *jp_value(struct jp *p, int depth)
 		return NULL;
 	}
 	switch (jp_peek(p)) {
-	case '{':
-		return jp_object(p, depth);
-	case '[':
-		return jp_array(p, depth);
+	case '{': return jp_object(p, depth);
+	case '[': return jp_array(p, depth);
 	case '"':
 		s = jp_string(p);
 		if (!s)
@@ -604,12 +602,9 @@ static cJSON *jp_value(struct jp *p, int depth)
 		node = tg_json_checked(cJSON_CreateString(s));
 		free(s);
 		return node;
-	case 't':
-		return jp_literal(p, "true") ? NULL : tg_json_checked(cJSON_CreateTrue());
-	case 'f':
-		return jp_literal(p, "false") ? NULL : tg_json_checked(cJSON_CreateFalse());
-	case 'n':
-		return jp_literal(p, "null") ? NULL : tg_json_checked(cJSON_CreateNull());
+	case 't': return jp_literal(p, "true") ? NULL : tg_json_checked(cJSON_CreateTrue());
+	case 'f': return jp_literal(p, "false") ? NULL : tg_json_checked(cJSON_CreateFalse());
+	case 'n': return jp_literal(p, "null") ? NULL : tg_json_checked(cJSON_CreateNull());
 	default:
 		if (jp_peek(p) == '-' || (jp_peek(p) >= '0' && jp_peek(p) <= '9'))
 			return jp_number(p);

@@ -30,8 +30,9 @@ static int glob_match(const char *p, size_t plen, const char *s)
 	const char *mark = NULL;
 
 	while (*s) {
-		if (pi < plen && (p[pi] == '?' ||
-				  (p[pi] != '*' && tolower((unsigned char)p[pi]) == tolower((unsigned char)*s)))) {
+		if (pi < plen &&
+		    (p[pi] == '?' || (p[pi] != '*' && tolower((unsigned char)p[pi]) ==
+							      tolower((unsigned char)*s)))) {
 			pi++;
 			s++;
 		} else if (pi < plen && p[pi] == '*') {

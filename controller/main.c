@@ -30,7 +30,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_CHANGES = 2, EXIT_USAGE = 2 };
 struct cli {
 	const char *command;
 	const char *config_file;
-	const char *format;      /* text or json */
+	const char *format; /* text or json */
 	int dry_run, force, help;
 	struct tg_config_overrides ov; /* flags laid over the file (also on SIGHUP) */
 	char *validate_dir;
@@ -71,8 +71,8 @@ static int usage(FILE *f, int code)
 
 static int known_command(const char *command)
 {
-	static const char *const commands[] = { "validate", "diff", "sync", "status", "run",
-						"version", "help" };
+	static const char *const commands[] = { "validate", "diff",    "sync", "status",
+						"run",      "version", "help" };
 
 	for (size_t i = 0; i < TG_ARRAY_SIZE(commands); i++)
 		if (!strcmp(command, commands[i]))
@@ -82,24 +82,53 @@ static int known_command(const char *command)
 
 static int parse_args(struct cli *cli, int argc, char **argv)
 {
-	enum { O_FORMAT = 256, O_DRY, O_FORCE, O_DIR, O_NAME, O_REPO, O_BRANCH, O_TAG, O_COMMIT, O_PATH,
-	       O_GATEWAY, O_SECRET, O_CACHE, O_SECRETS, O_ADOPT, O_NOPRUNE, O_EMPTY, O_AUDIT, O_LOGF,
-	       O_LOGL };
+	enum {
+		O_FORMAT = 256,
+		O_DRY,
+		O_FORCE,
+		O_DIR,
+		O_NAME,
+		O_REPO,
+		O_BRANCH,
+		O_TAG,
+		O_COMMIT,
+		O_PATH,
+		O_GATEWAY,
+		O_SECRET,
+		O_CACHE,
+		O_SECRETS,
+		O_ADOPT,
+		O_NOPRUNE,
+		O_EMPTY,
+		O_AUDIT,
+		O_LOGF,
+		O_LOGL
+	};
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' }, { "sync", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' }, { "format", required_argument, NULL, O_FORMAT },
-		{ "dry-run", no_argument, NULL, O_DRY }, { "force", no_argument, NULL, O_FORCE },
-		{ "dir", required_argument, NULL, O_DIR }, { "name", required_argument, NULL, O_NAME },
-		{ "repo", required_argument, NULL, O_REPO }, { "branch", required_argument, NULL, O_BRANCH },
-		{ "tag", required_argument, NULL, O_TAG }, { "commit", required_argument, NULL, O_COMMIT },
-		{ "path", required_argument, NULL, O_PATH }, { "gateway", required_argument, NULL, O_GATEWAY },
+		{ "config", required_argument, NULL, 'c' },
+		{ "sync", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "force", no_argument, NULL, O_FORCE },
+		{ "dir", required_argument, NULL, O_DIR },
+		{ "name", required_argument, NULL, O_NAME },
+		{ "repo", required_argument, NULL, O_REPO },
+		{ "branch", required_argument, NULL, O_BRANCH },
+		{ "tag", required_argument, NULL, O_TAG },
+		{ "commit", required_argument, NULL, O_COMMIT },
+		{ "path", required_argument, NULL, O_PATH },
+		{ "gateway", required_argument, NULL, O_GATEWAY },
 		{ "secret-file", required_argument, NULL, O_SECRET },
 		{ "cache-dir", required_argument, NULL, O_CACHE },
 		{ "secrets-dir", required_argument, NULL, O_SECRETS },
-		{ "adopt", no_argument, NULL, O_ADOPT }, { "no-prune", no_argument, NULL, O_NOPRUNE },
-		{ "allow-empty", no_argument, NULL, O_EMPTY }, { "audit", required_argument, NULL, O_AUDIT },
+		{ "adopt", no_argument, NULL, O_ADOPT },
+		{ "no-prune", no_argument, NULL, O_NOPRUNE },
+		{ "allow-empty", no_argument, NULL, O_EMPTY },
+		{ "audit", required_argument, NULL, O_AUDIT },
 		{ "log-format", required_argument, NULL, O_LOGF },
-		{ "log-level", required_argument, NULL, O_LOGL }, { NULL, 0, NULL, 0 }
+		{ "log-level", required_argument, NULL, O_LOGL },
+		{ NULL, 0, NULL, 0 }
 	};
 	int c;
 

@@ -23,7 +23,7 @@ const size_t tg_metrics_n_latency_buckets = TG_ARRAY_SIZE(tg_metrics_latency_buc
 
 struct sample {
 	char *values[TG_METRICS_MAX_LABELS];
-	double value;       /* counter/gauge value, or histogram sum */
+	double value;                /* counter/gauge value, or histogram sum */
 	unsigned long long count;    /* histogram observations */
 	unsigned long long *buckets; /* histogram: per bucket (not cumulative) */
 };
@@ -86,8 +86,8 @@ static int valid_name(const char *s)
 	if (!s || !*s || (*s >= '0' && *s <= '9'))
 		return 0;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_' || *s == ':'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == ':'))
 			return 0;
 	return 1;
 }
@@ -205,14 +205,12 @@ void tg_metrics_set(struct tg_metrics *m, const char *name, const char *const *v
 	update(m, name, values, v, OP_SET);
 }
 
-void tg_metrics_observe(struct tg_metrics *m, const char *name, const char *const *values,
-			double v)
+void tg_metrics_observe(struct tg_metrics *m, const char *name, const char *const *values, double v)
 {
 	update(m, name, values, v, OP_OBSERVE);
 }
 
-void tg_metrics_remove(struct tg_metrics *m, const char *name, const char *label,
-		       const char *value)
+void tg_metrics_remove(struct tg_metrics *m, const char *name, const char *label, const char *value)
 {
 	struct family *f;
 	size_t col, i = 0;
@@ -230,7 +228,8 @@ void tg_metrics_remove(struct tg_metrics *m, const char *name, const char *label
 			continue;
 		}
 		sample_release(&f->samples[i], f->n_labels);
-		memmove(&f->samples[i], &f->samples[i + 1], (f->n_samples - i - 1) * sizeof(*f->samples));
+		memmove(&f->samples[i], &f->samples[i + 1],
+			(f->n_samples - i - 1) * sizeof(*f->samples));
 		f->n_samples--;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -258,7 +257,10 @@ int tg_metrics_escape_label(struct tg_buf *out, const char *value)
 	int rc = 0;
 
 	for (; *p && !rc; p++) {
-		const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+		const char *esc = *p == '\\'   ? "\\\\"
+				  : *p == '"'  ? "\\\""
+				  : *p == '\n' ? "\\n"
+					       : NULL;
 
 		if (!esc)
 			continue;

@@ -11,7 +11,8 @@
 
 const char *tg_action_name(enum tg_action a)
 {
-	static const char *const names[] = { "unchanged", "create", "update", "delete", "conflict" };
+	static const char *const names[] = { "unchanged", "create", "update", "delete",
+					     "conflict" };
 
 	return names[a];
 }
@@ -33,7 +34,8 @@ static struct tg_plan_item *add_item(struct tg_plan *plan, enum tg_kind kind, co
 
 static int cmp_entry(const void *a, const void *b)
 {
-	return strcmp(((const struct tg_index_entry *)a)->id, ((const struct tg_index_entry *)b)->id);
+	return strcmp(((const struct tg_index_entry *)a)->id,
+		      ((const struct tg_index_entry *)b)->id);
 }
 
 void tg_index_build(struct tg_index *ix, enum tg_kind kind, const cJSON *list)
@@ -43,7 +45,8 @@ void tg_index_build(struct tg_index *ix, enum tg_kind kind, const cJSON *list)
 
 	ix->items = tg_xcalloc(n ? n : 1, sizeof(*ix->items));
 	ix->len = 0;
-	cJSON_ArrayForEach(c, list) {
+	cJSON_ArrayForEach(c, list)
+	{
 		const char *id = tg_tyk_id(kind, c);
 
 		if (!id)
@@ -118,7 +121,8 @@ static void plan_desired(struct tg_plan *plan, const struct tg_object *o, struct
 	marker_hash = tg_marker_get(o->kind, it->actual, "hash");
 	marker_drift = tg_marker_get(o->kind, it->actual, "drift");
 	tg_diff_objects(&it->changes, o->kind, o->body, it->actual, &opts->secrets);
-	if (!owned || it->changes.len > 0 || !marker_hash || strcmp(marker_hash, it->desired_hash)) {
+	if (!owned || it->changes.len > 0 || !marker_hash ||
+	    strcmp(marker_hash, it->desired_hash)) {
 		it->action = TG_ACTION_UPDATE;
 		/* Same desired hash but different content: someone changed the
 		 * gateway's copy by hand. */
@@ -128,7 +132,8 @@ static void plan_desired(struct tg_plan *plan, const struct tg_object *o, struct
 			enum tg_drift_policy p = opts->drift;
 
 			if (marker_drift)
-				p = !strcmp(marker_drift, "warn") ? TG_DRIFT_WARN : TG_DRIFT_CORRECT;
+				p = !strcmp(marker_drift, "warn") ? TG_DRIFT_WARN
+								  : TG_DRIFT_CORRECT;
 			it->warn_only = p == TG_DRIFT_WARN;
 		}
 	}

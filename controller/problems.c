@@ -42,8 +42,8 @@ void tg_problems_release(struct tg_problems *p)
 	tg_problems_init(p);
 }
 
-void tg_problems_add(struct tg_problems *p, enum tg_severity sev, const char *file,
-		     int line, int column, const char *field, const char *fmt, ...)
+void tg_problems_add(struct tg_problems *p, enum tg_severity sev, const char *file, int line,
+		     int column, const char *field, const char *fmt, ...)
 {
 	struct tg_problem *pr;
 	va_list ap;
@@ -181,7 +181,8 @@ void tg_problems_format_json_max(const struct tg_problems *p, struct tg_buf *out
 
 		if (!o)
 			break;
-		cJSON_AddItemToObject(o, "severity", cJSON_CreateString(severity_name(pr->severity)));
+		cJSON_AddItemToObject(o, "severity",
+				      cJSON_CreateString(severity_name(pr->severity)));
 		cJSON_AddItemToObject(o, "file", nullable_string(pr->file));
 		cJSON_AddItemToObject(o, "line", cJSON_CreateNumber(pr->line));
 		cJSON_AddItemToObject(o, "column", cJSON_CreateNumber(pr->column));

@@ -156,14 +156,14 @@ struct pass {
 	const struct tg_reconcile_opts *opts;
 	struct tg_reconcile_result *res;
 	const struct tg_commit_info *commit;
-	cJSON **bodies;        /* stamped bodies, by plan index */
-	int *written;          /* 1 = write attempted and accepted, by plan index */
-	char **errors;         /* by plan index */
+	cJSON **bodies;               /* stamped bodies, by plan index */
+	int *written;                 /* 1 = write attempted and accepted, by plan index */
+	char **errors;                /* by plan index */
 	char (*ops)[TG_AUDIT_OP_MAX]; /* audit operation, by plan index ("" = none) */
-	unsigned char *not_loaded; /* written, but not served after the reload */
-	size_t *write_order;   /* plan indexes in the order their intents were written */
+	unsigned char *not_loaded;    /* written, but not served after the reload */
+	size_t *write_order;          /* plan indexes in the order their intents were written */
 	size_t n_write_order;
-	struct tombstone {     /* the placeholder policy, when this pass wrote it */
+	struct tombstone { /* the placeholder policy, when this pass wrote it */
 		char op[TG_AUDIT_OP_MAX];
 		int written;
 		char *error;
@@ -228,7 +228,7 @@ static void audit_item(struct tg_audit_record *r, struct pass *p, size_t i, char
 static int write_intents(struct pass *p, const size_t *idx, size_t n)
 {
 	struct tg_audit_record *recs;
-	char (*before)[65];
+	char(*before)[65];
 	struct tg_err err = { 0, "" };
 	int rc;
 
@@ -270,7 +270,8 @@ static void run_writes(struct pass *p, const size_t *idx, size_t n)
 		if (it->action == TG_ACTION_DELETE) {
 			w[i].op = TG_WRITE_DELETE;
 		} else {
-			w[i].op = it->action == TG_ACTION_CREATE ? TG_WRITE_CREATE : TG_WRITE_UPDATE;
+			w[i].op =
+				it->action == TG_ACTION_CREATE ? TG_WRITE_CREATE : TG_WRITE_UPDATE;
 			p->bodies[idx[i]] = stamped_body(p, it);
 			w[i].body = p->bodies[idx[i]];
 		}
@@ -324,7 +325,8 @@ static void apply_policy_writes(struct pass *p, cJSON *const actual[TG_KIND_COUN
 		if (!tg_safety_policy_refs_ok(it->desired->body, &apis, &missing)) {
 			char why[TG_ERR_MSG_MAX];
 
-			snprintf(why, sizeof(why), "not applied: api '%.200s' it references is not on the gateway",
+			snprintf(why, sizeof(why),
+				 "not applied: api '%.200s' it references is not on the gateway",
 				 missing);
 			skip(p, i, why);
 			continue;
@@ -388,8 +390,10 @@ static void write_tombstone(struct pass *p)
 		p->tombstone.written = 1;
 	if (!p->tombstone.written) {
 		p->tombstone.error = tg_xstrdup(w.rc ? w.error : err.msg);
-		tg_log_kv(TG_LOG_WARN, "cannot write the tombstone policy; deleted policies stay loaded until the gateway restarts",
-			  "sync", p->s->cfg->name, "error", p->tombstone.error, NULL);
+		tg_log_kv(
+			TG_LOG_WARN,
+			"cannot write the tombstone policy; deleted policies stay loaded until the gateway restarts",
+			"sync", p->s->cfg->name, "error", p->tombstone.error, NULL);
 	}
 	cJSON_Delete(body);
 }
@@ -402,7 +406,8 @@ static void apply_deletes(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	struct tg_idset referenced = { 0 };
 
 	for (size_t i = 0; i < plan->len; i++)
-		if (plan->items[i].kind == TG_KIND_POLICY && plan->items[i].action == TG_ACTION_DELETE)
+		if (plan->items[i].kind == TG_KIND_POLICY &&
+		    plan->items[i].action == TG_ACTION_DELETE)
 			idx[n++] = i;
 	run_writes(p, idx, n);
 	if (n > 0 && tg_safety_policies_left(plan, p->written, actual) == 0)
@@ -517,14 +522,19 @@ static void explain_not_loaded(struct pass *p)
 		if (!p->not_loaded[i] || p->errors[i])
 			continue;
 		if (it->kind == TG_KIND_POLICY)
-			p->errors[i] = tg_xstrdup("not loaded after reload: is policies.policy_path set and policy_source \"file\" on the gateway?");
+			p->errors[i] = tg_xstrdup(
+				"not loaded after reload: is policies.policy_path set and policy_source \"file\" on the gateway?");
 		else if (tg_tyk_external_dependency(dep, sizeof(dep), it->kind, it->desired->body))
-			p->errors[i] = tg_xasprintf("not loaded after reload: the gateway skipped the definition; it uses %s", dep);
+			p->errors[i] = tg_xasprintf(
+				"not loaded after reload: the gateway skipped the definition; it uses %s",
+				dep);
 		else if (policies_failed)
-			p->errors[i] = tg_xstrdup("not loaded after reload: the gateway could not load the policies either; "
-						  "Tyk 5.x then skips APIs too (is policies.policy_path set?)");
+			p->errors[i] = tg_xstrdup(
+				"not loaded after reload: the gateway could not load the policies either; "
+				"Tyk 5.x then skips APIs too (is policies.policy_path set?)");
 		else
-			p->errors[i] = tg_xstrdup("not loaded after reload: the gateway skipped the definition (see its log)");
+			p->errors[i] = tg_xstrdup(
+				"not loaded after reload: the gateway skipped the definition (see its log)");
 	}
 }
 
@@ -552,7 +562,7 @@ static void write_outcomes(struct pass *p)
 {
 	const struct tg_plan *plan = &p->res->plan;
 	struct tg_audit_record *recs;
-	char (*before)[65];
+	char(*before)[65];
 	size_t n = 0, *order = tg_xcalloc(plan->len + 1, sizeof(*order)), n_order = 0;
 	struct tg_err err = { 0, "" };
 	char *seen;
@@ -566,7 +576,8 @@ static void write_outcomes(struct pass *p)
 	}
 	for (size_t i = 0; i < plan->len; i++)
 		if (!seen[i] && p->errors[i] && !plan->items[i].warn_only &&
-		    plan->items[i].action != TG_ACTION_NONE && plan->items[i].action != TG_ACTION_CONFLICT)
+		    plan->items[i].action != TG_ACTION_NONE &&
+		    plan->items[i].action != TG_ACTION_CONFLICT)
 			order[n_order++] = i; /* skipped: no intent, only the outcome */
 	free(seen);
 	recs = tg_xcalloc(n_order + 1, sizeof(*recs));
@@ -591,8 +602,9 @@ static void write_outcomes(struct pass *p)
 	if (tg_audit_append(p->s->audit, recs, n, &err)) {
 		/* The intents are on disk and stay open: the next pass closes them. */
 		result_error(p->res, TG_OUTCOME_ERROR, err.msg);
-		tg_log_kv(TG_LOG_ERROR, "changes were applied but their audit outcome was not recorded",
-			  "sync", p->s->cfg->name, "error", err.msg, NULL);
+		tg_log_kv(TG_LOG_ERROR,
+			  "changes were applied but their audit outcome was not recorded", "sync",
+			  p->s->cfg->name, "error", err.msg, NULL);
 	}
 	free(recs);
 	free(before);
@@ -617,8 +629,9 @@ static void collect_results(struct pass *p)
 			res->drifted++;
 		if (it->warn_only) {
 			res->warned++;
-			tg_log_kv(TG_LOG_WARN, "drift left in place (policy warn)", "sync", p->s->cfg->name,
-				  "kind", tg_kind_name(it->kind), "id", it->id, NULL);
+			tg_log_kv(TG_LOG_WARN, "drift left in place (policy warn)", "sync",
+				  p->s->cfg->name, "kind", tg_kind_name(it->kind), "id", it->id,
+				  NULL);
 			continue;
 		}
 		switch (it->action) {
@@ -628,9 +641,10 @@ static void collect_results(struct pass *p)
 		}
 		if (p->errors[i]) {
 			res->failed++;
-			tg_log_kv(TG_LOG_ERROR, "object failed", "sync", p->s->cfg->name, "commit", res->commit,
-				  "kind", tg_kind_name(it->kind), "id", it->id, "action", tg_action_name(it->action),
-				  "error", p->errors[i], NULL);
+			tg_log_kv(TG_LOG_ERROR, "object failed", "sync", p->s->cfg->name, "commit",
+				  res->commit, "kind", tg_kind_name(it->kind), "id", it->id,
+				  "action", tg_action_name(it->action), "error", p->errors[i],
+				  NULL);
 		} else if (it->action == TG_ACTION_CREATE) {
 			res->created++;
 		} else if (it->action == TG_ACTION_UPDATE) {
@@ -645,9 +659,10 @@ static void collect_results(struct pass *p)
 	if (res->failed)
 		snprintf(res->error, sizeof(res->error), "%zu object(s) failed", res->failed);
 	else if (res->conflicts)
-		snprintf(res->error, sizeof(res->error),
-			 "%zu object(s) exist on the gateway and are not owned by this sync (set adopt: true to take them over)",
-			 res->conflicts);
+		snprintf(
+			res->error, sizeof(res->error),
+			"%zu object(s) exist on the gateway and are not owned by this sync (set adopt: true to take them over)",
+			res->conflicts);
 }
 
 static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
@@ -738,7 +753,8 @@ static void settle_open_ops(struct tg_syncer *s, cJSON *const actual[TG_KIND_COU
 		long at = tg_index_find(&ix[ops[i]->kind], ops[i]->id);
 
 		tg_audit_record_from_op(&recs[i], ops[i]);
-		recs[i].result = tg_audit_judge(ops[i], at < 0 ? NULL : ix[ops[i]->kind].items[at].obj);
+		recs[i].result =
+			tg_audit_judge(ops[i], at < 0 ? NULL : ix[ops[i]->kind].items[at].obj);
 	}
 	if (tg_audit_append(s->audit, recs, n, &err))
 		tg_log_kv(TG_LOG_ERROR, "cannot record the outcome of earlier changes", "sync",
@@ -840,7 +856,8 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	if (res->problems.errors > 0) {
 		char msg[TG_ERR_MSG_MAX];
 
-		snprintf(msg, sizeof(msg), "commit %.12s is invalid (%zu problem(s)); nothing was applied",
+		snprintf(msg, sizeof(msg),
+			 "commit %.12s is invalid (%zu problem(s)); nothing was applied",
 			 res->commit[0] ? res->commit : "(local)", res->problems.errors);
 		result_error(res, TG_OUTCOME_REFUSED, msg);
 		goto out;
@@ -856,9 +873,10 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	if ((long long)res->plan.counts[TG_ACTION_DELETE] > max_delete && !opts->force) {
 		char msg[TG_ERR_MSG_MAX];
 
-		snprintf(msg, sizeof(msg),
-			 "refusing to delete %zu objects (max_delete is %lld); use --force to apply",
-			 res->plan.counts[TG_ACTION_DELETE], max_delete);
+		snprintf(
+			msg, sizeof(msg),
+			"refusing to delete %zu objects (max_delete is %lld); use --force to apply",
+			res->plan.counts[TG_ACTION_DELETE], max_delete);
 		result_error(res, TG_OUTCOME_REFUSED, msg);
 		goto out;
 	}

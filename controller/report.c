@@ -29,7 +29,8 @@ int tg_report_has_changes(const struct tg_reconcile_result *res)
 	const struct tg_plan *plan = &res->plan;
 
 	return plan->counts[TG_ACTION_CREATE] + plan->counts[TG_ACTION_UPDATE] +
-	       plan->counts[TG_ACTION_DELETE] + plan->counts[TG_ACTION_CONFLICT] > 0;
+		       plan->counts[TG_ACTION_DELETE] + plan->counts[TG_ACTION_CONFLICT] >
+	       0;
 }
 
 static const char *short_commit(const struct tg_reconcile_result *res)
@@ -72,7 +73,8 @@ static void item_text(FILE *out, const struct tg_plan_item *it)
 	fprintf(out, "%s\n", tg_buf_cstr(&b));
 	tg_buf_release(&b);
 	if (it->action == TG_ACTION_CONFLICT)
-		fprintf(out, "    exists on the gateway and is not owned by this sync (set adopt: true to take it over)\n");
+		fprintf(out,
+			"    exists on the gateway and is not owned by this sync (set adopt: true to take it over)\n");
 	if (it->drifted)
 		fprintf(out, "    drifted: changed on the gateway%s\n",
 			it->warn_only ? " (policy warn: left in place)" : "");
@@ -135,10 +137,11 @@ void tg_report_text(FILE *out, FILE *err, const struct tg_report_ctx *ctx,
 		tg_report_summary(res, summary, sizeof(summary));
 		fprintf(out, "sync '%s' at %.12s: %s\n", ctx->sync, short_commit(res), summary);
 	} else if (!tg_report_has_changes(res)) {
-		fprintf(out, "sync '%s' at %.12s: in sync (%zu objects)\n", ctx->sync, short_commit(res),
-			plan->counts[TG_ACTION_NONE]);
+		fprintf(out, "sync '%s' at %.12s: in sync (%zu objects)\n", ctx->sync,
+			short_commit(res), plan->counts[TG_ACTION_NONE]);
 	} else {
-		fprintf(out, "sync '%s' at %.12s: %zu to create, %zu to update, %zu to delete, %zu conflicts\n",
+		fprintf(out,
+			"sync '%s' at %.12s: %zu to create, %zu to update, %zu to delete, %zu conflicts\n",
 			ctx->sync, short_commit(res), plan->counts[TG_ACTION_CREATE],
 			plan->counts[TG_ACTION_UPDATE], plan->counts[TG_ACTION_DELETE],
 			plan->counts[TG_ACTION_CONFLICT]);
@@ -204,12 +207,12 @@ static cJSON *object_json(const struct tg_reconcile_result *res, size_t i)
 
 static void add_counts(cJSON *o, const struct tg_reconcile_result *res)
 {
-	static const char *const count_names[] = { "created", "updated",  "deleted", "unchanged",
-						    "conflicts", "failed", "drifted", "warned" };
+	static const char *const count_names[] = { "created",   "updated", "deleted", "unchanged",
+						   "conflicts", "failed",  "drifted", "warned" };
 	const size_t counts[] = { res->created,   res->updated, res->deleted, res->unchanged,
 				  res->conflicts, res->failed,  res->drifted, res->warned };
 	static const char *const planned_names[] = { "unchanged", "create", "update", "delete",
-						      "conflict" };
+						     "conflict" };
 	cJSON *c = cJSON_AddObjectToObject(o, "counts"), *p;
 
 	for (size_t i = 0; i < TG_ARRAY_SIZE(counts); i++)
@@ -263,13 +266,14 @@ void tg_report_log(const struct tg_report_ctx *ctx, const struct tg_reconcile_re
 
 	tg_report_summary(res, summary, sizeof(summary));
 	if (res->outcome == TG_OUTCOME_SUCCESS)
-		tg_log_kv(TG_LOG_INFO, ctx->plan_only ? "planned (suspended)" : "reconciled", "sync",
-			  ctx->sync, "commit", res->commit, "trigger", ctx->trigger, "summary", summary,
-			  NULL);
+		tg_log_kv(TG_LOG_INFO, ctx->plan_only ? "planned (suspended)" : "reconciled",
+			  "sync", ctx->sync, "commit", res->commit, "trigger", ctx->trigger,
+			  "summary", summary, NULL);
 	else
-		tg_log_kv(TG_LOG_ERROR, "reconcile failed", "sync", ctx->sync, "commit", res->commit,
-			  "trigger", ctx->trigger, "outcome", tg_outcome_name(res->outcome), "error",
-			  res->error, "summary", summary, NULL);
+		tg_log_kv(TG_LOG_ERROR, "reconcile failed", "sync", ctx->sync, "commit",
+			  res->commit, "trigger", ctx->trigger, "outcome",
+			  tg_outcome_name(res->outcome), "error", res->error, "summary", summary,
+			  NULL);
 }
 
 /* Object states and drift corrections after an applied pass. */
@@ -376,8 +380,8 @@ void tg_report_status_text(FILE *out, const char *sync, const struct tg_reconcil
 			continue;
 		id = tg_printable(it->id);
 		file = tg_printable(m.file ? m.file : "");
-		fprintf(out, "%-8s %-6s %-30s %-12.12s %-40s %s\n", sync, tg_kind_name(it->kind), id,
-			m.commit ? m.commit : "", file, status_state(it));
+		fprintf(out, "%-8s %-6s %-30s %-12.12s %-40s %s\n", sync, tg_kind_name(it->kind),
+			id, m.commit ? m.commit : "", file, status_state(it));
 		free(id);
 		free(file);
 		tg_marker_release(&m);
@@ -399,8 +403,10 @@ void tg_report_status_json(cJSON *rows, const char *sync, const struct tg_reconc
 		cJSON_AddStringToObject(o, "sync", sync);
 		cJSON_AddStringToObject(o, "kind", tg_kind_name(it->kind));
 		cJSON_AddStringToObject(o, "id", it->id);
-		cJSON_AddStringToObject(o, "name", it->name ? it->name :
-					cJSON_IsString(name) ? name->valuestring : "");
+		cJSON_AddStringToObject(o, "name",
+					it->name               ? it->name
+					: cJSON_IsString(name) ? name->valuestring
+							       : "");
 		cJSON_AddStringToObject(o, "commit", m.commit ? m.commit : "");
 		cJSON_AddStringToObject(o, "file", m.file ? m.file : "");
 		cJSON_AddStringToObject(o, "applied_at", m.applied_at ? m.applied_at : "");

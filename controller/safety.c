@@ -46,7 +46,8 @@ void tg_safety_gateway_apis(struct tg_idset *out, cJSON *const actual[TG_KIND_CO
 	const cJSON *c;
 
 	for (int k = TG_KIND_API; k <= TG_KIND_OAS_API; k++)
-		cJSON_ArrayForEach(c, actual[k]) {
+		cJSON_ArrayForEach(c, actual[k])
+		{
 			const char *id = tg_tyk_id((enum tg_kind)k, c);
 
 			if (id)
@@ -59,8 +60,8 @@ void tg_safety_available_apis(struct tg_idset *out, const struct tg_plan *plan, 
 {
 	tg_safety_gateway_apis(out, actual);
 	for (size_t i = 0; i < plan->len; i++)
-		if (plan->items[i].kind != TG_KIND_POLICY && plan->items[i].action == TG_ACTION_CREATE &&
-		    written[i])
+		if (plan->items[i].kind != TG_KIND_POLICY &&
+		    plan->items[i].action == TG_ACTION_CREATE && written[i])
 			tg_idset_add(out, plan->items[i].id);
 	tg_idset_seal(out);
 }
@@ -123,7 +124,8 @@ void tg_safety_referenced_apis(struct tg_idset *out, const struct tg_plan *plan,
 			tg_tyk_policy_refs(it->desired->body, add_ref, out);
 	}
 	tg_idset_seal(&gone);
-	cJSON_ArrayForEach(pol, actual[TG_KIND_POLICY]) {
+	cJSON_ArrayForEach(pol, actual[TG_KIND_POLICY])
+	{
 		const char *id = tg_tyk_id(TG_KIND_POLICY, pol);
 
 		if (!id || !tg_idset_has(&gone, id))

@@ -115,8 +115,10 @@ void tg_sched_check_done(struct tg_sched *s, long long now_ms, int ok, int chang
 	else
 		s->failures++;
 	if (s->interval_ms)
-		s->next_poll_ms = now_ms + tg_sched_jitter(tg_sched_backoff(s->interval_ms, s->backoff_max_ms,
-									    s->failures), rnd);
+		s->next_poll_ms =
+			now_ms + tg_sched_jitter(tg_sched_backoff(s->interval_ms, s->backoff_max_ms,
+								  s->failures),
+						 rnd);
 }
 
 void tg_sched_pass_done(struct tg_sched *s, long long now_ms, int ok, double rnd1, double rnd2)
@@ -128,12 +130,15 @@ void tg_sched_pass_done(struct tg_sched *s, long long now_ms, int ok, double rnd
 	else if (s->failures < 64)
 		s->failures++;
 	if (s->interval_ms)
-		s->next_poll_ms = now_ms + tg_sched_jitter(tg_sched_backoff(s->interval_ms, s->backoff_max_ms,
-									    s->failures), rnd1);
+		s->next_poll_ms =
+			now_ms + tg_sched_jitter(tg_sched_backoff(s->interval_ms, s->backoff_max_ms,
+								  s->failures),
+						 rnd1);
 	else if (!ok)
 		/* No poll timer: the retry still needs one. */
 		s->next_poll_ms = now_ms + tg_sched_jitter(tg_sched_backoff(1000, s->backoff_max_ms,
-									    s->failures), rnd1);
+									    s->failures),
+							   rnd1);
 	else
 		s->next_poll_ms = TG_SCHED_NEVER;
 	/* A full pass compares with the gateway too, so it resets the drift
@@ -148,7 +153,7 @@ void tg_sched_pass_done(struct tg_sched *s, long long now_ms, int ok, double rnd
 const char *tg_sched_trigger_name(unsigned triggers)
 {
 	static const char *const names[] = { "pipeline", "webhook", "startup", "poll",
-					       "drift",    "retry",   "resume" };
+					     "drift",    "retry",   "resume" };
 
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (triggers & (1u << i))

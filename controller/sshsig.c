@@ -35,8 +35,8 @@ static int rd_u32(struct rd *r, uint32_t *v)
 {
 	if (r->len < 4)
 		return -1;
-	*v = ((uint32_t)r->p[0] << 24) | ((uint32_t)r->p[1] << 16) |
-	     ((uint32_t)r->p[2] << 8) | (uint32_t)r->p[3];
+	*v = ((uint32_t)r->p[0] << 24) | ((uint32_t)r->p[1] << 16) | ((uint32_t)r->p[2] << 8) |
+	     (uint32_t)r->p[3];
 	r->p += 4;
 	r->len -= 4;
 	return 0;
@@ -175,16 +175,16 @@ int tg_sshsig_parse_pubkey(unsigned char **blob, size_t *blob_len, const char *l
 	b64 = p;
 	while (p < end && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
 		p++;
-	if (!tlen || p == b64 ||
-	    tg_sshsig_b64decode(&raw, &raw_len, b64, (size_t)(p - b64)) < 0)
+	if (!tlen || p == b64 || tg_sshsig_b64decode(&raw, &raw_len, b64, (size_t)(p - b64)) < 0)
 		return tg_err_set(err, TG_EINVALID,
 				  "invalid public key: expected 'TYPE BASE64 [COMMENT]'");
 	type = key_type(raw, raw_len);
 	if (!type || strlen(type) != tlen || memcmp(type, t, tlen) != 0) {
 		free(raw);
-		return tg_err_set(err, TG_EINVALID,
-				  "invalid public key '%.*s': only ssh-ed25519 and ssh-rsa are supported",
-				  (int)(tlen > 40 ? 40 : tlen), t);
+		return tg_err_set(
+			err, TG_EINVALID,
+			"invalid public key '%.*s': only ssh-ed25519 and ssh-rsa are supported",
+			(int)(tlen > 40 ? 40 : tlen), t);
 	}
 	*blob = raw;
 	*blob_len = raw_len;
@@ -244,7 +244,8 @@ static int check_signature(const unsigned char *key, size_t key_len, const struc
 	slen = sigbytes.len;
 	if (rd_eq(&ktype, "ssh-ed25519")) {
 		if (!rd_eq(&sigtype, "ssh-ed25519") || slen != 64 || rd_string(&kr, &pk) < 0) {
-			tg_err_set(err, TG_EINVALID, "malformed ssh signature: bad ed25519 signature");
+			tg_err_set(err, TG_EINVALID,
+				   "malformed ssh signature: bad ed25519 signature");
 			goto out;
 		}
 		pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pk.p, pk.len);
@@ -256,15 +257,18 @@ static int check_signature(const unsigned char *key, size_t key_len, const struc
 		else if (rd_eq(&sigtype, "rsa-sha2-256"))
 			alg = EVP_sha256();
 		else {
-			tg_err_set(err, TG_EINVALID,
-				   "ssh signature uses '%.*s': only rsa-sha2-512 and rsa-sha2-256 are accepted for rsa keys",
-				   (int)(sigtype.len > 32 ? 32 : sigtype.len), (const char *)sigtype.p);
+			tg_err_set(
+				err, TG_EINVALID,
+				"ssh signature uses '%.*s': only rsa-sha2-512 and rsa-sha2-256 are accepted for rsa keys",
+				(int)(sigtype.len > 32 ? 32 : sigtype.len),
+				(const char *)sigtype.p);
 			goto out;
 		}
 		pkey = rsa_key(key, key_len);
 		klen = pkey ? (size_t)EVP_PKEY_get_size(pkey) : 0;
 		if (pkey && (slen > klen || slen == 0)) {
-			tg_err_set(err, TG_EINVALID, "malformed ssh signature: bad rsa signature length");
+			tg_err_set(err, TG_EINVALID,
+				   "malformed ssh signature: bad rsa signature length");
 			goto out;
 		}
 		/* OpenSSH may drop leading zero bytes; OpenSSL wants full length. */
@@ -282,7 +286,8 @@ static int check_signature(const unsigned char *key, size_t key_len, const struc
 	md = EVP_MD_CTX_new();
 	if (!md || EVP_DigestVerifyInit(md, NULL, alg, NULL, pkey) != 1 ||
 	    EVP_DigestVerify(md, s, slen, data, data_len) != 1) {
-		tg_err_set(err, TG_EINVALID, "ssh signature does not verify: content or signature was altered");
+		tg_err_set(err, TG_EINVALID,
+			   "ssh signature does not verify: content or signature was altered");
 		goto out;
 	}
 	rc = 0;
@@ -304,9 +309,9 @@ static void put_string(unsigned char **p, const void *s, size_t n)
 	*p += 4 + n;
 }
 
-int tg_sshsig_verify(const char *armored, size_t armored_len, const void *msg,
-		     size_t msg_len, const char *namespace_, const char *const *trusted_keys,
-		     size_t n_trusted_keys, char fpr[64], struct tg_err *err)
+int tg_sshsig_verify(const char *armored, size_t armored_len, const void *msg, size_t msg_len,
+		     const char *namespace_, const char *const *trusted_keys, size_t n_trusted_keys,
+		     char fpr[64], struct tg_err *err)
 {
 	const char *b, *e;
 	unsigned char *raw = NULL, *data = NULL, *q, *kblob = NULL;

@@ -26,8 +26,7 @@ const char *tg_tyk_id(enum tg_kind kind, const cJSON *obj)
 	const cJSON *gw;
 
 	switch (kind) {
-	case TG_KIND_API:
-		return nonempty(cJSON_GetObjectItemCaseSensitive(obj, "api_id"));
+	case TG_KIND_API: return nonempty(cJSON_GetObjectItemCaseSensitive(obj, "api_id"));
 	case TG_KIND_OAS_API:
 		gw = cJSON_GetObjectItemCaseSensitive(obj, "x-tyk-api-gateway");
 		return nonempty(cJSON_GetObjectItemCaseSensitive(
@@ -45,7 +44,8 @@ int tg_tyk_policy_refs(const cJSON *policy, tg_tyk_ref_fn fn, void *ctx)
 
 	if (!cJSON_IsObject(rights))
 		return 0;
-	cJSON_ArrayForEach(e, rights) {
+	cJSON_ArrayForEach(e, rights)
+	{
 		const char *api_id = nonempty(cJSON_GetObjectItemCaseSensitive(e, "api_id"));
 
 		if (e->string && e->string[0] && (rc = fn(ctx, e->string, e, 1)) != 0)
@@ -76,9 +76,13 @@ static const char *middleware_file(const cJSON *api)
 	const char *path = nonempty(at(cm, "auth_check", "path", NULL));
 
 	for (size_t i = 0; !path && i < sizeof(hooks) / sizeof(hooks[0]); i++)
-		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(cm, hooks[i]))
-			if ((path = nonempty(cJSON_GetObjectItemCaseSensitive(e, "path"))) != NULL)
-				break;
+		cJSON_ArrayForEach(
+			e,
+			cJSON_GetObjectItemCaseSensitive(
+				cm,
+				hooks[i])) if ((path =
+							nonempty(cJSON_GetObjectItemCaseSensitive(
+								e, "path"))) != NULL) break;
 	return path;
 }
 
@@ -91,24 +95,31 @@ int tg_tyk_external_dependency(char *out, size_t size, enum tg_kind kind, const 
 	if (kind == TG_KIND_POLICY)
 		return 0;
 	if ((v = nonempty(cJSON_GetObjectItemCaseSensitive(body, "custom_middleware_bundle"))) ||
-	    (v = nonempty(at(gw, "middleware", "global", "pluginConfig") ?
-			  at(at(gw, "middleware", "global", "pluginConfig"), "bundle", "path", NULL) :
-			  NULL))) {
-		snprintf(out, size, "the plugin bundle '%.100s' (the gateway needs "
-			 "enable_bundle_downloader, bundle_base_url and the bundle)", v);
+	    (v = nonempty(at(gw, "middleware", "global", "pluginConfig")
+				  ? at(at(gw, "middleware", "global", "pluginConfig"), "bundle",
+				       "path", NULL)
+				  : NULL))) {
+		snprintf(out, size,
+			 "the plugin bundle '%.100s' (the gateway needs "
+			 "enable_bundle_downloader, bundle_base_url and the bundle)",
+			 v);
 		return 1;
 	}
 	if ((v = middleware_file(body))) {
-		snprintf(out, size, "the middleware file '%.100s' (it must exist on the gateway)", v);
+		snprintf(out, size, "the middleware file '%.100s' (it must exist on the gateway)",
+			 v);
 		return 1;
 	}
 	if (cJSON_GetArraySize(certs) > 0 && (v = nonempty(cJSON_GetArrayItem(certs, 0)))) {
-		snprintf(out, size, "the certificate '%.100s' by id (it must be in the gateway's "
-			 "certificate store)", v);
+		snprintf(out, size,
+			 "the certificate '%.100s' by id (it must be in the gateway's "
+			 "certificate store)",
+			 v);
 		return 1;
 	}
 	if (cJSON_GetArraySize(at(gw, "server", "clientCertificates", "allowlist")) > 0) {
-		snprintf(out, size, "client certificates by id (they must be in the gateway's "
+		snprintf(out, size,
+			 "client certificates by id (they must be in the gateway's "
 			 "certificate store)");
 		return 1;
 	}

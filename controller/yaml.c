@@ -48,7 +48,6 @@
 #include "tg/json.h"
 #include "tg/banned.h"
 
-
 /*
  * What malloc takes for an n-byte block: glibc on 64-bit systems adds an
  * 8-byte header, rounds to 16 and hands out at least 32.  Close enough for
@@ -181,7 +180,8 @@ static cJSON *resolve_plain(const char *s, size_t len)
 		return tg_json_checked(cJSON_CreateFalse());
 	if (is_int_text(s, len))
 		return tg_json_create_number(s, len);
-	if (len > 2 && s[0] == '0' && s[1] == 'x' && all_in(s + 2, len - 2, "0123456789abcdefABCDEF"))
+	if (len > 2 && s[0] == '0' && s[1] == 'x' &&
+	    all_in(s + 2, len - 2, "0123456789abcdefABCDEF"))
 		node = make_radix_int(s, len);
 	else if (len > 2 && s[0] == '0' && s[1] == 'o' && all_in(s + 2, len - 2, "01234567"))
 		node = make_radix_int(s, len);
@@ -202,8 +202,8 @@ struct frame {
 	int skip_value;   /* the key was rejected: drop its value */
 	char *key;
 	int key_line, key_column;
-	size_t index;     /* next sequence index */
-	size_t path_len;  /* length of this container's path */
+	size_t index;    /* next sequence index */
+	size_t path_len; /* length of this container's path */
 	char *anchor;
 	cJSON *merges; /* references to the mappings to merge at the end */
 	int merge_line, merge_column;
@@ -481,7 +481,8 @@ static void merge_add(struct yb *b, struct frame *f, const cJSON *v, const yaml_
 	} else if (cJSON_IsArray(v)) {
 		for (item = v->child; item; item = item->next) {
 			if (!cJSON_IsObject(item)) {
-				yb_error(b, mark, b->path.ptr, "merge key '<<' needs a mapping or a list of mappings");
+				yb_error(b, mark, b->path.ptr,
+					 "merge key '<<' needs a mapping or a list of mappings");
 				break;
 			}
 			cJSON_AddItemToArray(f->merges, members_of(item));
@@ -564,7 +565,8 @@ static void attach(struct yb *b, cJSON *v, size_t cost, const yaml_mark_t *mark)
 	clear_key(f);
 }
 
-static void set_key(struct yb *b, struct frame *f, const char *key, int plain, const yaml_mark_t *mark)
+static void set_key(struct yb *b, struct frame *f, const char *key, int plain,
+		    const yaml_mark_t *mark)
 {
 	f->has_key = 1;
 	if (plain && !strcmp(key, "<<")) {
@@ -601,7 +603,8 @@ static cJSON *scalar_value(struct yb *b, const yaml_event_t *ev)
 	cJSON *node;
 
 	if (memchr(v, '\0', n)) {
-		yb_error(b, &ev->start_mark, b->path.ptr, "nul character in a string is not supported");
+		yb_error(b, &ev->start_mark, b->path.ptr,
+			 "nul character in a string is not supported");
 		return NULL;
 	}
 	if (!tag)
@@ -636,13 +639,15 @@ static void on_scalar(struct yb *b, const yaml_event_t *ev)
 		const char *key = (const char *)ev->data.scalar.value;
 
 		if (memchr(key, '\0', ev->data.scalar.length)) {
-			yb_error(b, &ev->start_mark, b->path.ptr, "nul character in a key is not supported");
+			yb_error(b, &ev->start_mark, b->path.ptr,
+				 "nul character in a key is not supported");
 			set_key(b, top(b), "\x01", 0, &ev->start_mark);
 			top(b)->skip_value = 1;
 			return;
 		}
-		set_key(b, top(b), key, ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-			!ev->data.scalar.tag, &ev->start_mark);
+		set_key(b, top(b), key,
+			ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag,
+			&ev->start_mark);
 		if (anchor) {
 			cJSON *k = tg_json_checked(cJSON_CreateString(key));
 
@@ -685,7 +690,8 @@ static void on_alias(struct yb *b, const yaml_event_t *ev)
 	}
 	if (slot == SLOT_KEY) {
 		if (!cJSON_IsString(a->node)) {
-			yb_error(b, &ev->start_mark, b->path.ptr, "alias '%s' used as a key is not a string", name);
+			yb_error(b, &ev->start_mark, b->path.ptr,
+				 "alias '%s' used as a key is not a string", name);
 			set_key(b, f, "\x01", 0, &ev->start_mark);
 			f->skip_value = 1;
 		} else {
@@ -706,7 +712,8 @@ static void on_alias(struct yb *b, const yaml_event_t *ev)
 
 static void on_start(struct yb *b, const yaml_event_t *ev, int is_map)
 {
-	const yaml_char_t *anchor = is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
+	const yaml_char_t *anchor =
+		is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
 	const yaml_char_t *tag = is_map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
 	struct frame *f;
 	size_t saved;
@@ -718,7 +725,8 @@ static void on_start(struct yb *b, const yaml_event_t *ev, int is_map)
 		return;
 	}
 	if (b->depth >= TG_YAML_MAX_DEPTH) {
-		yb_error(b, &ev->start_mark, NULL, "nesting deeper than %d levels", TG_YAML_MAX_DEPTH);
+		yb_error(b, &ev->start_mark, NULL, "nesting deeper than %d levels",
+			 TG_YAML_MAX_DEPTH);
 		b->fatal = 1;
 		return;
 	}
@@ -730,7 +738,8 @@ static void on_start(struct yb *b, const yaml_event_t *ev, int is_map)
 	}
 	if (tag && strcmp((const char *)tag, "!") &&
 	    strcmp((const char *)tag, is_map ? YAML_MAP_TAG : YAML_SEQ_TAG))
-		yb_error(b, &ev->start_mark, b->path.ptr, "unsupported tag '%s'", (const char *)tag);
+		yb_error(b, &ev->start_mark, b->path.ptr, "unsupported tag '%s'",
+			 (const char *)tag);
 	if (b->depth == b->alloc) {
 		b->alloc = b->alloc ? b->alloc * 2 : 16;
 		b->stack = tg_xreallocarray(b->stack, b->alloc, sizeof(*b->stack));
@@ -786,7 +795,8 @@ static void report_parser_error(struct yb *b, const yaml_parser_t *p)
 		mark = p->mark;
 	if (p->context)
 		yb_error(b, &mark, NULL, "invalid yaml: %s %s (line %d, column %d)", problem,
-			 p->context, (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
+			 p->context, (int)p->context_mark.line + 1,
+			 (int)p->context_mark.column + 1);
 	else
 		yb_error(b, &mark, NULL, "invalid yaml: %s", problem);
 }
@@ -815,7 +825,8 @@ int tg_yaml_parse_budgeted(struct tg_docs *out, struct tg_yaml_budget *budget, c
 	tg_buf_init(&b.path, 0);
 	tg_buf_put(&b.path, "", 0);
 	if (!yaml_parser_initialize(&parser)) {
-		fprintf(stderr, "{\"level\":\"error\",\"msg\":\"out of memory initialising yaml parser\"}\n");
+		fprintf(stderr,
+			"{\"level\":\"error\",\"msg\":\"out of memory initialising yaml parser\"}\n");
 		abort();
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
@@ -842,27 +853,14 @@ int tg_yaml_parse_budgeted(struct tg_docs *out, struct tg_yaml_budget *budget, c
 			}
 			doc_reset(&b);
 			break;
-		case YAML_MAPPING_START_EVENT:
-			on_start(&b, &ev, 1);
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-			on_start(&b, &ev, 0);
-			break;
+		case YAML_MAPPING_START_EVENT: on_start(&b, &ev, 1); break;
+		case YAML_SEQUENCE_START_EVENT: on_start(&b, &ev, 0); break;
 		case YAML_MAPPING_END_EVENT:
-		case YAML_SEQUENCE_END_EVENT:
-			on_end(&b, &ev);
-			break;
-		case YAML_SCALAR_EVENT:
-			on_scalar(&b, &ev);
-			break;
-		case YAML_ALIAS_EVENT:
-			on_alias(&b, &ev);
-			break;
-		case YAML_STREAM_END_EVENT:
-			done = 1;
-			break;
-		default:
-			break;
+		case YAML_SEQUENCE_END_EVENT: on_end(&b, &ev); break;
+		case YAML_SCALAR_EVENT: on_scalar(&b, &ev); break;
+		case YAML_ALIAS_EVENT: on_alias(&b, &ev); break;
+		case YAML_STREAM_END_EVENT: done = 1; break;
+		default: break;
 		}
 		yaml_event_delete(&ev);
 		if (b.skip_doc == 1)
@@ -879,4 +877,3 @@ int tg_yaml_parse_budgeted(struct tg_docs *out, struct tg_yaml_budget *budget, c
 	yaml_parser_delete(&parser);
 	return rc;
 }
-

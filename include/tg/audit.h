@@ -30,10 +30,10 @@
 enum tg_audit_phase { TG_AUDIT_INTENT, TG_AUDIT_OUTCOME };
 
 enum tg_audit_result {
-	TG_AUDIT_PENDING,     /* intent: about to be written */
-	TG_AUDIT_APPLIED,     /* outcome: live on the gateway as intended */
-	TG_AUDIT_FAILED,      /* outcome: not live (see error, and "written") */
-	TG_AUDIT_NOT_APPLIED  /* outcome of a recovered intent: the change never took effect */
+	TG_AUDIT_PENDING,    /* intent: about to be written */
+	TG_AUDIT_APPLIED,    /* outcome: live on the gateway as intended */
+	TG_AUDIT_FAILED,     /* outcome: not live (see error, and "written") */
+	TG_AUDIT_NOT_APPLIED /* outcome of a recovered intent: the change never took effect */
 };
 
 struct tg_audit_record {
@@ -45,9 +45,9 @@ struct tg_audit_record {
 	const char *id;
 	enum tg_action action;
 	const char *before_hash, *after_hash;
-	const char *error;  /* or NULL */
-	int written;        /* outcome: the gateway accepted the write */
-	int recovered;      /* outcome: found by reading the gateway after a crash */
+	const char *error; /* or NULL */
+	int written;       /* outcome: the gateway accepted the write */
+	int recovered;     /* outcome: found by reading the gateway after a crash */
 };
 
 /* An operation whose last record leaves it open (see above).  Strings are

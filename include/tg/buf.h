@@ -23,7 +23,10 @@ struct tg_buf {
 };
 
 #define TG_BUF_DEFAULT_CAP ((size_t)64 * 1024 * 1024)
-#define TG_BUF_INIT { NULL, 0, 0, 0, 0 }
+#define TG_BUF_INIT              \
+	{                        \
+		NULL, 0, 0, 0, 0 \
+	}
 
 void tg_buf_init(struct tg_buf *buf, size_t cap);
 void tg_buf_release(struct tg_buf *buf);
@@ -31,8 +34,7 @@ void tg_buf_release(struct tg_buf *buf);
  * (buf unchanged, and marked overflowed). */
 int tg_buf_put(struct tg_buf *buf, const void *data, size_t len);
 int tg_buf_puts(struct tg_buf *buf, const char *s);
-int tg_buf_printf(struct tg_buf *buf, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int tg_buf_printf(struct tg_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tg_buf_vprintf(struct tg_buf *buf, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 /* Appends s as the inside of a JSON string (no quotes), escaping control

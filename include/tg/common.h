@@ -35,8 +35,7 @@ int tg_err_set(struct tg_err *err, int code, const char *fmt, ...)
 int tg_err_vset(struct tg_err *err, int code, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 /* Prefixes the existing message: "context: old message". */
-int tg_err_prefix(struct tg_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int tg_err_prefix(struct tg_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tg_err_clear(struct tg_err *err);
 
 /* Allocation that aborts with a log line on out-of-memory. */

@@ -72,7 +72,7 @@ struct tg_load_opts {
 	const char *secrets_dir; /* ${VAR} may come from a file named VAR here; may be NULL */
 	tg_getenv_fn getenv_fn;  /* NULL means getenv(3) */
 	void *getenv_ctx;
-	int allow_empty;         /* an empty repository is not an error */
+	int allow_empty; /* an empty repository is not an error */
 };
 
 /*

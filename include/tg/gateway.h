@@ -19,15 +19,15 @@
 #include "tg/desired.h"
 
 struct tg_gateway_opts {
-	const char *url;          /* http(s)://host:port */
-	const char *secret_file;  /* x-tyk-authorization value, re-read when it changes */
-	const char *ca_file;      /* extra CA for https */
-	const char *cert_file;    /* client certificate (PEM) */
-	const char *key_file;     /* client key (PEM) */
+	const char *url;         /* http(s)://host:port */
+	const char *secret_file; /* x-tyk-authorization value, re-read when it changes */
+	const char *ca_file;     /* extra CA for https */
+	const char *cert_file;   /* client certificate (PEM) */
+	const char *key_file;    /* client key (PEM) */
 	int insecure_skip_verify;
-	long timeout_ms;          /* per request; 0 = 30 s */
-	int retries;              /* on connection errors and 5xx; default 3 */
-	int max_concurrency;      /* concurrent writes; default 4 */
+	long timeout_ms;     /* per request; 0 = 30 s */
+	int retries;         /* on connection errors and 5xx; default 3 */
+	int max_concurrency; /* concurrent writes; default 4 */
 };
 
 /* Called after every request: endpoint template ("/tyk/apis/{id}"), method,
@@ -37,8 +37,7 @@ typedef void (*tg_gateway_observe_fn)(void *ctx, const char *method, const char 
 
 struct tg_gateway;
 
-int tg_gateway_new(struct tg_gateway **out, const struct tg_gateway_opts *opts,
-		   struct tg_err *err);
+int tg_gateway_new(struct tg_gateway **out, const struct tg_gateway_opts *opts, struct tg_err *err);
 void tg_gateway_free(struct tg_gateway *gw);
 void tg_gateway_set_observer(struct tg_gateway *gw, tg_gateway_observe_fn fn, void *ctx);
 
@@ -58,8 +57,8 @@ struct tg_write {
 	enum tg_write_op op;
 	enum tg_kind kind;
 	const char *id;
-	const cJSON *body;        /* NULL for deletes */
-	int rc;                   /* out: 0 or TG_E* */
+	const cJSON *body;          /* NULL for deletes */
+	int rc;                     /* out: 0 or TG_E* */
 	char error[TG_ERR_MSG_MAX]; /* out */
 };
 

@@ -21,17 +21,17 @@ struct tg_git_auth {
 	const char *ssh_pubkey_file;  /* optional; default ssh_key_file + ".pub" */
 	const char *known_hosts_file; /* SSH host keys; checking is on unless insecure */
 	int insecure_skip_host_key_check;
-	const char *ca_file;          /* extra CA for HTTPS */
+	const char *ca_file; /* extra CA for HTTPS */
 };
 
 struct tg_git_opts {
-	const char *url;        /* file://, local path, git://, http(s)://, ssh:// or scp-like */
+	const char *url; /* file://, local path, git://, http(s)://, ssh:// or scp-like */
 	enum tg_ref_type ref_type;
-	const char *ref;        /* branch name, tag name or full commit SHA */
-	const char *cache_dir;  /* directory owned by this sync */
+	const char *ref;       /* branch name, tag name or full commit SHA */
+	const char *cache_dir; /* directory owned by this sync */
 	struct tg_git_auth auth;
-	long timeout_ms;        /* network operations give up after this; 0 = 60 s */
-	size_t max_file_size;   /* refuse a checkout with a blob larger than this; 0 = 32 MiB */
+	long timeout_ms;      /* network operations give up after this; 0 = 60 s */
+	size_t max_file_size; /* refuse a checkout with a blob larger than this; 0 = 32 MiB */
 	/* SSH commit signature verification (SPEC 5): when n_trusted_keys > 0
 	 * an unsigned or untrusted head commit is refused. */
 	const char *const *trusted_keys; /* "ssh-ed25519 AAAA... comment" lines */
@@ -42,9 +42,9 @@ struct tg_commit_info {
 	char sha[41];
 	char *author_name, *author_email;
 	char *committer_name, *committer_email;
-	char *message;    /* full message */
-	char *summary;    /* first line */
-	long long time;   /* committer time, seconds since the epoch */
+	char *message;  /* full message */
+	char *summary;  /* first line */
+	long long time; /* committer time, seconds since the epoch */
 };
 
 struct tg_git_source;

@@ -25,11 +25,11 @@
 #define TG_TOMBSTONE_POLICY_ID "tyk-gitops-tombstone"
 
 enum tg_action {
-	TG_ACTION_NONE,     /* in sync */
+	TG_ACTION_NONE, /* in sync */
 	TG_ACTION_CREATE,
 	TG_ACTION_UPDATE,
 	TG_ACTION_DELETE,
-	TG_ACTION_CONFLICT  /* same id, not ours, not adopted */
+	TG_ACTION_CONFLICT /* same id, not ours, not adopted */
 };
 const char *tg_action_name(enum tg_action a);
 
@@ -43,15 +43,15 @@ struct tg_plan_item {
 	const cJSON *actual;             /* the gateway's object (points into the lists
 	                                    given to tg_plan_build), or NULL */
 	struct tg_changes changes;       /* for updates */
-	int drifted;       /* update caused by a change on the gateway, not in git */
-	int warn_only;     /* drifted and the drift policy is "warn": not applied */
+	int drifted;                     /* update caused by a change on the gateway, not in git */
+	int warn_only;                   /* drifted and the drift policy is "warn": not applied */
 };
 
 struct tg_plan {
 	struct tg_plan_item *items;
 	size_t len, alloc;
-	size_t counts[5];   /* by enum tg_action */
-	size_t owned;       /* objects on the gateway owned by this sync */
+	size_t counts[5]; /* by enum tg_action */
+	size_t owned;     /* objects on the gateway owned by this sync */
 };
 
 enum tg_drift_policy { TG_DRIFT_CORRECT, TG_DRIFT_WARN };

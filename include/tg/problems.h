@@ -29,8 +29,8 @@ struct tg_problems {
 
 void tg_problems_init(struct tg_problems *p);
 void tg_problems_release(struct tg_problems *p);
-void tg_problems_add(struct tg_problems *p, enum tg_severity sev, const char *file,
-		     int line, int column, const char *field, const char *fmt, ...)
+void tg_problems_add(struct tg_problems *p, enum tg_severity sev, const char *file, int line,
+		     int column, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
 /* Replaces every filled-in secret value in messages and fields by "***":
  * a reference check may quote a value that came from ${VAR}. */

@@ -17,18 +17,18 @@
 #include "tg/problems.h"
 
 struct tg_reconcile_opts {
-	int dry_run;          /* plan only: nothing is written */
-	int force;            /* override max_delete */
-	const char *trigger;  /* "cli", "poll", "webhook", "pipeline", "drift", "startup" */
-	const char *actor;    /* who triggered (pipeline id, webhook delivery...) */
+	int dry_run;           /* plan only: nothing is written */
+	int force;             /* override max_delete */
+	const char *trigger;   /* "cli", "poll", "webhook", "pipeline", "drift", "startup" */
+	const char *actor;     /* who triggered (pipeline id, webhook delivery...) */
 	const char *local_dir; /* use this directory instead of the git source (no git) */
 };
 
 enum tg_outcome {
-	TG_OUTCOME_SUCCESS,   /* everything applied and verified (or nothing to do) */
-	TG_OUTCOME_PARTIAL,   /* some objects failed; the others were applied */
-	TG_OUTCOME_REFUSED,   /* invalid commit or safeguard: nothing applied */
-	TG_OUTCOME_ERROR      /* git or gateway unusable: nothing applied, or (source_error)
+	TG_OUTCOME_SUCCESS, /* everything applied and verified (or nothing to do) */
+	TG_OUTCOME_PARTIAL, /* some objects failed; the others were applied */
+	TG_OUTCOME_REFUSED, /* invalid commit or safeguard: nothing applied */
+	TG_OUTCOME_ERROR    /* git or gateway unusable: nothing applied, or (source_error)
 	                         the last good commit was applied again */
 };
 
@@ -36,7 +36,7 @@ enum tg_outcome {
 struct tg_object_result {
 	const struct tg_plan_item *item; /* in the result's plan */
 	int ok;
-	char *error;                     /* NULL when ok */
+	char *error; /* NULL when ok */
 };
 
 struct tg_reconcile_result {
@@ -45,8 +45,8 @@ struct tg_reconcile_result {
 	char source_error[TG_ERR_MSG_MAX]; /* git failed: the pass ran on the last good commit */
 	char commit[41];
 	char *author;
-	char *summary_line; /* commit summary */
-	struct tg_plan plan;       /* items point into desired and actual */
+	char *summary_line;  /* commit summary */
+	struct tg_plan plan; /* items point into desired and actual */
 	cJSON *actual[TG_KIND_COUNT];
 	struct tg_desired *desired;
 	struct tg_problems problems;

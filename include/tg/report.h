@@ -29,10 +29,10 @@
 
 struct tg_report_ctx {
 	const char *sync;
-	const char *trigger;        /* "cli", "poll", ... */
-	long long started_wall_ms;  /* 0: unknown */
-	int plan_only;              /* diff, --dry-run, or a suspended sync */
-	size_t max_items;           /* JSON: list at most this many objects and problems
+	const char *trigger;       /* "cli", "poll", ... */
+	long long started_wall_ms; /* 0: unknown */
+	int plan_only;             /* diff, --dry-run, or a suspended sync */
+	size_t max_items;          /* JSON: list at most this many objects and problems
 	                               ("objects_truncated", problems' "truncated"); 0 = all */
 };
 

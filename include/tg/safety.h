@@ -43,7 +43,8 @@ void tg_safety_available_apis(struct tg_idset *out, const struct tg_plan *plan, 
 
 /* 1 when every API policy references is in apis; else 0 with *missing set
  * to the first that is not (pointing into policy). */
-int tg_safety_policy_refs_ok(const cJSON *policy, const struct tg_idset *apis, const char **missing);
+int tg_safety_policy_refs_ok(const cJSON *policy, const struct tg_idset *apis,
+			     const char **missing);
 
 /*
  * APIs still referenced once the policy writes and deletes are done: by

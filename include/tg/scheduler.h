@@ -23,10 +23,10 @@ enum {
 	TG_TRIGGER_PIPELINE = 1 << 0, /* POST /api/v1/syncs/{name}/reconcile */
 	TG_TRIGGER_WEBHOOK = 1 << 1,
 	TG_TRIGGER_STARTUP = 1 << 2,
-	TG_TRIGGER_POLL = 1 << 3,     /* the remote check saw the ref move */
+	TG_TRIGGER_POLL = 1 << 3, /* the remote check saw the ref move */
 	TG_TRIGGER_DRIFT = 1 << 4,
-	TG_TRIGGER_RETRY = 1 << 5,    /* the last pass failed */
-	TG_TRIGGER_RESUME = 1 << 6    /* the sync was resumed */
+	TG_TRIGGER_RETRY = 1 << 5, /* the last pass failed */
+	TG_TRIGGER_RESUME = 1 << 6 /* the sync was resumed */
 };
 
 enum tg_sched_action { TG_SCHED_NONE, TG_SCHED_CHECK, TG_SCHED_PASS };
@@ -37,8 +37,8 @@ struct tg_sched {
 	long long backoff_max_ms;    /* cap of the failure backoff (at least interval) */
 	long long next_poll_ms;      /* absolute, caller's monotonic clock */
 	long long next_drift_ms;
-	unsigned failures;           /* consecutive failed passes or checks */
-	unsigned pending;            /* TG_TRIGGER_* bits */
+	unsigned failures; /* consecutive failed passes or checks */
+	unsigned pending;  /* TG_TRIGGER_* bits */
 	int running;
 	int suspended;
 };

@@ -37,9 +37,9 @@ int tg_sshsig_parse_pubkey(unsigned char **blob, size_t *blob_len, const char *l
  * Returns 0, or TG_EINVALID with a reason in err: malformed signature,
  * wrong namespace, key not trusted, or a signature that does not verify.
  */
-int tg_sshsig_verify(const char *armored, size_t armored_len, const void *msg,
-		     size_t msg_len, const char *namespace_, const char *const *trusted_keys,
-		     size_t n_trusted_keys, char fpr[64], struct tg_err *err);
+int tg_sshsig_verify(const char *armored, size_t armored_len, const void *msg, size_t msg_len,
+		     const char *namespace_, const char *const *trusted_keys, size_t n_trusted_keys,
+		     char fpr[64], struct tg_err *err);
 
 /* "SHA256:<unpadded base64>" fingerprint of a key blob, as ssh-keygen -l. */
 void tg_sshsig_fingerprint(char fpr[64], const unsigned char *blob, size_t blob_len);

@@ -37,7 +37,10 @@ struct tg_yaml_budget {
 	size_t expanded; /* bytes built through aliases and merge keys */
 };
 
-#define TG_YAML_BUDGET_INIT { 0, 0 }
+#define TG_YAML_BUDGET_INIT \
+	{                   \
+		0, 0        \
+	}
 
 /*
  * tg_yaml_parse, drawing on budget.  A document that crosses a limit is

@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	obj.kind = TG_KIND_API;
 	obj.id = (char *)"a";
 	obj.file = (char *)"apis/a.json";
-	obj.body = cJSON_Parse("{\"api_id\":\"a\",\"proxy\":{\"listen_path\":\"/a/\"},\"tags\":[\"x\"]}");
+	obj.body = cJSON_Parse(
+		"{\"api_id\":\"a\",\"proxy\":{\"listen_path\":\"/a/\"},\"tags\":[\"x\"]}");
 	d.objects = &obj;
 	d.len = 1;
 	opts.sync_name = "fuzz";
@@ -40,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		actual[k] = cJSON_IsArray(reply) ? reply : NULL;
 	tg_plan_build(&plan, &d, actual, &opts);
 	tg_plan_release(&plan);
-	cJSON_ArrayForEach(item, reply) {
+	cJSON_ArrayForEach(item, reply)
+	{
 		struct tg_marker m;
 		char hash[65];
 

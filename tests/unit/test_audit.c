@@ -135,11 +135,13 @@ static void test_audit__replay_skips_torn_and_old_lines(void **state)
 	struct tg_err err;
 
 	(void)state;
-	append_file(path, "{\"time\":\"t\",\"sync\":\"prod\",\"result\":\"applied\"}\n"
-			  "not json at all\n"
-			  "{\"time\":\"t\",\"sync\":\"prod\",\"commit\":\"c\",\"kind\":\"policy\",\"id\":\"p\","
-			  "\"action\":\"delete\",\"result\":\"pending\",\"op\":\"o1\",\"phase\":\"intent\"}\n"
-			  "{\"time\":\"t\",\"sync\":\"prod\",\"kind\":\"api\",\"id\":\"x\",\"action\":\"cre");
+	append_file(
+		path,
+		"{\"time\":\"t\",\"sync\":\"prod\",\"result\":\"applied\"}\n"
+		"not json at all\n"
+		"{\"time\":\"t\",\"sync\":\"prod\",\"commit\":\"c\",\"kind\":\"policy\",\"id\":\"p\","
+		"\"action\":\"delete\",\"result\":\"pending\",\"op\":\"o1\",\"phase\":\"intent\"}\n"
+		"{\"time\":\"t\",\"sync\":\"prod\",\"kind\":\"api\",\"id\":\"x\",\"action\":\"cre");
 	assert_int_equal(tg_audit_open(&a, path, &err), 0);
 	assert_int_equal(open_count(a, "prod"), 1);
 	tg_audit_free(a);
@@ -226,7 +228,8 @@ static cJSON *owned(const char *sync, const char *hash)
 static void test_audit__judge_settles_from_the_gateway(void **state)
 {
 	struct tg_audit_op op;
-	cJSON *mine = owned("prod", "h1"), *older = owned("prod", "h0"), *theirs = owned("dev", "h1");
+	cJSON *mine = owned("prod", "h1"), *older = owned("prod", "h0"),
+	      *theirs = owned("dev", "h1");
 
 	(void)state;
 	memset(&op, 0, sizeof(op));

@@ -126,8 +126,8 @@ static void test_corpus__bad_repositories_report_expected_problems(void **state)
 			fprintf(stderr, "%s: %s\n", cases[i], err.msg);
 			failures++;
 		} else if (strcmp(want, tg_buf_cstr(&text))) {
-			fprintf(stderr, "%s: problems differ\n--- want\n%s--- got\n%s", cases[i], want,
-				tg_buf_cstr(&text));
+			fprintf(stderr, "%s: problems differ\n--- want\n%s--- got\n%s", cases[i],
+				want, tg_buf_cstr(&text));
 			failures++;
 		}
 		if (!errors) {

@@ -48,7 +48,8 @@ static void load_buf(struct loaded *l, const char *file, const char *data, const
 	opts.secrets_dir = secrets_dir;
 	tg_problems_init(&l->problems);
 	tg_buf_init(&l->text, 0);
-	assert_int_equal(tg_desired_load_buffer(&l->d, &l->problems, &opts, file, data, strlen(data)), 0);
+	assert_int_equal(
+		tg_desired_load_buffer(&l->d, &l->problems, &opts, file, data, strlen(data)), 0);
 	tg_desired_check_refs(l->d, NULL, 0, &l->problems);
 	tg_problems_sort(&l->problems);
 	tg_problems_format_text(&l->problems, &l->text);
@@ -68,9 +69,11 @@ static void test_desired__classic_api_fields_are_read(void **state)
 	char *body;
 
 	(void)state;
-	load_buf(&l, "apis/a.json",
-		 "{\"api_id\":\"a\",\"name\":\"A\",\"domain\":\"x.com\",\"proxy\":{\"listen_path\":\"/a/\"},"
-		 "\"custom\":{\"new_gateway_field\":[1,2]}}", NULL);
+	load_buf(
+		&l, "apis/a.json",
+		"{\"api_id\":\"a\",\"name\":\"A\",\"domain\":\"x.com\",\"proxy\":{\"listen_path\":\"/a/\"},"
+		"\"custom\":{\"new_gateway_field\":[1,2]}}",
+		NULL);
 	assert_string_equal(tg_buf_cstr(&l.text), "");
 	o = tg_desired_find(l.d, TG_KIND_API, "a");
 	assert_non_null(o);
@@ -80,7 +83,8 @@ static void test_desired__classic_api_fields_are_read(void **state)
 	assert_string_equal(o->file, "apis/a.json");
 	assert_int_equal(o->line, 1);
 	body = cJSON_PrintUnformatted(o->body);
-	assert_string_equal(body, "{\"api_id\":\"a\",\"name\":\"A\",\"domain\":\"x.com\",\"proxy\":"
+	assert_string_equal(body,
+			    "{\"api_id\":\"a\",\"name\":\"A\",\"domain\":\"x.com\",\"proxy\":"
 			    "{\"listen_path\":\"/a/\"},\"custom\":{\"new_gateway_field\":[1,2]}}");
 	free(body);
 	assert_null(tg_desired_find(l.d, TG_KIND_OAS_API, "a"));
@@ -93,11 +97,12 @@ static void test_desired__oas_api_fields_come_from_extension(void **state)
 	const struct tg_object *o;
 
 	(void)state;
-	load_buf(&l, "apis/p.yaml",
-		 "openapi: 3.0.3\ninfo: {title: Pets, version: '1'}\nx-tyk-api-gateway:\n"
-		 "  info: {id: pets, name: Petstore}\n  upstream: {url: 'http://p/'}\n"
-		 "  server:\n    listenPath: {value: /pets/}\n    customDomain: {enabled: true, name: p.com}\n",
-		 NULL);
+	load_buf(
+		&l, "apis/p.yaml",
+		"openapi: 3.0.3\ninfo: {title: Pets, version: '1'}\nx-tyk-api-gateway:\n"
+		"  info: {id: pets, name: Petstore}\n  upstream: {url: 'http://p/'}\n"
+		"  server:\n    listenPath: {value: /pets/}\n    customDomain: {enabled: true, name: p.com}\n",
+		NULL);
 	assert_string_equal(tg_buf_cstr(&l.text), "");
 	o = tg_desired_find(l.d, TG_KIND_OAS_API, "pets");
 	assert_non_null(o);
@@ -114,16 +119,18 @@ static void test_desired__dashboard_wrappers_are_unwrapped(void **state)
 	const struct tg_object *o;
 
 	(void)state;
-	load_buf(&l, "apis/w.yaml",
-		 "api_model: {}\napi_definition: {api_id: wrapped, proxy: {listen_path: /w/}}\n---\n"
-		 "api_definition: {api_id: both}\noas:\n  openapi: 3.0.3\n  x-tyk-api-gateway:\n"
-		 "    info: {id: both, name: Both}\n    upstream: {url: 'http://b/'}\n"
-		 "    server: {listenPath: {value: /both/}}\n---\n"
-		 "oas:\n  openapi: 3.0.3\n  x-tyk-api-gateway:\n    info: {name: NoId}\n"
-		 "    upstream: {url: 'http://b/'}\n    server: {listenPath: {value: /noid/}}\n",
-		 NULL);
-	assert_string_equal(tg_buf_cstr(&l.text),
-			    "apis/w.yaml:15:5: error: oas.x-tyk-api-gateway.info.id: missing api id\n");
+	load_buf(
+		&l, "apis/w.yaml",
+		"api_model: {}\napi_definition: {api_id: wrapped, proxy: {listen_path: /w/}}\n---\n"
+		"api_definition: {api_id: both}\noas:\n  openapi: 3.0.3\n  x-tyk-api-gateway:\n"
+		"    info: {id: both, name: Both}\n    upstream: {url: 'http://b/'}\n"
+		"    server: {listenPath: {value: /both/}}\n---\n"
+		"oas:\n  openapi: 3.0.3\n  x-tyk-api-gateway:\n    info: {name: NoId}\n"
+		"    upstream: {url: 'http://b/'}\n    server: {listenPath: {value: /noid/}}\n",
+		NULL);
+	assert_string_equal(
+		tg_buf_cstr(&l.text),
+		"apis/w.yaml:15:5: error: oas.x-tyk-api-gateway.info.id: missing api id\n");
 	o = tg_desired_find(l.d, TG_KIND_API, "wrapped");
 	assert_non_null(o);
 	assert_null(cJSON_GetObjectItem(o->body, "api_definition"));
@@ -142,7 +149,8 @@ static void test_desired__policy_refs_come_from_keys_and_api_ids(void **state)
 	(void)state;
 	load_buf(&l, "policies/p.json",
 		 "{\"_id\":\"abc123\",\"id\":\"\",\"access_rights\":{\"k1\":{\"api_id\":\"k1\"},"
-		 "\"k2\":{\"api_id\":\"other\"},\"k3\":{}}}", NULL);
+		 "\"k2\":{\"api_id\":\"other\"},\"k3\":{}}}",
+		 NULL);
 	o = tg_desired_find(l.d, TG_KIND_POLICY, "abc123");
 	assert_non_null(o);
 	assert_int_equal(o->n_api_refs, 4);
@@ -161,12 +169,14 @@ static void test_desired__refs_known_on_the_gateway_are_fine(void **state)
 	const char *known[] = { "k1", "k2" };
 
 	(void)state;
-	load_buf(&l, "policies/p.yaml", "id: p\naccess_rights: {k1: {api_id: k1}, k2: {}, k3: {}}\n", NULL);
+	load_buf(&l, "policies/p.yaml",
+		 "id: p\naccess_rights: {k1: {api_id: k1}, k2: {}, k3: {}}\n", NULL);
 	tg_problems_init(&p);
 	tg_desired_check_refs(l.d, known, 2, &p);
 	assert_int_equal(p.len, 1);
-	assert_string_equal(p.items[0].msg,
-			    "policy 'p' grants access to unknown api 'k3' (not in the repository nor on the gateway)");
+	assert_string_equal(
+		p.items[0].msg,
+		"policy 'p' grants access to unknown api 'k3' (not in the repository nor on the gateway)");
 	assert_int_equal(p.items[0].line, 2);
 	assert_int_equal(p.items[0].column, 43);
 	tg_problems_release(&p);
@@ -180,14 +190,17 @@ static void test_desired__variables_are_substituted_and_recorded_as_secrets(void
 	const cJSON *auth;
 
 	(void)state;
-	load_buf(&l, "apis/s.yaml",
-		 "api_id: s\nproxy: {listen_path: /s/, target_url: 'https://${HOST}:${PORT:-8443}/x'}\n"
-		 "auth: {pass: '${DB_PASS}', again: 'x${DB_PASS}y${DB_PASS}', lit: '$${HOST}', "
-		 "empty: '${EMPTY}', dflt: '${EMPTY:-fallback}', dollar: 'a$b$$c'}\n", NULL);
+	load_buf(
+		&l, "apis/s.yaml",
+		"api_id: s\nproxy: {listen_path: /s/, target_url: 'https://${HOST}:${PORT:-8443}/x'}\n"
+		"auth: {pass: '${DB_PASS}', again: 'x${DB_PASS}y${DB_PASS}', lit: '$${HOST}', "
+		"empty: '${EMPTY}', dflt: '${EMPTY:-fallback}', dollar: 'a$b$$c'}\n",
+		NULL);
 	assert_string_equal(tg_buf_cstr(&l.text), "");
 	o = tg_desired_find(l.d, TG_KIND_API, "s");
 	assert_non_null(o);
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o->body, "proxy"), "target_url")->valuestring,
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o->body, "proxy"), "target_url")
+				    ->valuestring,
 			    "https://upstream.internal:8443/x");
 	auth = cJSON_GetObjectItem(o->body, "auth");
 	assert_string_equal(cJSON_GetObjectItem(auth, "pass")->valuestring, "hunter2");
@@ -207,10 +220,12 @@ static void test_desired__unset_variable_is_named_in_the_problem(void **state)
 	struct loaded l;
 
 	(void)state;
-	load_buf(&l, "apis/s.yaml", "api_id: s\nproxy:\n  target_url: '${NOPE}/${ALSO_NOPE}'\n", NULL);
-	assert_string_equal(tg_buf_cstr(&l.text),
-			    "apis/s.yaml:3:3: error: proxy.target_url: variable 'NOPE' is not set and has no default\n"
-			    "apis/s.yaml:3:3: error: proxy.target_url: variable 'ALSO_NOPE' is not set and has no default\n");
+	load_buf(&l, "apis/s.yaml", "api_id: s\nproxy:\n  target_url: '${NOPE}/${ALSO_NOPE}'\n",
+		 NULL);
+	assert_string_equal(
+		tg_buf_cstr(&l.text),
+		"apis/s.yaml:3:3: error: proxy.target_url: variable 'NOPE' is not set and has no default\n"
+		"apis/s.yaml:3:3: error: proxy.target_url: variable 'ALSO_NOPE' is not set and has no default\n");
 	unload(&l);
 }
 
@@ -246,10 +261,13 @@ static void test_desired__duplicate_ids_name_the_first_definition(void **state)
 	struct loaded l;
 
 	(void)state;
-	load_buf(&l, "apis/d.yaml",
-		 "api_id: x\nproxy: {listen_path: /one/}\n---\napi_id: x\nproxy: {listen_path: /two/}\n", NULL);
-	assert_string_equal(tg_buf_cstr(&l.text),
-			    "apis/d.yaml:4:1: error: api_id: duplicate api id 'x', first defined at apis/d.yaml:1:1\n");
+	load_buf(
+		&l, "apis/d.yaml",
+		"api_id: x\nproxy: {listen_path: /one/}\n---\napi_id: x\nproxy: {listen_path: /two/}\n",
+		NULL);
+	assert_string_equal(
+		tg_buf_cstr(&l.text),
+		"apis/d.yaml:4:1: error: api_id: duplicate api id 'x', first defined at apis/d.yaml:1:1\n");
 	assert_int_equal(l.d->len, 1);
 	assert_string_equal(l.d->objects[0].listen_path, "/one/");
 	unload(&l);
@@ -271,11 +289,14 @@ static void test_desired__same_listen_path_on_other_domain_is_fine(void **state)
 	struct loaded l;
 
 	(void)state;
-	load_buf(&l, "apis/d.yaml",
-		 "api_id: a\nproxy: {listen_path: /x/}\n---\napi_id: b\ndomain: b.com\nproxy: {listen_path: /x/}\n"
-		 "---\napi_id: c\ndomain: ''\nproxy: {listen_path: /x/}\n", NULL);
-	assert_string_equal(tg_buf_cstr(&l.text),
-			    "apis/d.yaml:10:9: error: proxy.listen_path: duplicate listen path '/x/', first used by api 'a' at apis/d.yaml:2:9\n");
+	load_buf(
+		&l, "apis/d.yaml",
+		"api_id: a\nproxy: {listen_path: /x/}\n---\napi_id: b\ndomain: b.com\nproxy: {listen_path: /x/}\n"
+		"---\napi_id: c\ndomain: ''\nproxy: {listen_path: /x/}\n",
+		NULL);
+	assert_string_equal(
+		tg_buf_cstr(&l.text),
+		"apis/d.yaml:10:9: error: proxy.listen_path: duplicate listen path '/x/', first used by api 'a' at apis/d.yaml:2:9\n");
 	unload(&l);
 }
 
@@ -333,10 +354,17 @@ static void test_desired__directory_layout_is_scanned_in_order(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	cmd = tg_xasprintf("mkdir -p %s/sub/apis/nested %s/sub/policies && ln -s /etc/passwd %s/sub/apis/link.json", dir, dir, dir);
+	cmd = tg_xasprintf(
+		"mkdir -p %s/sub/apis/nested %s/sub/policies && ln -s /etc/passwd %s/sub/apis/link.json",
+		dir, dir, dir);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
-#define W(rel, text) do { char *p_ = tg_xasprintf("%s/sub/%s", dir, rel); write_file(p_, text, strlen(text)); free(p_); } while (0)
+#define W(rel, text)                                            \
+	do {                                                    \
+		char *p_ = tg_xasprintf("%s/sub/%s", dir, rel); \
+		write_file(p_, text, strlen(text));             \
+		free(p_);                                       \
+	} while (0)
 	W("apis/b.json", "{\"api_id\":\"b\"}");
 	W("apis/nested/a.yml", "api_id: a\n");
 	W("apis/.hidden.json", "not loaded");
@@ -357,10 +385,11 @@ static void test_desired__directory_layout_is_scanned_in_order(void **state)
 	tg_desired_check_refs(d, NULL, 0, &p);
 	tg_problems_sort(&p);
 	tg_problems_format_text(&p, &text);
-	assert_string_equal(tg_buf_cstr(&text),
-			    "sub/apis/huge.json: error: file is larger than the 8 MiB limit\n"
-			    "sub/apis/link.json: warning: ignoring symbolic link\n"
-			    "sub/apis/notes.txt: warning: ignoring file: not .json, .yaml or .yml\n");
+	assert_string_equal(
+		tg_buf_cstr(&text),
+		"sub/apis/huge.json: error: file is larger than the 8 MiB limit\n"
+		"sub/apis/link.json: warning: ignoring symbolic link\n"
+		"sub/apis/notes.txt: warning: ignoring file: not .json, .yaml or .yml\n");
 	assert_int_equal(d->len, 3);
 	assert_string_equal(d->objects[0].id, "b");
 	assert_string_equal(d->objects[1].id, "a");

@@ -29,7 +29,9 @@ static void test_diff__ignores_key_order_and_number_format(void **state)
 
 	(void)state;
 	assert_int_equal(diff_count("{\"a\":1,\"b\":{\"x\":\"y\",\"n\":2.0}}",
-				    "{\"b\":{\"n\":2,\"x\":\"y\"},\"a\":1.0}", TG_KIND_API, &c, NULL), 0);
+				    "{\"b\":{\"n\":2,\"x\":\"y\"},\"a\":1.0}", TG_KIND_API, &c,
+				    NULL),
+			 0);
 	tg_changes_release(&c);
 }
 
@@ -38,10 +40,12 @@ static void test_diff__ignores_gateway_defaults(void **state)
 	struct tg_changes c = { 0 };
 
 	(void)state;
-	assert_int_equal(diff_count("{\"api_id\":\"a\"}",
-				    "{\"api_id\":\"a\",\"use_oauth2\":false,\"slug\":\"\",\"tags\":null,"
-				    "\"auth\":{\"name\":\"\",\"use_param\":false},\"list\":[],\"n\":0}",
-				    TG_KIND_API, &c, NULL), 0);
+	assert_int_equal(
+		diff_count("{\"api_id\":\"a\"}",
+			   "{\"api_id\":\"a\",\"use_oauth2\":false,\"slug\":\"\",\"tags\":null,"
+			   "\"auth\":{\"name\":\"\",\"use_param\":false},\"list\":[],\"n\":0}",
+			   TG_KIND_API, &c, NULL),
+		0);
 	tg_changes_release(&c);
 }
 
@@ -50,8 +54,9 @@ static void test_diff__ignores_fields_the_gateway_dropped(void **state)
 	struct tg_changes c = { 0 };
 
 	(void)state;
-	assert_int_equal(diff_count("{\"api_id\":\"a\",\"future_field\":{\"x\":1}}", "{\"api_id\":\"a\"}",
-				    TG_KIND_API, &c, NULL), 0);
+	assert_int_equal(diff_count("{\"api_id\":\"a\",\"future_field\":{\"x\":1}}",
+				    "{\"api_id\":\"a\"}", TG_KIND_API, &c, NULL),
+			 0);
 	tg_changes_release(&c);
 }
 
@@ -60,9 +65,11 @@ static void test_diff__ignores_oas_servers_the_gateway_adds(void **state)
 	struct tg_changes c = { 0 };
 
 	(void)state;
-	assert_int_equal(diff_count("{\"openapi\":\"3.0.3\"}",
-				    "{\"openapi\":\"3.0.3\",\"servers\":[{\"url\":\"http://gw/x/\"}]}",
-				    TG_KIND_OAS_API, &c, NULL), 0);
+	assert_int_equal(
+		diff_count("{\"openapi\":\"3.0.3\"}",
+			   "{\"openapi\":\"3.0.3\",\"servers\":[{\"url\":\"http://gw/x/\"}]}",
+			   TG_KIND_OAS_API, &c, NULL),
+		0);
 	tg_changes_release(&c);
 }
 
@@ -71,9 +78,12 @@ static void test_diff__ignores_marker(void **state)
 	struct tg_changes c = { 0 };
 
 	(void)state;
-	assert_int_equal(diff_count("{\"id\":\"p\"}",
-				    "{\"id\":\"p\",\"meta_data\":{\"tyk_gitops\":{\"sync\":\"s\",\"commit\":\"abc\"}}}",
-				    TG_KIND_POLICY, &c, NULL), 0);
+	assert_int_equal(
+		diff_count(
+			"{\"id\":\"p\"}",
+			"{\"id\":\"p\",\"meta_data\":{\"tyk_gitops\":{\"sync\":\"s\",\"commit\":\"abc\"}}}",
+			TG_KIND_POLICY, &c, NULL),
+		0);
 	tg_changes_release(&c);
 }
 
@@ -83,8 +93,9 @@ static void test_diff__reports_changed_value_with_path(void **state)
 
 	(void)state;
 	assert_int_equal(diff_count("{\"proxy\":{\"target_url\":\"http://new\"}}",
-				    "{\"proxy\":{\"target_url\":\"http://old\",\"x\":false}}", TG_KIND_API, &c,
-				    NULL), 1);
+				    "{\"proxy\":{\"target_url\":\"http://old\",\"x\":false}}",
+				    TG_KIND_API, &c, NULL),
+			 1);
 	assert_string_equal(c.items[0].path, "proxy.target_url");
 	assert_string_equal(c.items[0].before, "\"http://old\"");
 	assert_string_equal(c.items[0].after, "\"http://new\"");
@@ -96,8 +107,9 @@ static void test_diff__reports_non_default_field_added_by_hand(void **state)
 	struct tg_changes c = { 0 };
 
 	(void)state;
-	assert_int_equal(diff_count("{\"a\":1}", "{\"a\":1,\"extra\":\"set by hand\"}", TG_KIND_API, &c,
-				    NULL), 1);
+	assert_int_equal(diff_count("{\"a\":1}", "{\"a\":1,\"extra\":\"set by hand\"}", TG_KIND_API,
+				    &c, NULL),
+			 1);
 	assert_string_equal(c.items[0].path, "extra");
 	assert_null(c.items[0].after);
 	tg_changes_release(&c);
@@ -108,8 +120,9 @@ static void test_diff__reports_array_element_change(void **state)
 	struct tg_changes c = { 0 };
 
 	(void)state;
-	assert_int_equal(diff_count("{\"v\":[\"a\",\"b\"]}", "{\"v\":[\"a\",\"c\"]}", TG_KIND_API, &c,
-				    NULL), 1);
+	assert_int_equal(
+		diff_count("{\"v\":[\"a\",\"b\"]}", "{\"v\":[\"a\",\"c\"]}", TG_KIND_API, &c, NULL),
+		1);
 	assert_string_equal(c.items[0].path, "v[1]");
 	tg_changes_release(&c);
 }
@@ -121,8 +134,10 @@ static void test_diff__redacts_secrets_in_both_values(void **state)
 	struct tg_changes c = { 0 };
 
 	(void)state;
-	assert_int_equal(diff_count("{\"u\":\"http://x/hunter2\"}", "{\"u\":\"http://x/old-hunter2-z\"}",
-				    TG_KIND_API, &c, &secrets), 1);
+	assert_int_equal(diff_count("{\"u\":\"http://x/hunter2\"}",
+				    "{\"u\":\"http://x/old-hunter2-z\"}", TG_KIND_API, &c,
+				    &secrets),
+			 1);
 	assert_string_equal(c.items[0].before, "\"***\"");
 	assert_string_equal(c.items[0].after, "\"***\"");
 	tg_changes_release(&c);
@@ -131,7 +146,8 @@ static void test_diff__redacts_secrets_in_both_values(void **state)
 static void test_diff__hash_ignores_key_order_and_marker(void **state)
 {
 	cJSON *a = cJSON_Parse("{\"a\":1,\"b\":{\"c\":2,\"d\":3}}");
-	cJSON *b = cJSON_Parse("{\"b\":{\"d\":3,\"c\":2},\"a\":1,\"config_data\":{\"tyk_gitops\":{\"x\":1}}}");
+	cJSON *b = cJSON_Parse(
+		"{\"b\":{\"d\":3,\"c\":2},\"a\":1,\"config_data\":{\"tyk_gitops\":{\"x\":1}}}");
 	cJSON *c = cJSON_Parse("{\"b\":{\"d\":4,\"c\":2},\"a\":1}");
 	char ha[65], hb[65], hc[65];
 

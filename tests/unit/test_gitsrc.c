@@ -97,8 +97,9 @@ static int run(const char *fmt, ...)
 	return rc;
 }
 
-#define GIT "GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME='Ann' " \
-	    "GIT_AUTHOR_EMAIL=ann@x GIT_COMMITTER_NAME=Bob GIT_COMMITTER_EMAIL=bob@x git -C "
+#define GIT                                                                        \
+	"GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME='Ann' " \
+	"GIT_AUTHOR_EMAIL=ann@x GIT_COMMITTER_NAME=Bob GIT_COMMITTER_EMAIL=bob@x git -C "
 
 static int setup_repo(void **state)
 {
@@ -110,8 +111,9 @@ static int setup_repo(void **state)
 	fx->repo = tg_xasprintf("%s/repo", fx->dir);
 	fx->cache = tg_xasprintf("%s/cache", fx->dir);
 	fx->url = tg_xasprintf("file://%s", fx->repo);
-	if (run("git init -q -b main %s && echo one > %s/a.txt && " GIT "%s add a.txt && "
-		GIT "%s commit -qm 'first line\n\nbody'", fx->repo, fx->repo, fx->repo, fx->repo))
+	if (run("git init -q -b main %s && echo one > %s/a.txt && " GIT "%s add a.txt && " GIT
+		"%s commit -qm 'first line\n\nbody'",
+		fx->repo, fx->repo, fx->repo, fx->repo))
 		return -1;
 	*state = fx;
 	return 0;
@@ -178,8 +180,8 @@ static void test_sync__file_url_checkout_metadata_and_changes(void **state)
 	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
 	assert_int_equal(changed, 0);
 
-	assert_int_equal(run("echo two > %s/a.txt && " GIT "%s commit -qam second", fx->repo,
-			     fx->repo), 0);
+	assert_int_equal(
+		run("echo two > %s/a.txt && " GIT "%s commit -qam second", fx->repo, fx->repo), 0);
 	assert_int_equal(tg_git_remote_head(src, sha, &err), 0);
 	assert_string_not_equal(sha, first);
 	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
@@ -305,8 +307,8 @@ static void test_sync__new_commit_gets_new_tree_old_one_goes(void **state)
 	assert_int_equal(changed, 0);
 	assert_string_equal(tg_git_workdir(src), first);
 
-	assert_int_equal(run("echo two > %s/a.txt && " GIT "%s commit -qam second", fx->repo,
-			     fx->repo), 0);
+	assert_int_equal(
+		run("echo two > %s/a.txt && " GIT "%s commit -qam second", fx->repo, fx->repo), 0);
 	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
 	assert_int_equal(changed, 1);
 	assert_string_not_equal(tg_git_workdir(src), first);
@@ -338,14 +340,17 @@ static void test_sync__checkout_cut_short_keeps_previous_tree(void **state)
 	void (*old_handler)(int);
 	int changed = -1, rc;
 
-	assert_int_equal(run("echo bee > %s/b.txt && " GIT "%s add b.txt && "
-			     GIT "%s commit -qm bee", fx->repo, fx->repo, fx->repo), 0);
+	assert_int_equal(run("echo bee > %s/b.txt && " GIT "%s add b.txt && " GIT
+			     "%s commit -qm bee",
+			     fx->repo, fx->repo, fx->repo),
+			 0);
 	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
 	memcpy(first_sha, tg_git_commit(src)->sha, sizeof(first_sha));
 	first = tg_xstrdup(tg_git_workdir(src));
-	assert_int_equal(run("echo two > %s/a.txt && head -c 1048576 /dev/zero > %s/big.bin && "
-			     GIT "%s rm -q b.txt && " GIT "%s add -A && " GIT "%s commit -qm big",
-			     fx->repo, fx->repo, fx->repo, fx->repo, fx->repo), 0);
+	assert_int_equal(run("echo two > %s/a.txt && head -c 1048576 /dev/zero > %s/big.bin && " GIT
+			     "%s rm -q b.txt && " GIT "%s add -A && " GIT "%s commit -qm big",
+			     fx->repo, fx->repo, fx->repo, fx->repo, fx->repo),
+			 0);
 
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
 	small = saved;
@@ -397,7 +402,9 @@ static void test_sync__leftovers_swept_last_tree_kept(void **state)
 	tg_git_source_free(src);
 	/* a checkout and a link switch cut short by a crash */
 	assert_int_equal(run("mkdir %s/work.crash1 && echo x > %s/work.crash1/f && "
-			     "ln -s work.crash1 %s/work.new", fx->cache, fx->cache, fx->cache), 0);
+			     "ln -s work.crash1 %s/work.new",
+			     fx->cache, fx->cache, fx->cache),
+			 0);
 
 	src = source(fx);
 	assert_true(is_dir(first)); /* the last good tree is still there */
@@ -415,7 +422,8 @@ static void test_sync__leftovers_swept_last_tree_kept(void **state)
 
 	/* the layout before trees had their own directories: work/ itself */
 	assert_int_equal(run("rm %s/work && mkdir %s/work && echo old > %s/work/a.txt", fx->cache,
-			     fx->cache, fx->cache), 0);
+			     fx->cache, fx->cache),
+			 0);
 	src = source(fx);
 	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
 	link = linked_tree(fx);

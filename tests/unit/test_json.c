@@ -69,16 +69,18 @@ static void assert_json_error(const char *in, int line, int column, const char *
 static void test_json__escapes_are_decoded(void **state)
 {
 	(void)state;
-	assert_json_json("{\"a\":\"http:\\/\\/x\\/y\",\"b\":\"caf\\u00e9\",\"c\":\"\\ud83d\\ude00\","
-			 "\"d\":\"tab\\there\"}",
-			 "{\"a\":\"http://x/y\",\"b\":\"caf\xc3\xa9\",\"c\":\"\xf0\x9f\x98\x80\","
-			 "\"d\":\"tab\\there\"}");
+	assert_json_json(
+		"{\"a\":\"http:\\/\\/x\\/y\",\"b\":\"caf\\u00e9\",\"c\":\"\\ud83d\\ude00\","
+		"\"d\":\"tab\\there\"}",
+		"{\"a\":\"http://x/y\",\"b\":\"caf\xc3\xa9\",\"c\":\"\xf0\x9f\x98\x80\","
+		"\"d\":\"tab\\there\"}");
 }
 
 static void test_json__tabs_between_tokens_are_fine(void **state)
 {
 	(void)state;
-	assert_json_json("{\n\t\"a\":\t1,\r\n\t\"b\" :[ true ,null ]\n}\n", "{\"a\":1,\"b\":[true,null]}");
+	assert_json_json("{\n\t\"a\":\t1,\r\n\t\"b\" :[ true ,null ]\n}\n",
+			 "{\"a\":1,\"b\":[true,null]}");
 }
 
 static void test_json__big_integers_are_not_rounded(void **state)
@@ -114,11 +116,15 @@ static void test_json__errors_have_positions(void **state)
 	assert_json_error("{\"a\": 1,\n \"b\": }", 2, 7, "invalid json: unexpected character '}'");
 	assert_json_error("{\"a\": 1,}", 1, 9, "invalid json: expected a string key");
 	assert_json_error("{\"a\": 01}", 1, 8, "invalid json: invalid number (leading zero)");
-	assert_json_error("{\"a\": \"x\ty\"}", 1, 9, "invalid json: unescaped control character in string");
-	assert_json_error("{\"a\": \"\\ud800\"}", 1, 14, "invalid json: unpaired surrogate in \\u escape");
+	assert_json_error("{\"a\": \"x\ty\"}", 1, 9,
+			  "invalid json: unescaped control character in string");
+	assert_json_error("{\"a\": \"\\ud800\"}", 1, 14,
+			  "invalid json: unpaired surrogate in \\u escape");
 	assert_json_error("{\"a\": \"\xff\"}", 1, 8, "invalid json: invalid utf-8 in string");
-	assert_json_error("{\"a\": 1} x", 1, 10, "invalid json: unexpected data after the json value");
-	assert_json_error("{\"a\": \"\\u0000\"}", 1, 14, "invalid json: \\u0000 in a string is not supported");
+	assert_json_error("{\"a\": 1} x", 1, 10,
+			  "invalid json: unexpected data after the json value");
+	assert_json_error("{\"a\": \"\\u0000\"}", 1, 14,
+			  "invalid json: \\u0000 in a string is not supported");
 	assert_json_error("{\"a\": tru}", 1, 7, "invalid json: unexpected character 't'");
 }
 

@@ -75,7 +75,8 @@ static void test_known_hosts__many_stars_match_in_linear_time(void **state)
 	(void)state;
 	/* "*a*a*a...*a" + "b" against "aaaa...": exponential for a
 	 * backtracking matcher (9 stars took 15 s). */
-	text = tg_xasprintf("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*ab,?x*y?.example ssh-ed25519 %s\n", a);
+	text = tg_xasprintf(
+		"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*ab,?x*y?.example ssh-ed25519 %s\n", a);
 	memset(host, 'a', sizeof(host) - 1);
 	host[sizeof(host) - 1] = '\0';
 	t0 = tg_now_ms();

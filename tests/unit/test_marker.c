@@ -20,7 +20,8 @@ static void stamp_read_strip(enum tg_kind kind, const char *container)
 	m.hash = (char *)"h";
 	tg_marker_stamp(obj, kind, &m);
 	if (container)
-		assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(obj, container), "tyk_gitops"));
+		assert_non_null(
+			cJSON_GetObjectItem(cJSON_GetObjectItem(obj, container), "tyk_gitops"));
 	else
 		assert_non_null(cJSON_GetObjectItem(obj, "x-tyk-gitops"));
 	assert_int_equal(tg_marker_read(&got, kind, obj), 0);
@@ -63,7 +64,8 @@ static void test_marker__keeps_users_other_config_data(void **state)
 	m.sync = (char *)"s";
 	tg_marker_stamp(obj, TG_KIND_API, &m);
 	tg_marker_strip(obj, TG_KIND_API);
-	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "config_data"), "mine")));
+	assert_true(
+		cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "config_data"), "mine")));
 	cJSON_Delete(obj);
 }
 

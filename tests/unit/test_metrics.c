@@ -28,7 +28,8 @@ static void test_metrics__counter_renders_help_type_and_samples_in_order(void **
 	char *text;
 
 	(void)state;
-	tg_metrics_define(m, "tyk_gitops_reconcile_total", TG_METRIC_COUNTER, "Passes.", labels, NULL, 0);
+	tg_metrics_define(m, "tyk_gitops_reconcile_total", TG_METRIC_COUNTER, "Passes.", labels,
+			  NULL, 0);
 	tg_metrics_add(m, "tyk_gitops_reconcile_total", a, 1);
 	tg_metrics_add(m, "tyk_gitops_reconcile_total", b, 1);
 	tg_metrics_add(m, "tyk_gitops_reconcile_total", a, 2);
@@ -98,9 +99,9 @@ static void test_metrics__histogram_buckets_are_cumulative_with_inf_sum_count(vo
 	(void)state;
 	tg_metrics_define(m, "d_seconds", TG_METRIC_HISTOGRAM, "D.", labels, buckets, 3);
 	tg_metrics_observe(m, "d_seconds", v, 0.05);
-	tg_metrics_observe(m, "d_seconds", v, 0.1);  /* le is inclusive */
+	tg_metrics_observe(m, "d_seconds", v, 0.1); /* le is inclusive */
 	tg_metrics_observe(m, "d_seconds", v, 5);
-	tg_metrics_observe(m, "d_seconds", v, 100);  /* only +Inf */
+	tg_metrics_observe(m, "d_seconds", v, 100); /* only +Inf */
 	text = render(m);
 	assert_string_equal(text, "# HELP d_seconds D.\n"
 				  "# TYPE d_seconds histogram\n"
@@ -125,7 +126,8 @@ static void test_metrics__histogram_without_labels_has_only_le(void **state)
 	tg_metrics_define(m, "h", TG_METRIC_HISTOGRAM, "H.", NULL, buckets, 1);
 	tg_metrics_observe(m, "h", NULL, 0.5);
 	text = render(m);
-	assert_non_null(strstr(text, "h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 0.5\nh_count 1\n"));
+	assert_non_null(strstr(
+		text, "h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 0.5\nh_count 1\n"));
 	free(text);
 	tg_metrics_free(m);
 }
@@ -204,7 +206,8 @@ int main(void)
 		cmocka_unit_test(test_metrics__escape_label_leaves_plain_text_alone),
 		cmocka_unit_test(test_metrics__histogram_buckets_are_cumulative_with_inf_sum_count),
 		cmocka_unit_test(test_metrics__histogram_without_labels_has_only_le),
-		cmocka_unit_test(test_metrics__gauge_set_replaces_and_remove_drops_matching_samples),
+		cmocka_unit_test(
+			test_metrics__gauge_set_replaces_and_remove_drops_matching_samples),
 		cmocka_unit_test(test_metrics__values_render_as_integers_floats_and_specials),
 		cmocka_unit_test(test_metrics__render_fails_cleanly_at_the_buffer_cap),
 	};

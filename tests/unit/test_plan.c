@@ -28,7 +28,8 @@ static void add_desired(struct tg_desired *d, enum tg_kind kind, const char *id,
 }
 
 /* A gateway copy of a desired object, stamped as if sync `owner` wrote it. */
-static cJSON *gateway_copy(enum tg_kind kind, const char *json, const char *owner, const char *hash_of)
+static cJSON *gateway_copy(enum tg_kind kind, const char *json, const char *owner,
+			   const char *hash_of)
 {
 	cJSON *obj = cJSON_Parse(json);
 	struct tg_marker m = { 0 };
@@ -107,8 +108,9 @@ static void test_plan__git_change_is_an_update_not_drift(void **state)
 	struct fixture *f = *state;
 
 	add_desired(f->d, TG_KIND_API, "a", "{\"api_id\":\"a\",\"name\":\"new\"}");
-	cJSON_AddItemToArray(f->actual[TG_KIND_API],
-			     gateway_copy(TG_KIND_API, "{\"api_id\":\"a\",\"name\":\"old\"}", "prod", NULL));
+	cJSON_AddItemToArray(
+		f->actual[TG_KIND_API],
+		gateway_copy(TG_KIND_API, "{\"api_id\":\"a\",\"name\":\"old\"}", "prod", NULL));
 	tg_plan_build(&f->plan, f->d, f->actual, &f->opts);
 	assert_int_equal(find(&f->plan, "a")->action, TG_ACTION_UPDATE);
 	assert_false(find(&f->plan, "a")->drifted);
@@ -121,8 +123,9 @@ static void test_plan__hand_edit_is_drift_and_warn_policy_holds_it(void **state)
 	const char *want = "{\"api_id\":\"a\",\"name\":\"A\"}";
 
 	add_desired(f->d, TG_KIND_API, "a", want);
-	cJSON_AddItemToArray(f->actual[TG_KIND_API],
-			     gateway_copy(TG_KIND_API, "{\"api_id\":\"a\",\"name\":\"edited\"}", "prod", want));
+	cJSON_AddItemToArray(
+		f->actual[TG_KIND_API],
+		gateway_copy(TG_KIND_API, "{\"api_id\":\"a\",\"name\":\"edited\"}", "prod", want));
 	f->opts.drift = TG_DRIFT_WARN;
 	tg_plan_build(&f->plan, f->d, f->actual, &f->opts);
 	assert_int_equal(find(&f->plan, "a")->action, TG_ACTION_UPDATE);
@@ -160,9 +163,12 @@ static void test_plan__prunes_only_owned_objects(void **state)
 {
 	struct fixture *f = *state;
 
-	cJSON_AddItemToArray(f->actual[TG_KIND_API], gateway_copy(TG_KIND_API, "{\"api_id\":\"mine\"}", "prod", NULL));
-	cJSON_AddItemToArray(f->actual[TG_KIND_API], gateway_copy(TG_KIND_API, "{\"api_id\":\"theirs\"}", NULL, NULL));
-	cJSON_AddItemToArray(f->actual[TG_KIND_API], gateway_copy(TG_KIND_API, "{\"api_id\":\"other\"}", "staging", NULL));
+	cJSON_AddItemToArray(f->actual[TG_KIND_API],
+			     gateway_copy(TG_KIND_API, "{\"api_id\":\"mine\"}", "prod", NULL));
+	cJSON_AddItemToArray(f->actual[TG_KIND_API],
+			     gateway_copy(TG_KIND_API, "{\"api_id\":\"theirs\"}", NULL, NULL));
+	cJSON_AddItemToArray(f->actual[TG_KIND_API],
+			     gateway_copy(TG_KIND_API, "{\"api_id\":\"other\"}", "staging", NULL));
 	tg_plan_build(&f->plan, f->d, f->actual, &f->opts);
 	assert_int_equal(f->plan.len, 1);
 	assert_int_equal(find(&f->plan, "mine")->action, TG_ACTION_DELETE);
@@ -177,7 +183,8 @@ static void test_plan__never_prunes_the_tombstone_policy(void **state)
 	struct fixture *f = *state;
 
 	cJSON_AddItemToArray(f->actual[TG_KIND_POLICY],
-			     gateway_copy(TG_KIND_POLICY, "{\"id\":\"" TG_TOMBSTONE_POLICY_ID "\"}", "prod", NULL));
+			     gateway_copy(TG_KIND_POLICY, "{\"id\":\"" TG_TOMBSTONE_POLICY_ID "\"}",
+					  "prod", NULL));
 	tg_plan_build(&f->plan, f->d, f->actual, &f->opts);
 	assert_int_equal(f->plan.len, 0);
 }
@@ -189,8 +196,10 @@ static void test_plan__orders_api_writes_policy_writes_policy_deletes_api_delete
 	add_desired(f->d, TG_KIND_POLICY, "p-new", "{\"id\":\"p-new\"}");
 	add_desired(f->d, TG_KIND_API, "a-new", "{\"api_id\":\"a-new\"}");
 	add_desired(f->d, TG_KIND_OAS_API, "o-new", "{\"openapi\":\"3.0.3\"}");
-	cJSON_AddItemToArray(f->actual[TG_KIND_API], gateway_copy(TG_KIND_API, "{\"api_id\":\"a-old\"}", "prod", NULL));
-	cJSON_AddItemToArray(f->actual[TG_KIND_POLICY], gateway_copy(TG_KIND_POLICY, "{\"id\":\"p-old\"}", "prod", NULL));
+	cJSON_AddItemToArray(f->actual[TG_KIND_API],
+			     gateway_copy(TG_KIND_API, "{\"api_id\":\"a-old\"}", "prod", NULL));
+	cJSON_AddItemToArray(f->actual[TG_KIND_POLICY],
+			     gateway_copy(TG_KIND_POLICY, "{\"id\":\"p-old\"}", "prod", NULL));
 	tg_plan_build(&f->plan, f->d, f->actual, &f->opts);
 	assert_int_equal(f->plan.len, 5);
 	assert_string_equal(f->plan.items[0].id, "a-new");
@@ -210,7 +219,8 @@ static void test_plan__does_not_depend_on_gateway_list_order(void **state)
 	for (size_t i = 0; i < 3; i++) {
 		char *json = tg_xasprintf("{\"api_id\":\"%s\"}", ids[i]);
 
-		cJSON_AddItemToArray(f->actual[TG_KIND_API], gateway_copy(TG_KIND_API, json, "prod", NULL));
+		cJSON_AddItemToArray(f->actual[TG_KIND_API],
+				     gateway_copy(TG_KIND_API, json, "prod", NULL));
 		free(json);
 	}
 	tg_plan_build(&f->plan, f->d, f->actual, &f->opts);
@@ -222,15 +232,25 @@ static void test_plan__does_not_depend_on_gateway_list_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_plan__creates_missing_and_keeps_unchanged, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan__git_change_is_an_update_not_drift, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan__hand_edit_is_drift_and_warn_policy_holds_it, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan__unowned_same_id_is_conflict_unless_adopted, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan__object_of_another_sync_is_a_conflict, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan__prunes_only_owned_objects, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan__never_prunes_the_tombstone_policy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan__orders_api_writes_policy_writes_policy_deletes_api_deletes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan__does_not_depend_on_gateway_list_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plan__creates_missing_and_keeps_unchanged,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plan__git_change_is_an_update_not_drift, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_plan__hand_edit_is_drift_and_warn_policy_holds_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_plan__unowned_same_id_is_conflict_unless_adopted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plan__object_of_another_sync_is_a_conflict,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plan__prunes_only_owned_objects, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_plan__never_prunes_the_tombstone_policy, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_plan__orders_api_writes_policy_writes_policy_deletes_api_deletes,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plan__does_not_depend_on_gateway_list_order,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,11 +62,10 @@ static void test_problems__text_omits_unknown_parts(void **state)
 	tg_problems_add(&p, TG_SEV_ERROR, "apis/y.yaml", 4, 0, NULL, "line only");
 	tg_problems_add(&p, TG_SEV_ERROR, NULL, 0, 0, NULL, "no apis or policies found");
 	tg_problems_format_text(&p, &out);
-	assert_string_equal(tg_buf_cstr(&out),
-			    "apis/x.yaml:12:3: error: info.id: missing api id\n"
-			    "apis/readme.md: warning: ignoring file\n"
-			    "apis/y.yaml:4: error: line only\n"
-			    "error: no apis or policies found\n");
+	assert_string_equal(tg_buf_cstr(&out), "apis/x.yaml:12:3: error: info.id: missing api id\n"
+					       "apis/readme.md: warning: ignoring file\n"
+					       "apis/y.yaml:4: error: line only\n"
+					       "error: no apis or policies found\n");
 	tg_buf_release(&out);
 	tg_problems_release(&p);
 }
@@ -81,12 +80,13 @@ static void test_problems__json_lists_every_problem(void **state)
 	tg_problems_add(&p, TG_SEV_ERROR, "apis/x.yaml", 12, 3, "info.id", "missing \"id\"");
 	tg_problems_add(&p, TG_SEV_WARNING, NULL, 0, 0, NULL, "w");
 	tg_problems_format_json(&p, &out);
-	assert_string_equal(tg_buf_cstr(&out),
-			    "{\"valid\":false,\"errors\":1,\"warnings\":1,\"problems\":["
-			    "{\"severity\":\"error\",\"file\":\"apis/x.yaml\",\"line\":12,\"column\":3,"
-			    "\"field\":\"info.id\",\"message\":\"missing \\\"id\\\"\"},"
-			    "{\"severity\":\"warning\",\"file\":null,\"line\":0,\"column\":0,"
-			    "\"field\":null,\"message\":\"w\"}]}");
+	assert_string_equal(
+		tg_buf_cstr(&out),
+		"{\"valid\":false,\"errors\":1,\"warnings\":1,\"problems\":["
+		"{\"severity\":\"error\",\"file\":\"apis/x.yaml\",\"line\":12,\"column\":3,"
+		"\"field\":\"info.id\",\"message\":\"missing \\\"id\\\"\"},"
+		"{\"severity\":\"warning\",\"file\":null,\"line\":0,\"column\":0,"
+		"\"field\":null,\"message\":\"w\"}]}");
 	tg_buf_release(&out);
 	tg_problems_release(&p);
 }
@@ -113,7 +113,8 @@ static void test_problems__many_problems_grow_the_list(void **state)
 	(void)state;
 	tg_problems_init(&p);
 	for (i = 0; i < 1000; i++)
-		tg_problems_add(&p, i % 2 ? TG_SEV_WARNING : TG_SEV_ERROR, "f", 1000 - i, 1, NULL, "%d", i);
+		tg_problems_add(&p, i % 2 ? TG_SEV_WARNING : TG_SEV_ERROR, "f", 1000 - i, 1, NULL,
+				"%d", i);
 	tg_problems_sort(&p);
 	assert_int_equal(p.len, 1000);
 	assert_int_equal(p.errors, 500);

@@ -96,8 +96,9 @@ static int collect(void *ctx, const char *api_id, const cJSON *entry, int is_key
 
 static void test_tykobj__policy_references_keys_and_api_ids(void **state)
 {
-	cJSON *p = cJSON_Parse("{\"access_rights\":{\"a\":{\"api_id\":\"a\"},\"b\":{\"api_id\":\"c\"},"
-			       "\"d\":{},\"\":{\"api_id\":\"e\"}}}");
+	cJSON *p =
+		cJSON_Parse("{\"access_rights\":{\"a\":{\"api_id\":\"a\"},\"b\":{\"api_id\":\"c\"},"
+			    "\"d\":{},\"\":{\"api_id\":\"e\"}}}");
 	struct tg_idset s = { 0 };
 
 	(void)state;
@@ -205,13 +206,16 @@ static void test_tykobj__names_what_an_api_needs_from_the_gateway(void **state)
 		enum tg_kind kind;
 		const char *body, *expect;
 	} cases[] = {
-		{ TG_KIND_API, "{\"custom_middleware_bundle\":\"b.zip\"}", "plugin bundle 'b.zip'" },
-		{ TG_KIND_API, "{\"custom_middleware\":{\"pre\":[{\"name\":\"x\",\"path\":\"m/x.js\"}]}}",
+		{ TG_KIND_API, "{\"custom_middleware_bundle\":\"b.zip\"}",
+		  "plugin bundle 'b.zip'" },
+		{ TG_KIND_API,
+		  "{\"custom_middleware\":{\"pre\":[{\"name\":\"x\",\"path\":\"m/x.js\"}]}}",
 		  "middleware file 'm/x.js'" },
 		{ TG_KIND_API, "{\"certificates\":[\"cert-1\"]}", "certificate 'cert-1' by id" },
 		{ TG_KIND_OAS_API,
 		  "{\"x-tyk-api-gateway\":{\"middleware\":{\"global\":{\"pluginConfig\":"
-		  "{\"bundle\":{\"path\":\"o.zip\"}}}}}}", "plugin bundle 'o.zip'" },
+		  "{\"bundle\":{\"path\":\"o.zip\"}}}}}}",
+		  "plugin bundle 'o.zip'" },
 		{ TG_KIND_OAS_API,
 		  "{\"x-tyk-api-gateway\":{\"server\":{\"clientCertificates\":{\"allowlist\":[\"c\"]}}}}",
 		  "client certificates by id" },

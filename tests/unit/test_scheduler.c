@@ -218,7 +218,8 @@ int main(void)
 		cmocka_unit_test(test_sched__poll_checks_first_and_passes_only_when_ref_moved),
 		cmocka_unit_test(test_sched__drift_pass_is_due_even_when_git_did_not_change),
 		cmocka_unit_test(test_sched__triggers_during_a_pass_coalesce_into_one_follow_up),
-		cmocka_unit_test(test_sched__failures_back_off_exponentially_capped_and_reset_on_success),
+		cmocka_unit_test(
+			test_sched__failures_back_off_exponentially_capped_and_reset_on_success),
 		cmocka_unit_test(test_sched__failed_check_backs_off_too),
 		cmocka_unit_test(test_sched__backoff_cap_is_at_least_the_interval),
 		cmocka_unit_test(test_sched__jitter_stays_within_ten_percent),

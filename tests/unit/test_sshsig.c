@@ -14,8 +14,10 @@
 
 /* Test vectors made with ssh-keygen -Y sign -n git (ed-file: -n file). */
 static const char MSG[] = "tree abc\n\nhello signed world\n";
-static const char ED_PUB[] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaXh4E2D/DLuqpIHR6JqBkYQ1tvOtBhVPMl6Ba+7f+4 ed";
-static const char RSA_PUB[] = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCVkHc3zLDS9+Zq3avDSUEsSXRynZi0+/IO28B8Sv0GA2RvyIbBIuZDwixqPqXvhPOvUv5+0iO01tbSbV3PrI3pBXHgz7erQcEWrOg3B4EyRK7he8AuTnjaaXEveFMtWHrHLJx7Et4OFl6YPtV+YO/J8touom1pzGuC5xrZZt426OEsM1ddCbpdjhiwbK50tdcEyfCyFLtjZY6zOBNbBBgxHiqmWhy0+0yS2VdLDhk9/giAMPVFPJWp2Kz+Mk8LRJFnsZzS7rtIEH5izrpVNvzQCGfNtlvA2vPkafyKP45DFrC/P4VMUipLNu3AYZjnriz7H3ekrrf4gE15Jfk/uSbX rsa";
+static const char ED_PUB[] =
+	"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaXh4E2D/DLuqpIHR6JqBkYQ1tvOtBhVPMl6Ba+7f+4 ed";
+static const char RSA_PUB[] =
+	"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCVkHc3zLDS9+Zq3avDSUEsSXRynZi0+/IO28B8Sv0GA2RvyIbBIuZDwixqPqXvhPOvUv5+0iO01tbSbV3PrI3pBXHgz7erQcEWrOg3B4EyRK7he8AuTnjaaXEveFMtWHrHLJx7Et4OFl6YPtV+YO/J8touom1pzGuC5xrZZt426OEsM1ddCbpdjhiwbK50tdcEyfCyFLtjZY6zOBNbBBgxHiqmWhy0+0yS2VdLDhk9/giAMPVFPJWp2Kz+Mk8LRJFnsZzS7rtIEH5izrpVNvzQCGfNtlvA2vPkafyKP45DFrC/P4VMUipLNu3AYZjnriz7H3ekrrf4gE15Jfk/uSbX rsa";
 static const char ED_FPR[] = "SHA256:8m+bjUM8YptNCD4V3wynS+tSgjagIq2g+LvvjfpOXi0";
 static const char ED_SIG[] =
 	"-----BEGIN SSH SIGNATURE-----\n"
@@ -64,7 +66,8 @@ static void test_verify__ed25519_and_rsa_signatures_by_trusted_keys(void **state
 
 	(void)state;
 	assert_int_equal(tg_sshsig_verify(ED_SIG, strlen(ED_SIG), MSG, strlen(MSG), "git", keys, 2,
-					  fpr, &err), 0);
+					  fpr, &err),
+			 0);
 	assert_string_equal(fpr, ED_FPR);
 	assert_int_equal(verify(RSA_SIG, MSG, "git", RSA_PUB, NULL, &err), 0);
 }
@@ -75,10 +78,12 @@ static void test_verify__refuses_untrusted_tampered_and_wrong_namespace(void **s
 
 	(void)state;
 	assert_int_equal(verify(ED_SIG, MSG, "git", RSA_PUB, NULL, &err), TG_EINVALID);
-	assert_string_equal(err.msg, "signing key " "SHA256:8m+bjUM8YptNCD4V3wynS+tSgjagIq2g+LvvjfpOXi0"
-			    " is not a trusted key");
-	assert_int_equal(verify(ED_SIG, "tree abc\n\nhello forged world\n", "git", ED_PUB, NULL, &err),
-			 TG_EINVALID);
+	assert_string_equal(err.msg, "signing key "
+				     "SHA256:8m+bjUM8YptNCD4V3wynS+tSgjagIq2g+LvvjfpOXi0"
+				     " is not a trusted key");
+	assert_int_equal(
+		verify(ED_SIG, "tree abc\n\nhello forged world\n", "git", ED_PUB, NULL, &err),
+		TG_EINVALID);
 	assert_non_null(strstr(err.msg, "does not verify"));
 	assert_int_equal(verify(RSA_SIG, "x", "git", RSA_PUB, NULL, &err), TG_EINVALID);
 	assert_non_null(strstr(err.msg, "does not verify"));
@@ -95,11 +100,13 @@ static void test_verify__rejects_malformed_input(void **state)
 	(void)state;
 	assert_int_equal(verify("", MSG, "git", ED_PUB, NULL, &err), TG_EINVALID);
 	assert_non_null(strstr(err.msg, "not an ssh signature"));
-	assert_int_equal(verify("-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n", MSG, "git", ED_PUB,
-				NULL, &err), TG_EINVALID);
+	assert_int_equal(
+		verify("-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n", MSG, "git", ED_PUB, NULL, &err),
+		TG_EINVALID);
 	assert_non_null(strstr(err.msg, "bad armor"));
 	assert_int_equal(verify("-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----",
-				MSG, "git", ED_PUB, NULL, &err), TG_EINVALID);
+				MSG, "git", ED_PUB, NULL, &err),
+			 TG_EINVALID);
 	assert_non_null(strstr(err.msg, "bad magic"));
 	/* truncate the base64 body: every prefix must fail cleanly */
 	s = tg_xstrdup(ED_SIG);
@@ -150,8 +157,10 @@ static void test_parse_pubkey__types_and_garbage(void **state)
 	assert_int_equal(tg_sshsig_parse_pubkey(&blob, &n, RSA_PUB, strlen(RSA_PUB), &err), 0);
 	free(blob);
 	/* type in the line must match the blob */
-	assert_int_equal(tg_sshsig_parse_pubkey(&blob, &n, "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIHaXh4E2D"
-						"/DLuqpIHR6JqBkYQ1tvOtBhVPMl6Ba+7f+4", 76, &err),
+	assert_int_equal(tg_sshsig_parse_pubkey(&blob, &n,
+						"ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIHaXh4E2D"
+						"/DLuqpIHR6JqBkYQ1tvOtBhVPMl6Ba+7f+4",
+						76, &err),
 			 TG_EINVALID);
 	assert_int_equal(tg_sshsig_parse_pubkey(&blob, &n, "ssh-ed25519", 11, &err), TG_EINVALID);
 	assert_int_equal(tg_sshsig_parse_pubkey(&blob, &n, "ecdsa-sha2-nistp256 AAAA", 24, &err),

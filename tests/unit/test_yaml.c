@@ -69,17 +69,19 @@ static void test_yaml__plain_yes_no_stay_strings(void **state)
 static void test_yaml__quoted_numbers_stay_strings(void **state)
 {
 	(void)state;
-	assert_yaml_json("mode: \"0755\"\nexp: '1e3'\nn: \"42\"\nt: \"true\"\nz: \"null\"\n",
-			 "{\"mode\":\"0755\",\"exp\":\"1e3\",\"n\":\"42\",\"t\":\"true\",\"z\":\"null\"}");
+	assert_yaml_json(
+		"mode: \"0755\"\nexp: '1e3'\nn: \"42\"\nt: \"true\"\nz: \"null\"\n",
+		"{\"mode\":\"0755\",\"exp\":\"1e3\",\"n\":\"42\",\"t\":\"true\",\"z\":\"null\"}");
 }
 
 static void test_yaml__plain_scalars_follow_core_schema(void **state)
 {
 	(void)state;
-	assert_yaml_json("i: 42\nneg: -7\nf: 1.5\ne: 1e3\nt: true\nF: False\nn: null\nt2: ~\nempty:\n"
-			 "hex: 0x1F\noct: 0o17\nlead: 007\n",
-			 "{\"i\":42,\"neg\":-7,\"f\":1.5,\"e\":1000,\"t\":true,\"F\":false,\"n\":null,"
-			 "\"t2\":null,\"empty\":null,\"hex\":31,\"oct\":15,\"lead\":7}");
+	assert_yaml_json(
+		"i: 42\nneg: -7\nf: 1.5\ne: 1e3\nt: true\nF: False\nn: null\nt2: ~\nempty:\n"
+		"hex: 0x1F\noct: 0o17\nlead: 007\n",
+		"{\"i\":42,\"neg\":-7,\"f\":1.5,\"e\":1000,\"t\":true,\"F\":false,\"n\":null,"
+		"\"t2\":null,\"empty\":null,\"hex\":31,\"oct\":15,\"lead\":7}");
 }
 
 static void test_yaml__inf_and_nan_stay_strings(void **state)
@@ -91,8 +93,9 @@ static void test_yaml__inf_and_nan_stay_strings(void **state)
 static void test_yaml__big_integers_are_not_rounded(void **state)
 {
 	(void)state;
-	assert_yaml_json("a: 12345678901234567890123\nb: -9007199254740993\nc: 9007199254740992\n",
-			 "{\"a\":12345678901234567890123,\"b\":-9007199254740993,\"c\":9007199254740992}");
+	assert_yaml_json(
+		"a: 12345678901234567890123\nb: -9007199254740993\nc: 9007199254740992\n",
+		"{\"a\":12345678901234567890123,\"b\":-9007199254740993,\"c\":9007199254740992}");
 }
 
 static void test_yaml__explicit_tags_are_honoured(void **state)
@@ -118,9 +121,10 @@ static void test_yaml__unknown_tag_is_an_error(void **state)
 static void test_yaml__anchors_and_aliases_are_copied(void **state)
 {
 	(void)state;
-	assert_yaml_json("base: &b {x: 1, y: [a, b]}\ncopy: *b\nname: &n hello\nagain: *n\n",
-			 "{\"base\":{\"x\":1,\"y\":[\"a\",\"b\"]},\"copy\":{\"x\":1,\"y\":[\"a\",\"b\"]},"
-			 "\"name\":\"hello\",\"again\":\"hello\"}");
+	assert_yaml_json(
+		"base: &b {x: 1, y: [a, b]}\ncopy: *b\nname: &n hello\nagain: *n\n",
+		"{\"base\":{\"x\":1,\"y\":[\"a\",\"b\"]},\"copy\":{\"x\":1,\"y\":[\"a\",\"b\"]},"
+		"\"name\":\"hello\",\"again\":\"hello\"}");
 }
 
 static void test_yaml__merge_keys_let_explicit_keys_win(void **state)
@@ -382,7 +386,8 @@ static void test_yaml__positions_point_at_keys(void **state)
 	assert_int_equal(tg_pos_lookup(p.docs.items[0].pos, "info.tags.1", &line, &col), 0);
 	assert_int_equal(line, 5);
 	assert_int_equal(col, 7);
-	assert_int_equal(tg_pos_lookup(p.docs.items[0].pos, "info.nope", &line, &col), TG_ENOTFOUND);
+	assert_int_equal(tg_pos_lookup(p.docs.items[0].pos, "info.nope", &line, &col),
+			 TG_ENOTFOUND);
 	release(&p);
 }
 
@@ -445,7 +450,8 @@ int main(void)
 		cmocka_unit_test(test_yaml__alias_budget_is_shared_by_the_files_of_a_pass),
 		cmocka_unit_test(test_yaml__sixteen_bombs_in_a_small_file_stay_small),
 		cmocka_unit_test(test_yaml__nested_anchors_are_not_copied),
-		cmocka_unit_test(test_yaml__merges_copy_only_what_they_take_and_leave_anchors_intact),
+		cmocka_unit_test(
+			test_yaml__merges_copy_only_what_they_take_and_leave_anchors_intact),
 		cmocka_unit_test(test_yaml__deep_nesting_is_rejected),
 		cmocka_unit_test(test_yaml__multiple_documents_each_parsed),
 		cmocka_unit_test(test_yaml__positions_point_at_keys),
