@@ -8,10 +8,10 @@
 #include "tg/banned.h"
 
 /* Families of per-sync samples, dropped when a sync leaves the config. */
-static const char *const per_sync_families[] = { TG_M_RECONCILES, TG_M_RECONCILE_SECONDS, TG_M_COMMIT,
-						 TG_M_OBJECTS,    TG_M_DRIFT,             TG_M_GIT,
-						 TG_M_GIT_SECONDS, TG_M_LAST_SUCCESS,     TG_M_SUSPENDED,
-						 TG_M_TRIGGERS };
+static const char *const per_sync_families[] = {
+	TG_M_RECONCILES, TG_M_RECONCILE_SECONDS, TG_M_COMMIT,       TG_M_OBJECTS,   TG_M_DRIFT,
+	TG_M_GIT,        TG_M_GIT_SECONDS,       TG_M_LAST_SUCCESS, TG_M_SUSPENDED, TG_M_TRIGGERS
+};
 
 void tg_catalog_define(struct tg_metrics *m)
 {
@@ -25,50 +25,112 @@ void tg_catalog_define(struct tg_metrics *m)
 	static const char *const l_gw[] = { "endpoint", "method", "code", NULL };
 	static const char *const l_gw_s[] = { "endpoint", "method", NULL };
 	static const char *const l_trigger[] = { "sync", "trigger", NULL };
-	static const double pass_buckets[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
+	static const char *const l_result[] = { "result", NULL };
+	static const char *const l_auth[] = { "result", "reason", NULL };
+	/* Series that exist from the start, so rate() and alerts see zeros
+	 * rather than nothing. */
+	static const char *const hook_results[] = { "triggered", "no_match",  "ping",
+						    "ignored",   "duplicate", "unauthorized",
+						    "invalid",   "error" };
+	static const char *const auth_series[][2] = {
+		{ "allowed", "token" },
+		{ "allowed", "loopback" },
+		{ "unauthenticated", "missing_token" },
+		{ "unauthenticated", "malformed" },
+		{ "unauthenticated", "alg_not_allowed" },
+		{ "unauthenticated", "wrong_issuer" },
+		{ "unauthenticated", "unknown_kid" },
+		{ "unauthenticated", "key_type" },
+		{ "unauthenticated", "bad_signature" },
+		{ "unauthenticated", "wrong_audience" },
+		{ "unauthenticated", "expired" },
+		{ "unauthenticated", "not_yet_valid" },
+		{ "forbidden", "no_rule" },
+		{ "forbidden", "oidc_not_configured" },
+		{ "unavailable", "jwks_unavailable" },
+	};
+	static const double pass_buckets[] = {
+		0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300
+	};
 	const char *const version[] = { TG_VERSION };
 
-	tg_metrics_define(m, TG_M_BUILD, TG_METRIC_GAUGE, "Build information of the running controller.",
-			  l_version, NULL, 0);
+	tg_metrics_define(m, TG_M_BUILD, TG_METRIC_GAUGE,
+			  "Build information of the running controller.", l_version, NULL, 0);
 	tg_metrics_define(m, TG_M_RECONCILES, TG_METRIC_COUNTER,
 			  "Reconcile passes by sync and result (success, partial, refused, error).",
 			  l_sync_result, NULL, 0);
 	tg_metrics_define(m, TG_M_RECONCILE_SECONDS, TG_METRIC_HISTOGRAM,
-			  "Duration of reconcile passes by sync and result.", l_sync_result, pass_buckets,
-			  TG_ARRAY_SIZE(pass_buckets));
+			  "Duration of reconcile passes by sync and result.", l_sync_result,
+			  pass_buckets, TG_ARRAY_SIZE(pass_buckets));
 	tg_metrics_define(m, TG_M_COMMIT, TG_METRIC_GAUGE,
 			  "Commit last applied by each sync (always 1; the commit is a label).",
 			  l_sync_commit, NULL, 0);
-	tg_metrics_define(m, TG_M_OBJECTS, TG_METRIC_GAUGE,
-			  "Objects managed by each sync after its last pass, by kind and state "
-			  "(in_sync, drifted: left changed under the warn policy, failed: not applied "
-			  "or in conflict).",
-			  l_objects, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_OBJECTS, TG_METRIC_GAUGE,
+		"Objects managed by each sync after its last pass, by kind and state "
+		"(in_sync, drifted: left changed under the warn policy, failed: not applied "
+		"or in conflict).",
+		l_objects, NULL, 0);
 	tg_metrics_define(m, TG_M_DRIFT, TG_METRIC_COUNTER,
-			  "Objects changed or removed on the gateway by hand that a pass put back.", l_sync,
-			  NULL, 0);
-	tg_metrics_define(m, TG_M_GIT, TG_METRIC_COUNTER,
-			  "Git remote operations by sync, operation (ls_remote, fetch) and result (ok, error).",
-			  l_git, NULL, 0);
+			  "Objects changed or removed on the gateway by hand that a pass put back.",
+			  l_sync, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_GIT, TG_METRIC_COUNTER,
+		"Git remote operations by sync, operation (ls_remote, fetch) and result (ok, error).",
+		l_git, NULL, 0);
 	tg_metrics_define(m, TG_M_GIT_SECONDS, TG_METRIC_HISTOGRAM,
 			  "Duration of git remote operations by sync and operation.", l_git_s,
 			  tg_metrics_latency_buckets, tg_metrics_n_latency_buckets);
-	tg_metrics_define(m, TG_M_GATEWAY, TG_METRIC_COUNTER,
-			  "Tyk Gateway control API requests by endpoint template, method and HTTP status "
-			  "(error: no response).",
-			  l_gw, NULL, 0);
-	tg_metrics_define(m, TG_M_GATEWAY_SECONDS, TG_METRIC_HISTOGRAM,
-			  "Duration of Tyk Gateway control API requests by endpoint template and method.",
-			  l_gw_s, tg_metrics_latency_buckets, tg_metrics_n_latency_buckets);
+	tg_metrics_define(
+		m, TG_M_GATEWAY, TG_METRIC_COUNTER,
+		"Tyk Gateway control API requests by endpoint template, method and HTTP status "
+		"(error: no response).",
+		l_gw, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_GATEWAY_SECONDS, TG_METRIC_HISTOGRAM,
+		"Duration of Tyk Gateway control API requests by endpoint template and method.",
+		l_gw_s, tg_metrics_latency_buckets, tg_metrics_n_latency_buckets);
 	tg_metrics_define(m, TG_M_LAST_SUCCESS, TG_METRIC_GAUGE,
-			  "Unix time of the last fully successful pass of each sync.", l_sync, NULL, 0);
-	tg_metrics_define(m, TG_M_SUSPENDED, TG_METRIC_GAUGE, "1 when the sync is suspended.", l_sync,
-			  NULL, 0);
-	tg_metrics_define(m, TG_M_TRIGGERS, TG_METRIC_COUNTER,
-			  "Passes started by sync and the trigger that started them (several triggers "
-			  "arriving during a pass are served by one).",
-			  l_trigger, NULL, 0);
+			  "Unix time of the last fully successful pass of each sync.", l_sync, NULL,
+			  0);
+	tg_metrics_define(m, TG_M_SUSPENDED, TG_METRIC_GAUGE, "1 when the sync is suspended.",
+			  l_sync, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_TRIGGERS, TG_METRIC_COUNTER,
+		"Passes started by sync and the trigger that started them (several triggers "
+		"arriving during a pass are served by one).",
+		l_trigger, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_WEBHOOKS, TG_METRIC_COUNTER,
+		"Bitbucket webhook deliveries by result (triggered, no_match, ping, ignored, "
+		"duplicate, unauthorized, invalid, error).",
+		l_result, NULL, 0);
+	tg_metrics_define(m, TG_M_AUTH, TG_METRIC_COUNTER,
+			  "Authorization decisions on the API's POST endpoints by result (allowed, "
+			  "unauthenticated, forbidden, unavailable) and reason.",
+			  l_auth, NULL, 0);
 	tg_metrics_set(m, TG_M_BUILD, version, 1);
+	for (size_t i = 0; i < TG_ARRAY_SIZE(hook_results); i++) {
+		const char *l[] = { hook_results[i] };
+
+		tg_metrics_add(m, TG_M_WEBHOOKS, l, 0);
+	}
+	for (size_t i = 0; i < TG_ARRAY_SIZE(auth_series); i++)
+		tg_metrics_add(m, TG_M_AUTH, auth_series[i], 0);
+}
+
+void tg_catalog_webhook(struct tg_metrics *m, const char *result)
+{
+	const char *l[] = { result };
+
+	tg_metrics_add(m, TG_M_WEBHOOKS, l, 1);
+}
+
+void tg_catalog_auth(struct tg_metrics *m, const char *result, const char *reason)
+{
+	const char *l[] = { result, reason };
+
+	tg_metrics_add(m, TG_M_AUTH, l, 1);
 }
 
 void tg_catalog_sync_init(struct tg_metrics *m, const char *sync, int suspended)

@@ -32,11 +32,11 @@ typedef int (*equal_fn)(const void *a, const void *b);
 struct option {
 	const char *name;
 	enum opt_type type;
-	int live;                    /* a reload applies it in place (see tg_sync_config_equal) */
-	size_t offset;               /* into the struct being filled */
+	int live;                     /* a reload applies it in place (see tg_sync_config_equal) */
+	size_t offset;                /* into the struct being filled */
 	const struct option *section; /* OPT_SECTION: nested table (same struct) */
 	custom_fn custom;
-	equal_fn equal;              /* OPT_CUSTOM: compares what custom sets */
+	equal_fn equal; /* OPT_CUSTOM: compares what custom sets */
 };
 
 struct walk {
@@ -44,6 +44,7 @@ struct walk {
 	const struct tg_pos_map *pos;
 	int doc_line;
 	struct tg_problems *problems;
+	struct tg_config *cfg; /* the configuration being loaded (issuers for rules) */
 };
 
 static void problem(struct walk *w, const char *path, const char *fmt, const char *arg)
@@ -77,6 +78,16 @@ static void set_log_format(struct walk *w, const struct option *opt, const cJSON
 			   const char *path);
 static void set_trusted_keys(struct walk *w, const struct option *opt, const cJSON *v, void *base,
 			     const char *path);
+static void set_webhook(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			const char *path);
+static void set_oidc_rules(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			   const char *path);
+static void set_actions(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			const char *path);
+static void set_issuers(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			const char *path);
+static void set_algorithms(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			   const char *path);
 
 static int same_ref(const void *a, const void *b);
 static int same_drift_policy(const void *a, const void *b);
@@ -91,7 +102,8 @@ static const struct option auth_options[] = {
 	{ "ssh_key_file", OPT_STRING, 0, S(auth_ssh_key_file), NULL, NULL, NULL },
 	{ "known_hosts_file", OPT_STRING, 0, S(auth_known_hosts_file), NULL, NULL, NULL },
 	{ "ca_file", OPT_STRING, 0, S(auth_ca_file), NULL, NULL, NULL },
-	{ "insecure_skip_host_key_check", OPT_BOOL, 0, S(auth_insecure_skip_host_key_check), NULL, NULL, NULL },
+	{ "insecure_skip_host_key_check", OPT_BOOL, 0, S(auth_insecure_skip_host_key_check), NULL,
+	  NULL, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
@@ -137,8 +149,48 @@ static const struct option prune_options[] = {
 
 static const struct option webhook_options[] = {
 	{ "secret_file", OPT_STRING, 0, S(webhook_secret_file), NULL, NULL, NULL },
+	{ "repository", OPT_STRING, 0, S(webhook_repository), NULL, NULL, NULL },
+	{ "rotation_overlap", OPT_DURATION, 0, S(webhook_rotation_overlap_ms), NULL, NULL, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
+
+/* `oidc:` of a sync; rules are parsed by set_oidc_rules. */
+static const struct option sync_oidc_options[] = { { "rules", OPT_CUSTOM, 0, 0, NULL,
+						     set_oidc_rules, NULL },
+						   { NULL, 0, 0, 0, NULL, NULL, NULL } };
+
+#undef S
+#define R(field) offsetof(struct tg_oidc_rule, field)
+
+static const struct option rule_options[] = {
+	{ "issuer", OPT_STRING, 0, R(issuer), NULL, NULL, NULL },
+	{ "repository_uuid", OPT_STRING, 0, R(repository_uuid), NULL, NULL, NULL },
+	{ "workspace_uuid", OPT_STRING, 0, R(workspace_uuid), NULL, NULL, NULL },
+	{ "deployment_environment_uuid", OPT_STRING, 0, R(deployment_environment_uuid), NULL, NULL,
+	  NULL },
+	{ "branch", OPT_STRING, 0, R(branch), NULL, NULL, NULL },
+	{ "actions", OPT_CUSTOM, 0, 0, NULL, set_actions, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
+};
+
+#undef R
+#define I(field) offsetof(struct tg_oidc_issuer, field)
+
+static const struct option issuer_options[] = {
+	{ "issuer", OPT_STRING, 0, I(issuer), NULL, NULL, NULL },
+	{ "audience", OPT_STRING, 0, I(audience), NULL, NULL, NULL },
+	{ "jwks_url", OPT_STRING, 0, I(jwks_url), NULL, NULL, NULL },
+	{ "jwks_file", OPT_STRING, 0, I(jwks_file), NULL, NULL, NULL },
+	{ "ca_file", OPT_STRING, 0, I(ca_file), NULL, NULL, NULL },
+	{ "algorithms", OPT_CUSTOM, 0, 0, NULL, set_algorithms, NULL },
+	{ "refresh_interval", OPT_DURATION, 0, I(refresh_interval_ms), NULL, NULL, NULL },
+	{ "min_refresh_interval", OPT_DURATION, 0, I(min_refresh_interval_ms), NULL, NULL, NULL },
+	{ "leeway", OPT_DURATION, 0, I(leeway_ms), NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
+};
+
+#undef I
+#define S(field) offsetof(struct tg_sync_config, field)
 
 static const struct option sync_options[] = {
 	{ "name", OPT_STRING, 0, S(name), NULL, NULL, NULL },
@@ -149,7 +201,9 @@ static const struct option sync_options[] = {
 	{ "prune", OPT_SECTION, 0, 0, prune_options, NULL, NULL },
 	{ "adopt", OPT_BOOL, 0, S(adopt), NULL, NULL, NULL },
 	{ "suspend", OPT_BOOL, 1, S(suspended), NULL, NULL, NULL },
-	{ "webhook", OPT_SECTION, 0, 0, webhook_options, NULL, NULL },
+	/* Who may trigger the sync: a reload applies them in place. */
+	{ "webhook", OPT_CUSTOM, 1, 0, webhook_options, set_webhook, NULL },
+	{ "oidc", OPT_SECTION, 1, 0, sync_oidc_options, NULL, NULL },
 	{ "backoff_max", OPT_DURATION, 0, S(backoff_max_ms), NULL, NULL, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
@@ -170,8 +224,19 @@ static const struct option http_options[] = {
 	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
+static const struct option auth_global_options[] = { { "required", OPT_BOOL, 0, G(auth_required),
+						       NULL, NULL, NULL },
+						     { NULL, 0, 0, 0, NULL, NULL, NULL } };
+
+static const struct option oidc_global_options[] = { { "issuers", OPT_CUSTOM, 0, 0, NULL,
+						       set_issuers, NULL },
+						     { NULL, 0, 0, 0, NULL, NULL, NULL } };
+
 static const struct option global_options[] = {
 	{ "listen", OPT_STRING, 0, G(listen), NULL, NULL, NULL },
+	{ "webhook_listen", OPT_STRING, 0, G(webhook_listen), NULL, NULL, NULL },
+	{ "auth", OPT_SECTION, 0, 0, auth_global_options, NULL, NULL },
+	{ "oidc", OPT_SECTION, 0, 0, oidc_global_options, NULL, NULL },
 	{ "probe_listen", OPT_STRING, 0, G(probe_listen), NULL, NULL, NULL },
 	{ "log", OPT_SECTION, 0, 0, log_options, NULL, NULL },
 	{ "cache_dir", OPT_STRING, 0, G(cache_dir), NULL, NULL, NULL },
@@ -221,7 +286,8 @@ static void apply_option(struct walk *w, const struct option *opt, const cJSON *
 		if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
 			n = (long long)(v->valuedouble * 1000);
 		} else if (!cJSON_IsString(v) || tg_parse_duration_ms(&n, v->valuestring)) {
-			problem(w, path, "'%s' must be a duration such as 30s, 5m or 1h", opt->name);
+			problem(w, path, "'%s' must be a duration such as 30s, 5m or 1h",
+				opt->name);
 			return;
 		}
 		*(long long *)((char *)base + opt->offset) = n;
@@ -245,7 +311,8 @@ static void walk_table(struct walk *w, const struct option *table, const cJSON *
 {
 	const cJSON *v;
 
-	cJSON_ArrayForEach(v, map) {
+	cJSON_ArrayForEach(v, map)
+	{
 		const struct option *opt;
 		char *p = join_path(path, v->string);
 
@@ -267,7 +334,9 @@ static void set_ref(struct walk *w, const struct option *opt, const cJSON *v, vo
 	static const struct {
 		const char *key;
 		enum tg_ref_type type;
-	} kinds[] = { { "branch", TG_REF_BRANCH }, { "tag", TG_REF_TAG }, { "commit", TG_REF_COMMIT } };
+	} kinds[] = { { "branch", TG_REF_BRANCH },
+		      { "tag", TG_REF_TAG },
+		      { "commit", TG_REF_COMMIT } };
 	const cJSON *c;
 
 	(void)opt;
@@ -278,7 +347,8 @@ static void set_ref(struct walk *w, const struct option *opt, const cJSON *v, vo
 		return;
 	}
 	if (!cJSON_IsObject(v) || cJSON_GetArraySize(v) != 1) {
-		problem(w, path, "'%s' must be one of {branch: NAME}, {tag: NAME} or {commit: SHA}", "ref");
+		problem(w, path, "'%s' must be one of {branch: NAME}, {tag: NAME} or {commit: SHA}",
+			"ref");
 		return;
 	}
 	c = v->child;
@@ -338,7 +408,8 @@ static void set_trusted_keys(struct walk *w, const struct option *opt, const cJS
 		problem(w, path, "'%s' must be a list of SSH public keys", "trusted_keys");
 		return;
 	}
-	cJSON_ArrayForEach(k, v) {
+	cJSON_ArrayForEach(k, v)
+	{
 		if (!cJSON_IsString(k)) {
 			problem(w, path, "'%s' must be a list of SSH public keys", "trusted_keys");
 			return;
@@ -346,6 +417,219 @@ static void set_trusted_keys(struct walk *w, const struct option *opt, const cJS
 		s->trusted_keys = tg_xreallocarray(s->trusted_keys, s->n_trusted_keys + 1,
 						   sizeof(*s->trusted_keys));
 		s->trusted_keys[s->n_trusted_keys++] = tg_xstrdup(k->valuestring);
+	}
+}
+
+static void set_webhook(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			const char *path)
+{
+	struct tg_sync_config *s = base;
+
+	if (!cJSON_IsObject(v)) {
+		problem(w, path, "'%s' must be a mapping", opt->name);
+		return;
+	}
+	s->webhook = 1;
+	walk_table(w, opt->section, v, base, path);
+	/* An unsigned webhook would let anyone who finds the URL trigger
+	 * passes: a webhook without a secret is a mistake, not a mode. */
+	if (!s->webhook_secret_file || !*s->webhook_secret_file)
+		problem(w, path, "'%s' needs a secret_file (Bitbucket signs deliveries with it)",
+			"webhook");
+}
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} api_actions[] = { { "reconcile", TG_API_RECONCILE },
+		    { "suspend", TG_API_SUSPEND },
+		    { "resume", TG_API_RESUME } };
+
+const char *tg_api_action_name(unsigned action)
+{
+	for (size_t i = 0; i < TG_ARRAY_SIZE(api_actions); i++)
+		if (api_actions[i].bit == action)
+			return api_actions[i].name;
+	return "?";
+}
+
+static void set_actions(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			const char *path)
+{
+	struct tg_oidc_rule *r = base;
+	const cJSON *a;
+
+	(void)opt;
+	r->actions = 0;
+	if (!cJSON_IsArray(v) || !cJSON_GetArraySize(v)) {
+		problem(w, path, "'%s' must be a list of reconcile, suspend and resume", "actions");
+		return;
+	}
+	cJSON_ArrayForEach(a, v)
+	{
+		unsigned bit = 0;
+
+		for (size_t i = 0; cJSON_IsString(a) && i < TG_ARRAY_SIZE(api_actions); i++)
+			if (!strcmp(a->valuestring, api_actions[i].name))
+				bit = api_actions[i].bit;
+		if (!bit) {
+			problem(w, path, "'%s' must be a list of reconcile, suspend and resume",
+				"actions");
+			return;
+		}
+		r->actions |= bit;
+	}
+}
+
+static void rule_release(struct tg_oidc_rule *r)
+{
+	free(r->issuer);
+	free(r->repository_uuid);
+	free(r->workspace_uuid);
+	free(r->deployment_environment_uuid);
+	free(r->branch);
+}
+
+static int has_issuer(const struct tg_config *cfg, const char *iss)
+{
+	for (size_t i = 0; cfg && i < cfg->n_oidc_issuers; i++)
+		if (tg_str_eq(cfg->oidc_issuers[i].issuer, iss))
+			return 1;
+	return 0;
+}
+
+static void set_oidc_rules(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			   const char *path)
+{
+	struct tg_sync_config *s = base;
+	const cJSON *item;
+	int i = 0;
+
+	(void)opt;
+	if (!cJSON_IsArray(v)) {
+		problem(w, path, "'%s' must be a list of rules", "rules");
+		return;
+	}
+	cJSON_ArrayForEach(item, v)
+	{
+		char *p = tg_xasprintf("%s.%d", path, i++);
+		struct tg_oidc_rule *r;
+
+		if (!cJSON_IsObject(item)) {
+			problem(w, p, "'%s' entries must be mappings", "rules");
+			free(p);
+			continue;
+		}
+		s->oidc_rules = tg_xreallocarray(s->oidc_rules, s->n_oidc_rules + 1,
+						 sizeof(*s->oidc_rules));
+		r = &s->oidc_rules[s->n_oidc_rules++];
+		memset(r, 0, sizeof(*r));
+		r->actions = TG_API_RECONCILE;
+		walk_table(w, rule_options, item, r, p);
+		/* The issuer signs a token for every pipeline of every
+		 * repository it serves: without a pin, any of them would do. */
+		if ((!r->repository_uuid || !*r->repository_uuid) &&
+		    (!r->workspace_uuid || !*r->workspace_uuid))
+			problem(w, p, "'%s' must pin repository_uuid or workspace_uuid", "rules");
+		if (!w->cfg || w->cfg->n_oidc_issuers == 0)
+			problem(w, p, "'%s' need at least one entry in oidc.issuers", "rules");
+		else if (r->issuer && !has_issuer(w->cfg, r->issuer))
+			problem(w, p, "issuer '%s' is not in oidc.issuers", r->issuer);
+		else if (!r->issuer && w->cfg->n_oidc_issuers > 1)
+			problem(w, p, "'%s' must name their issuer when several are configured",
+				"rules");
+		free(p);
+	}
+}
+
+static void set_algorithms(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			   const char *path)
+{
+	struct tg_oidc_issuer *is = base;
+	const cJSON *a;
+
+	(void)opt;
+	is->algorithms = 0;
+	if (!cJSON_IsArray(v) || !cJSON_GetArraySize(v)) {
+		problem(w, path, "'%s' must be a list such as [RS256] or [ES256]", "algorithms");
+		return;
+	}
+	cJSON_ArrayForEach(a, v)
+	{
+		unsigned bit = cJSON_IsString(a) ? tg_jwt_alg_from_name(a->valuestring) : 0;
+
+		if (!bit) {
+			problem(w, path, "'%s' may hold RS256, RS384, RS512, ES256 and ES384 only",
+				"algorithms");
+			return;
+		}
+		is->algorithms |= bit;
+	}
+}
+
+static int is_https(const char *url)
+{
+	return url && !strncmp(url, "https://", 8) && url[8];
+}
+
+static void issuer_release(struct tg_oidc_issuer *is)
+{
+	free(is->issuer);
+	free(is->audience);
+	free(is->jwks_url);
+	free(is->jwks_file);
+	free(is->ca_file);
+}
+
+static void set_issuers(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			const char *path)
+{
+	struct tg_config *c = base;
+	const cJSON *item;
+	int i = 0;
+
+	(void)opt;
+	if (!cJSON_IsArray(v)) {
+		problem(w, path, "'%s' must be a list", "issuers");
+		return;
+	}
+	cJSON_ArrayForEach(item, v)
+	{
+		char *p = tg_xasprintf("%s.%d", path, i++);
+		struct tg_oidc_issuer *is;
+
+		if (!cJSON_IsObject(item)) {
+			problem(w, p, "'%s' entries must be mappings", "issuers");
+			free(p);
+			continue;
+		}
+		c->oidc_issuers = tg_xreallocarray(c->oidc_issuers, c->n_oidc_issuers + 1,
+						   sizeof(*c->oidc_issuers));
+		is = &c->oidc_issuers[c->n_oidc_issuers++];
+		memset(is, 0, sizeof(*is));
+		is->algorithms = TG_JWT_RS256;
+		is->refresh_interval_ms = 60LL * 60 * 1000;
+		is->min_refresh_interval_ms = 15000;
+		is->leeway_ms = 60000;
+		walk_table(w, issuer_options, item, is, p);
+		if (!is_https(is->issuer))
+			problem(w, p, "'%s' must be an https:// URL (the token's iss)", "issuer");
+		if (!is->audience || !*is->audience)
+			problem(w, p,
+				"'%s' is required (Bitbucket: ari:cloud:bitbucket::workspace/UUID)",
+				"audience");
+		if (is->jwks_url && !is_https(is->jwks_url))
+			problem(w, p, "'%s' must be an https:// URL", "jwks_url");
+		if (is->jwks_url && is->jwks_file)
+			problem(w, p, "'%s' and jwks_url exclude each other", "jwks_file");
+		if (is->refresh_interval_ms < 1000 || is->min_refresh_interval_ms < 100)
+			problem(w, p,
+				"'%s' is too short (refresh_interval >= 1s, min_refresh_interval >= 100ms)",
+				"refresh_interval");
+		for (size_t j = 0; j + 1 < c->n_oidc_issuers; j++)
+			if (is->issuer && tg_str_eq(c->oidc_issuers[j].issuer, is->issuer))
+				problem(w, p, "issuer '%s' is listed twice", is->issuer);
+		free(p);
 	}
 }
 
@@ -363,6 +647,7 @@ void tg_sync_config_defaults(struct tg_sync_config *s)
 	s->drift_policy = TG_DRIFT_CORRECT;
 	s->prune = 1;
 	s->max_delete = -1;
+	s->webhook_rotation_overlap_ms = 10LL * 60 * 1000;
 }
 
 struct tg_config *tg_config_new(void)
@@ -395,7 +680,8 @@ static void load_syncs(struct walk *w, struct tg_config *cfg, const cJSON *list)
 		problem(w, "syncs", "'%s' must be a list", "syncs");
 		return;
 	}
-	cJSON_ArrayForEach(item, list) {
+	cJSON_ArrayForEach(item, list)
+	{
 		char path[32];
 		struct tg_sync_config *s;
 
@@ -432,7 +718,8 @@ int tg_config_check(const struct tg_config *cfg, struct tg_problems *problems)
 						"duplicate sync name '%s'", s->name);
 	}
 	if (cfg->n_syncs == 0)
-		tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0, "syncs", "no sync is configured");
+		tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0, "syncs",
+				"no sync is configured");
 	return problems->errors > before ? TG_EINVALID : 0;
 }
 
@@ -464,8 +751,15 @@ int tg_config_load(struct tg_config **out, const char *path, struct tg_problems 
 	w.pos = docs.items[0].pos;
 	w.doc_line = docs.items[0].line;
 	w.problems = problems;
+	w.cfg = cfg;
 	walk_table(&w, global_options, docs.items[0].json, cfg, "");
+	/* Issuers first (walk_table above), so rules can be checked against them. */
 	load_syncs(&w, cfg, cJSON_GetObjectItemCaseSensitive(docs.items[0].json, "syncs"));
+	if (cfg->auth_required && cfg->n_oidc_issuers == 0)
+		problem(&w, "auth.required", "'%s' needs at least one entry in oidc.issuers",
+			"required");
+	if (cfg->webhook_listen && tg_str_eq(cfg->webhook_listen, cfg->listen))
+		problem(&w, "webhook_listen", "'%s' must differ from listen", "webhook_listen");
 out:
 	free(data);
 	tg_docs_release(&docs);
@@ -549,7 +843,8 @@ static int overlay(struct tg_config *cfg, const struct tg_config_overrides *ov, 
 	if (ov->log_format && tg_log_parse_format(&cfg->log_format, ov->log_format))
 		return tg_err_set(err, TG_EINVALID, "--log-format must be json or text");
 	if (ov->log_level && tg_log_parse_level(&cfg->log_level, ov->log_level))
-		return tg_err_set(err, TG_EINVALID, "--log-level must be debug, info, warn or error");
+		return tg_err_set(err, TG_EINVALID,
+				  "--log-level must be debug, info, warn or error");
 	if (single_sync_flags(ov) && overlay_sync(cfg, ov, err))
 		return TG_EINVALID;
 	if (ov->local_dir)
@@ -643,6 +938,8 @@ static int same_options(const struct option *table, const void *a, const void *b
 		case OPT_CUSTOM:
 			if (o->equal && !o->equal(a, b))
 				return 0;
+			if (!o->equal && o->section && !same_options(o->section, a, b))
+				return 0;
 			break;
 		}
 	}
@@ -659,7 +956,7 @@ static void free_strings(const struct option *table, void *base)
 	for (const struct option *o = table; o->name; o++) {
 		if (o->type == OPT_STRING)
 			free(*(char **)((char *)base + o->offset));
-		else if (o->type == OPT_SECTION)
+		else if (o->section)
 			free_strings(o->section, base);
 	}
 }
@@ -667,6 +964,9 @@ static void free_strings(const struct option *table, void *base)
 static void sync_release(struct tg_sync_config *s)
 {
 	free_strings(sync_options, s);
+	for (size_t i = 0; i < s->n_oidc_rules; i++)
+		rule_release(&s->oidc_rules[i]);
+	free(s->oidc_rules);
 	free(s->ref); /* set by the custom "ref" option */
 	for (size_t i = 0; i < s->n_trusted_keys; i++)
 		free(s->trusted_keys[i]);
@@ -685,5 +985,47 @@ void tg_config_free(struct tg_config *cfg)
 	free(cfg->probe_listen);
 	free(cfg->cache_dir);
 	free(cfg->audit);
+	free(cfg->webhook_listen);
+	for (size_t i = 0; i < cfg->n_oidc_issuers; i++)
+		issuer_release(&cfg->oidc_issuers[i]);
+	free(cfg->oidc_issuers);
 	free(cfg);
+}
+
+#define SWAP(type, x, y)         \
+	do {                     \
+		type tmp_ = (x); \
+		(x) = (y);       \
+		(y) = tmp_;      \
+	} while (0)
+
+void tg_sync_config_swap_access(struct tg_sync_config *a, struct tg_sync_config *b)
+{
+	SWAP(int, a->webhook, b->webhook);
+	SWAP(char *, a->webhook_secret_file, b->webhook_secret_file);
+	SWAP(char *, a->webhook_repository, b->webhook_repository);
+	SWAP(long long, a->webhook_rotation_overlap_ms, b->webhook_rotation_overlap_ms);
+	SWAP(struct tg_oidc_rule *, a->oidc_rules, b->oidc_rules);
+	SWAP(size_t, a->n_oidc_rules, b->n_oidc_rules);
+}
+
+#undef SWAP
+
+int tg_config_issuers_equal(const struct tg_config *a, const struct tg_config *b)
+{
+	if (a->n_oidc_issuers != b->n_oidc_issuers)
+		return 0;
+	for (size_t i = 0; i < a->n_oidc_issuers; i++) {
+		const struct tg_oidc_issuer *x = &a->oidc_issuers[i], *y = &b->oidc_issuers[i];
+
+		if (!tg_str_eq(x->issuer, y->issuer) || !tg_str_eq(x->audience, y->audience) ||
+		    !tg_str_eq(x->jwks_url, y->jwks_url) ||
+		    !tg_str_eq(x->jwks_file, y->jwks_file) || !tg_str_eq(x->ca_file, y->ca_file) ||
+		    x->algorithms != y->algorithms ||
+		    x->refresh_interval_ms != y->refresh_interval_ms ||
+		    x->min_refresh_interval_ms != y->min_refresh_interval_ms ||
+		    x->leeway_ms != y->leeway_ms)
+			return 0;
+	}
+	return 1;
 }

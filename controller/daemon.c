@@ -19,6 +19,7 @@
 #include "tg/catalog.h"
 #include "tg/daemon_state.h"
 #include "tg/log.h"
+#include "tg/oidc.h"
 #include "tg/banned.h"
 
 /* SIGTERM: how long the running pass may take before it is abandoned. */
@@ -43,7 +44,7 @@ static void on_signal(int sig)
 #define PROBE_TIMEOUT_S 5
 
 static int start_httpd(struct tg_daemon *d, const struct tg_config *cfg, const char *listen,
-		       int probes_only, struct tg_httpd **out, struct tg_err *err)
+		       enum tg_httpd_role role, struct tg_httpd **out, struct tg_err *err)
 {
 	struct tg_httpd_ops ops;
 	struct tg_httpd_opts opts = { 0 };
@@ -53,8 +54,8 @@ static int start_httpd(struct tg_daemon *d, const struct tg_config *cfg, const c
 		return 0;
 	tg_handlers_fill(&ops, d);
 	opts.listen = listen;
-	opts.probes_only = probes_only;
-	if (probes_only) {
+	opts.role = role;
+	if (role == TG_HTTPD_PROBES) {
 		opts.max_connections = PROBE_MAX_CONNECTIONS;
 		opts.connection_timeout_s = PROBE_TIMEOUT_S;
 	} else {
@@ -68,14 +69,14 @@ static int start_httpd(struct tg_daemon *d, const struct tg_config *cfg, const c
 
 /* SIGHUP with a new address: listen there before letting the old go. */
 static int move_listener(struct tg_daemon *d, const struct tg_config *nc, const char *listen,
-			 int probes_only, struct tg_httpd **server, char **current)
+			 enum tg_httpd_role role, struct tg_httpd **server, char **current)
 {
 	struct tg_httpd *h = NULL;
 	struct tg_err err = { 0, "" };
 
 	if (tg_str_eq(listen, *current))
 		return 0;
-	if (start_httpd(d, nc, listen, probes_only, &h, &err)) {
+	if (start_httpd(d, nc, listen, role, &h, &err)) {
 		tg_log_kv(TG_LOG_ERROR, "reload refused: cannot listen on the new address", "error",
 			  err.msg, NULL);
 		return -1;
@@ -102,20 +103,44 @@ static void reload(struct tg_daemon *d, const char *path, const struct tg_config
 	struct tg_problems problems;
 	struct tg_err err = { 0, "" };
 	struct tg_config *nc = NULL;
+	struct tg_oidc *fresh = NULL;
+	int same_issuers;
 
 	tg_problems_init(&problems);
 	if (!path) {
-		tg_log_kv(TG_LOG_WARN, "SIGHUP ignored: the daemon was started without --config", NULL);
+		tg_log_kv(TG_LOG_WARN, "SIGHUP ignored: the daemon was started without --config",
+			  NULL);
 		goto out;
 	}
 	if (tg_config_build(&nc, path, ov, &problems, &err)) {
-		log_problems("reload refused: the new configuration is invalid; keeping the running one",
-			     err.msg, &problems);
+		log_problems(
+			"reload refused: the new configuration is invalid; keeping the running one",
+			err.msg, &problems);
 		goto out;
 	}
-	if (move_listener(d, nc, nc->listen, 0, &d->httpd, &d->listen) ||
-	    move_listener(d, nc, nc->probe_listen, 1, &d->probe_httpd, &d->probe_listen))
+	if (move_listener(d, nc, nc->listen, TG_HTTPD_MAIN, &d->httpd, &d->listen) ||
+	    move_listener(d, nc, nc->probe_listen, TG_HTTPD_PROBES, &d->probe_httpd,
+			  &d->probe_listen) ||
+	    move_listener(d, nc, nc->webhook_listen, TG_HTTPD_PUBLIC, &d->webhook_httpd,
+			  &d->webhook_listen))
 		goto out;
+	/* New issuers: a new verifier (its thread fetches their keys at
+	 * once); requests in flight finish with the old one. */
+	pthread_mutex_lock(&d->lock);
+	same_issuers = tg_config_issuers_equal(nc, d->pending ? d->pending : d->global);
+	pthread_mutex_unlock(&d->lock);
+	if (!same_issuers) {
+		struct tg_oidc *old;
+
+		fresh = tg_oidc_new(nc);
+		pthread_mutex_lock(&d->lock);
+		old = d->oidc;
+		d->oidc = fresh;
+		pthread_mutex_unlock(&d->lock);
+		fresh = NULL;
+		tg_oidc_unref(old);
+		tg_log_kv(TG_LOG_INFO, "reload: oidc issuers changed", NULL);
+	}
 	pthread_mutex_lock(&d->lock);
 	tg_config_free(d->pending);
 	d->pending = nc;
@@ -131,6 +156,11 @@ static void daemon_release(struct tg_daemon *d, int worker_alive)
 {
 	tg_httpd_stop(d->httpd);
 	tg_httpd_stop(d->probe_httpd);
+	tg_httpd_stop(d->webhook_httpd);
+	/* No handler runs any more: the verifier and the webhook state can go. */
+	tg_oidc_unref(d->oidc);
+	tg_webhook_keys_free(d->hook_keys);
+	tg_webhook_seen_free(d->hook_seen);
 	if (!worker_alive) {
 		for (size_t i = 0; i < d->n_syncs; i++)
 			tg_dsync_free(d->syncs[i]);
@@ -147,6 +177,7 @@ static void daemon_release(struct tg_daemon *d, int worker_alive)
 	free(d->audit_path);
 	free(d->listen);
 	free(d->probe_listen);
+	free(d->webhook_listen);
 }
 
 int tg_daemon_run(struct tg_config *cfg, const char *config_path,
@@ -170,6 +201,10 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 	d.global = cfg;
 	d.listen = tg_xstrdup(cfg->listen);
 	d.probe_listen = cfg->probe_listen ? tg_xstrdup(cfg->probe_listen) : NULL;
+	d.webhook_listen = cfg->webhook_listen ? tg_xstrdup(cfg->webhook_listen) : NULL;
+	d.hook_keys = tg_webhook_keys_new();
+	d.hook_seen = tg_webhook_seen_new(TG_WEBHOOK_SEEN);
+	d.oidc = tg_oidc_new(cfg);
 	d.rng = (unsigned long long)tg_wall_ms() * 2654435761ULL ^ (unsigned long long)getpid() ^
 		0x9e3779b97f4a7c15ULL;
 	d.heartbeat_ms = now;
@@ -203,8 +238,9 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, &old_mask);
 
-	if (start_httpd(&d, cfg, cfg->listen, 0, &d.httpd, &err) ||
-	    start_httpd(&d, cfg, cfg->probe_listen, 1, &d.probe_httpd, &err)) {
+	if (start_httpd(&d, cfg, cfg->listen, TG_HTTPD_MAIN, &d.httpd, &err) ||
+	    start_httpd(&d, cfg, cfg->probe_listen, TG_HTTPD_PROBES, &d.probe_httpd, &err) ||
+	    start_httpd(&d, cfg, cfg->webhook_listen, TG_HTTPD_PUBLIC, &d.webhook_httpd, &err)) {
 		tg_log_kv(TG_LOG_ERROR, "cannot start", "error", err.msg, NULL);
 		goto restore;
 	}
@@ -217,8 +253,8 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 		char n[32];
 
 		snprintf(n, sizeof(n), "%zu", d.n_syncs);
-		tg_log_kv(TG_LOG_INFO, "controller started", "listen", cfg->listen, "syncs", n, "version",
-			  TG_VERSION, NULL);
+		tg_log_kv(TG_LOG_INFO, "controller started", "listen", cfg->listen, "syncs", n,
+			  "version", TG_VERSION, NULL);
 	}
 
 	for (;;) {
@@ -253,8 +289,10 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 		} else {
 			/* Returning would let the caller shut libgit2 and libcurl
 			 * down under the running pass. */
-			tg_log_kv(TG_LOG_WARN, "abandoning the running pass at the shutdown deadline", NULL);
+			tg_log_kv(TG_LOG_WARN,
+				  "abandoning the running pass at the shutdown deadline", NULL);
 			tg_httpd_stop(d.httpd);
+			tg_httpd_stop(d.webhook_httpd);
 			fflush(NULL);
 			_exit(0);
 		}

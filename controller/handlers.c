@@ -1,7 +1,10 @@
 /*
  * HTTP endpoints of the daemon (see include/tg/daemon_state.h).  They run on
  * libmicrohttpd's threads: they read status under the daemon's lock and
- * enqueue triggers; they never touch git or the gateway.
+ * enqueue triggers; they never touch git or the gateway.  They decide who
+ * may trigger what: a webhook by its HMAC signature, the API by an OIDC
+ * token and the sync's rules (or, without one, by a loopback listener).
+ * Token keys are fetched by the oidc module's own thread, not here.
  */
 #include "tg/daemon_state.h"
 
@@ -9,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -65,7 +69,8 @@ static int http_readyz(void *ctx, struct tg_buf *out)
 		const struct tg_dsync *s = d->syncs[i];
 
 		if (!s->passes && !s->sched.suspended) {
-			tg_buf_printf(out, "waiting for the first reconcile of sync '%s'\n", s->cfg->name);
+			tg_buf_printf(out, "waiting for the first reconcile of sync '%s'\n",
+				      s->cfg->name);
 			status = 503;
 		}
 	}
@@ -84,13 +89,16 @@ static cJSON *sync_status_json(const struct tg_dsync *s)
 
 	cJSON_AddStringToObject(o, "name", s->cfg->name);
 	cJSON_AddBoolToObject(o, "suspended", s->sched.suspended);
+	cJSON_AddBoolToObject(o, "webhook", s->cfg->webhook);
+	cJSON_AddNumberToObject(o, "oidc_rules", (double)s->cfg->n_oidc_rules);
 	cJSON_AddBoolToObject(o, "running", s->sched.running);
 	tg_json_add_str_or_null(o, "running_trigger", s->running_trigger);
 	cJSON_AddBoolToObject(o, "ready", s->passes > 0);
 	cJSON_AddNumberToObject(o, "passes", s->passes);
 	tg_json_add_str_or_null(o, "last_commit", s->applied_commit);
 	tg_json_add_str_or_null(o, "remote_head", s->remote_head);
-	tg_json_add_str_or_null(o, "last_outcome", s->has_result ? tg_outcome_name(s->last_outcome) : NULL);
+	tg_json_add_str_or_null(o, "last_outcome",
+				s->has_result ? tg_outcome_name(s->last_outcome) : NULL);
 	tg_json_add_str_or_null(o, "last_error", s->last_error);
 	tg_json_add_time(o, "last_run_at", s->last_run_wall_ms);
 	tg_json_add_time(o, "last_success_at", s->last_success_wall_ms);
@@ -104,7 +112,8 @@ static cJSON *sync_status_json(const struct tg_dsync *s)
 	}
 	cJSON_AddNumberToObject(o, "consecutive_failures", s->sched.failures);
 	cJSON_AddNumberToObject(o, "interval_seconds", (double)s->sched.interval_ms / 1000.0);
-	cJSON_AddNumberToObject(o, "drift_interval_seconds", (double)s->sched.drift_interval_ms / 1000.0);
+	cJSON_AddNumberToObject(o, "drift_interval_seconds",
+				(double)s->sched.drift_interval_ms / 1000.0);
 	/* Rendered once by the worker: embedded, not parsed again. */
 	if (s->last_result_json)
 		cJSON_AddItemToObject(o, "last_result", cJSON_CreateRaw(s->last_result_json));
@@ -159,6 +168,240 @@ static int http_syncs(void *ctx, const char *name, struct tg_buf *out)
 	return status;
 }
 
+/* --- who is calling --------------------------------------------------------- */
+
+void tg_actor_release(struct tg_actor *a)
+{
+	free(a->text);
+	free(a->identity);
+	a->text = a->identity = NULL;
+}
+
+/* key=value, quoted when the value has a space or a quote, for the audit
+ * trail's one-line actor. */
+static void put_kv(struct tg_buf *b, const char *key, const char *value)
+{
+	if (!value || !*value)
+		return;
+	if (b->len)
+		tg_buf_puts(b, " ");
+	tg_buf_printf(b, "%s=", key);
+	if (!strpbrk(value, " \"\\")) {
+		tg_buf_puts(b, value);
+		return;
+	}
+	tg_buf_puts(b, "\"");
+	for (const char *c = value; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			tg_buf_puts(b, "\\");
+		tg_buf_put(b, c, 1);
+	}
+	tg_buf_puts(b, "\"");
+}
+
+static void add_str(cJSON *o, const char *key, const char *v)
+{
+	if (v && *v)
+		cJSON_AddStringToObject(o, key, v);
+}
+
+static char *render(cJSON *o)
+{
+	char *s = cJSON_PrintUnformatted(o);
+
+	cJSON_Delete(o);
+	return s ? s : tg_xstrdup("{}");
+}
+
+static void pipeline_actor(struct tg_actor *a, const struct tg_oidc_identity *id, unsigned action)
+{
+	struct tg_buf b = TG_BUF_INIT;
+	cJSON *o = cJSON_CreateObject();
+
+	tg_buf_puts(&b, "bitbucket-pipelines");
+	put_kv(&b, "pipeline", id->pipeline_uuid);
+	put_kv(&b, "step", id->step_uuid);
+	put_kv(&b, "repository", id->repository_uuid);
+	put_kv(&b, "branch", id->branch);
+	put_kv(&b, "environment", id->deployment_environment_uuid);
+	a->text = tg_buf_detach(&b);
+	cJSON_AddStringToObject(o, "kind", "pipeline");
+	cJSON_AddStringToObject(o, "action", tg_api_action_name(action));
+	add_str(o, "issuer", id->issuer);
+	add_str(o, "subject", id->subject);
+	add_str(o, "workspace_uuid", id->workspace_uuid);
+	add_str(o, "repository_uuid", id->repository_uuid);
+	add_str(o, "branch", id->branch);
+	add_str(o, "deployment_environment_uuid", id->deployment_environment_uuid);
+	add_str(o, "pipeline_uuid", id->pipeline_uuid);
+	add_str(o, "step_uuid", id->step_uuid);
+	add_str(o, "account_uuid", id->account_uuid);
+	a->identity = render(o);
+}
+
+static void loopback_actor(struct tg_actor *a, const struct tg_http_request *req, unsigned action)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	a->text = tg_xasprintf("api (loopback %s)", req->remote ? req->remote : "?");
+	cJSON_AddStringToObject(o, "kind", "loopback");
+	cJSON_AddStringToObject(o, "action", tg_api_action_name(action));
+	add_str(o, "remote", req->remote);
+	a->identity = render(o);
+}
+
+/* "Bearer <token>" (RFC 6750 2.1), or NULL. */
+static const char *bearer_token(const char *authz, size_t *len)
+{
+	const char *t;
+
+	if (!authz || strncasecmp(authz, "Bearer ", 7))
+		return NULL;
+	for (t = authz + 7; *t == ' '; t++)
+		;
+	*len = strlen(t);
+	while (*len && t[*len - 1] == ' ')
+		(*len)--;
+	return *len ? t : NULL;
+}
+
+static int refuse(struct tg_daemon *d, struct tg_buf *out, int status, const char *result,
+		  const char *reason, const char *msg, const struct tg_http_request *req,
+		  const char *name, unsigned action, const char *detail,
+		  const struct tg_oidc_identity *id)
+{
+	tg_catalog_auth(d->metrics, result, reason);
+	tg_log_kv(TG_LOG_WARN, "api request refused", "sync", name, "action",
+		  tg_api_action_name(action), "status",
+		  status == 401   ? "401"
+		  : status == 403 ? "403"
+		  : status == 404 ? "404"
+				  : "503",
+		  "reason", reason, "detail", detail ? detail : msg, "remote", req->remote,
+		  "repository_uuid", id ? id->repository_uuid : NULL, "branch",
+		  id ? id->branch : NULL, "pipeline_uuid", id ? id->pipeline_uuid : NULL, NULL);
+	return error_json(out, status, "%s", msg);
+}
+
+/*
+ * Who may POST to /api/v1/syncs/{name}/{action}: 0 with *actor filled, or
+ * the HTTP status with the answer in out.
+ *   - with oidc.issuers, a bearer token is always verified, on any
+ *     listener; then a rule of the sync must allow the action;
+ *   - without a token: loopback listeners serve as before unless
+ *     auth.required; other listeners, and webhook_listen, do not.
+ */
+static int authorize(struct tg_daemon *d, const struct tg_http_request *req, const char *name,
+		     unsigned action, struct tg_actor *actor, struct tg_buf *out)
+{
+	const char *authz = req->header(req, "Authorization");
+	struct tg_oidc_identity id;
+	struct tg_oidc *oidc;
+	struct tg_dsync *s;
+	const char *token;
+	char detail[256] = "";
+	size_t len = 0;
+	enum tg_jwt_reason r;
+	int required, rule, found;
+
+	memset(actor, 0, sizeof(*actor));
+	pthread_mutex_lock(&d->lock);
+	oidc = tg_oidc_ref(d->oidc);
+	required = d->global->auth_required;
+	pthread_mutex_unlock(&d->lock);
+	if (!oidc) {
+		if (req->role == TG_HTTPD_PUBLIC || !req->loopback)
+			return refuse(
+				d, out, 403, "forbidden", "oidc_not_configured",
+				"POST requests are only served when listening on a loopback address "
+				"(127.0.0.1 or ::1) unless oidc.issuers is configured, so that "
+				"pipelines can authenticate with their OIDC token",
+				req, name, action, NULL, NULL);
+		tg_catalog_auth(d->metrics, "allowed", "loopback");
+		loopback_actor(actor, req, action);
+		return 0;
+	}
+	if (!authz) {
+		tg_oidc_unref(oidc);
+		if (req->role == TG_HTTPD_PUBLIC || !req->loopback || required)
+			return refuse(
+				d, out, 401, "unauthenticated", "missing_token",
+				"this endpoint needs Authorization: Bearer <OIDC token> "
+				"(in Bitbucket Pipelines: oidc: true and $BITBUCKET_STEP_OIDC_TOKEN)",
+				req, name, action, NULL, NULL);
+		tg_catalog_auth(d->metrics, "allowed", "loopback");
+		loopback_actor(actor, req, action);
+		return 0;
+	}
+	token = bearer_token(authz, &len);
+	if (!token) {
+		tg_oidc_unref(oidc);
+		return refuse(d, out, 401, "unauthenticated", "malformed",
+			      "the Authorization header must be 'Bearer <token>'", req, name,
+			      action, NULL, NULL);
+	}
+	r = tg_oidc_verify(oidc, token, len, tg_wall_ms() / 1000, &id, detail, sizeof(detail));
+	tg_oidc_unref(oidc);
+	if (r != TG_JWT_OK) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "token refused: %s", tg_jwt_reason_name(r));
+		return refuse(d, out, r == TG_JWT_JWKS_UNAVAILABLE ? 503 : 401,
+			      r == TG_JWT_JWKS_UNAVAILABLE ? "unavailable" : "unauthenticated",
+			      tg_jwt_reason_name(r), msg, req, name, action, detail, NULL);
+	}
+	pthread_mutex_lock(&d->lock);
+	s = tg_daemon_find_sync(d, name);
+	found = s != NULL;
+	rule = s ? tg_oidc_rules_allow(s->cfg->oidc_rules, s->cfg->n_oidc_rules, &id, action) : -1;
+	pthread_mutex_unlock(&d->lock);
+	if (!found) {
+		char msg[300];
+		int st;
+
+		snprintf(msg, sizeof(msg), "no sync named '%.256s'", name);
+		st = refuse(d, out, 404, "not_found", "no_sync", msg, req, name, action, NULL, &id);
+		tg_oidc_identity_release(&id);
+		return st;
+	}
+	if (rule < 0) {
+		int st;
+
+		snprintf(detail, sizeof(detail),
+			 "no oidc rule of sync '%s' allows '%s' for this token", name,
+			 tg_api_action_name(action));
+		st = refuse(d, out, 403, "forbidden", "no_rule",
+			    "no oidc rule of this sync allows this pipeline to do that", req, name,
+			    action, detail, &id);
+		tg_oidc_identity_release(&id);
+		return st;
+	}
+	tg_catalog_auth(d->metrics, "allowed", "token");
+	pipeline_actor(actor, &id, action);
+	tg_log_kv(TG_LOG_INFO, "api request authorized", "sync", name, "action",
+		  tg_api_action_name(action), "actor", actor->text, "remote", req->remote, NULL);
+	tg_oidc_identity_release(&id);
+	return 0;
+}
+
+void tg_dsync_add_actor(struct tg_dsync *s, struct tg_actor *a)
+{
+	for (size_t i = 0; i < s->n_actors; i++)
+		if (tg_str_eq(s->actors[i].text, a->text)) {
+			tg_actor_release(a); /* the same caller twice: once is enough */
+			return;
+		}
+	if (s->n_actors == TG_MAX_PENDING_ACTORS) {
+		s->more_actors++;
+		tg_actor_release(a);
+		return;
+	}
+	s->actors[s->n_actors++] = *a;
+	memset(a, 0, sizeof(*a));
+}
+
+/* --- the API ------------------------------------------------------------------ */
+
 static int outcome_status(enum tg_outcome o)
 {
 	switch (o) {
@@ -168,24 +411,105 @@ static int outcome_status(enum tg_outcome o)
 	}
 }
 
-static int http_reconcile(void *ctx, const char *name, long long wait_ms, struct tg_buf *out)
+/* 4 to 40 hex digits. */
+static int valid_commit(const char *c)
+{
+	size_t n = strlen(c);
+
+	return n >= 4 && n <= 40 && strspn(c, "0123456789abcdefABCDEF") == n;
+}
+
+static void unlink_query(struct tg_daemon *d, const char *name, struct tg_commit_query *q)
+{
+	struct tg_dsync *s = tg_daemon_find_sync(d, name);
+
+	for (struct tg_commit_query **p = s ? &s->queries : NULL; p && *p; p = &(*p)->next)
+		if (*p == q) {
+			*p = q->next;
+			return;
+		}
+}
+
+/* The pass's result, with the answer about ?commit= when asked. */
+static int put_result(struct tg_buf *out, const char *result, enum tg_outcome outcome,
+		      const struct tg_commit_query *q)
+{
+	int status = outcome_status(outcome), live;
+	cJSON *o, *c;
+
+	if (!q) {
+		tg_buf_puts(out, result);
+		tg_buf_puts(out, "\n");
+		return status;
+	}
+	o = cJSON_Parse(result);
+	if (!o)
+		o = cJSON_CreateObject();
+	/* After a partial or failed pass nobody can vouch for what is live. */
+	live = q->done && (!strcmp(q->relation, "applied") || !strcmp(q->relation, "ancestor")) &&
+	       (outcome == TG_OUTCOME_SUCCESS || outcome == TG_OUTCOME_REFUSED);
+	c = cJSON_AddObjectToObject(o, "commit_check");
+	cJSON_AddStringToObject(c, "commit", q->sha);
+	cJSON_AddBoolToObject(c, "live", live);
+	cJSON_AddStringToObject(c, "relation", q->done ? q->relation : "unknown");
+	tg_json_add_str_or_null(c, "live_commit", q->live_commit);
+	put_json(out, o);
+	cJSON_Delete(o);
+	/* The pass worked but did not make this commit live (another branch,
+	 * a commit not pushed yet, a newer pass refused): the step fails. */
+	if (status == 200 && !live)
+		status = 409;
+	return status;
+}
+
+static int http_reconcile(void *ctx, const char *name, long long wait_ms,
+			  const struct tg_http_request *req, struct tg_buf *out)
 {
 	struct tg_daemon *d = ctx;
 	struct tg_dsync *s;
+	struct tg_actor actor;
+	struct tg_commit_query q, *query = NULL;
+	const char *commit = req->query(req, "commit");
 	unsigned long long ticket;
 	long long deadline = tg_now_ms() + wait_ms;
 	char *result = NULL;
 	enum tg_outcome outcome = TG_OUTCOME_SUCCESS;
+	int status;
 
+	status = authorize(d, req, name, TG_API_RECONCILE, &actor, out);
+	if (status)
+		return status;
+	if (commit && (!valid_commit(commit) || wait_ms <= 0)) {
+		tg_actor_release(&actor);
+		return error_json(out, 400, "%s",
+				  !valid_commit(commit)
+					  ? "commit must be 4 to 40 hexadecimal digits"
+					  : "commit= needs wait=true: the answer says whether "
+					    "that commit went live");
+	}
 	pthread_mutex_lock(&d->lock);
 	s = tg_daemon_find_sync(d, name);
 	if (!s || d->stopping) {
 		pthread_mutex_unlock(&d->lock);
+		tg_actor_release(&actor);
 		return s ? error_json(out, 503, "shutting down; sync '%s' was not triggered", name)
 			 : error_json(out, 404, "no sync named '%s'", name);
 	}
 	ticket = ++s->trigger_seq;
 	tg_sched_trigger(&s->sched, TG_TRIGGER_PIPELINE);
+	tg_dsync_add_actor(s, &actor);
+	if (commit) {
+		memset(&q, 0, sizeof(q));
+		q.id = ++d->query_seq;
+		q.ticket = ticket;
+		snprintf(q.sha, sizeof(q.sha), "%s", commit);
+		for (char *c = q.sha; *c; c++)
+			if (*c >= 'A' && *c <= 'F')
+				*c = (char)(*c - 'A' + 'a');
+		q.next = s->queries;
+		s->queries = &q;
+		query = &q;
+	}
 	pthread_cond_broadcast(&d->wake);
 	while (wait_ms > 0 && s && s->done_seq < ticket && !d->stopping) {
 		struct timespec ts;
@@ -199,46 +523,61 @@ static int http_reconcile(void *ctx, const char *name, long long wait_ms, struct
 		result = tg_xstrdup(s->last_result_json);
 		outcome = s->last_outcome;
 	}
+	if (query)
+		unlink_query(d, name, query);
 	pthread_mutex_unlock(&d->lock);
 	if (result) {
-		tg_buf_puts(out, result);
-		tg_buf_puts(out, "\n");
+		status = put_result(out, result, outcome, query);
 		free(result);
-		return outcome_status(outcome);
+		return status;
 	}
 	if (!s)
-		return error_json(out, 404, "sync '%s' was removed by a configuration reload", name);
+		return error_json(out, 404, "sync '%s' was removed by a configuration reload",
+				  name);
 	if (wait_ms > 0 && d->stopping)
-		return error_json(out, 503, "shutting down before the pass of sync '%s' finished", name);
+		return error_json(out, 503, "shutting down before the pass of sync '%s' finished",
+				  name);
 	{
 		cJSON *o = cJSON_CreateObject();
 
 		cJSON_AddStringToObject(o, "sync", name);
 		cJSON_AddBoolToObject(o, "queued", 1);
 		if (wait_ms > 0)
-			cJSON_AddStringToObject(o, "message",
-						"the pass did not finish in time; see GET /api/v1/syncs/{name}");
+			cJSON_AddStringToObject(
+				o, "message",
+				"the pass did not finish in time; see GET /api/v1/syncs/{name}");
 		put_json(out, o);
 		cJSON_Delete(o);
 	}
 	return 202;
 }
 
-static int http_suspend(void *ctx, const char *name, int suspend, struct tg_buf *out)
+static int http_suspend(void *ctx, const char *name, int suspend, const struct tg_http_request *req,
+			struct tg_buf *out)
 {
 	struct tg_daemon *d = ctx;
 	struct tg_dsync *s;
+	struct tg_actor actor;
+	int status;
 	cJSON *o;
 
+	status = authorize(d, req, name, suspend ? TG_API_SUSPEND : TG_API_RESUME, &actor, out);
+	if (status)
+		return status;
 	pthread_mutex_lock(&d->lock);
 	s = tg_daemon_find_sync(d, name);
 	if (s) {
-		if (s->sched.suspended && !suspend)
+		tg_log_kv(TG_LOG_INFO, suspend ? "sync suspended" : "sync resumed", "sync", name,
+			  "actor", actor.text, NULL);
+		if (s->sched.suspended && !suspend) {
 			tg_sched_trigger(&s->sched, TG_TRIGGER_RESUME);
+			tg_dsync_add_actor(s, &actor); /* the pass resuming starts */
+		}
 		s->sched.suspended = suspend;
 		pthread_cond_broadcast(&d->wake);
 	}
 	pthread_mutex_unlock(&d->lock);
+	tg_actor_release(&actor);
 	if (!s)
 		return error_json(out, 404, "no sync named '%s'", name);
 	{
@@ -246,13 +585,318 @@ static int http_suspend(void *ctx, const char *name, int suspend, struct tg_buf 
 
 		tg_metrics_set(d->metrics, TG_M_SUSPENDED, l, suspend);
 	}
-	tg_log_kv(TG_LOG_INFO, suspend ? "sync suspended" : "sync resumed", "sync", name, NULL);
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "sync", name);
 	cJSON_AddBoolToObject(o, "suspended", suspend);
 	put_json(out, o);
 	cJSON_Delete(o);
 	return 200;
+}
+
+/* --- Bitbucket webhooks --------------------------------------------------- */
+
+/* A sync with a webhook, copied under the lock. */
+struct hook_target {
+	char *name, *secret_file, *repository, *repo_url, *ref;
+	enum tg_ref_type ref_type;
+	long long overlap_ms;
+	int verified; /* its secret signed this delivery */
+	int previous; /* ... with a secret from before the last rotation */
+};
+
+static size_t hook_targets(struct tg_daemon *d, struct hook_target **out)
+{
+	struct hook_target *t = NULL;
+	size_t n = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < d->n_syncs; i++) {
+		const struct tg_sync_config *c = d->syncs[i]->cfg;
+
+		if (!c->webhook || !c->webhook_secret_file)
+			continue;
+		t = tg_xreallocarray(t, n + 1, sizeof(*t));
+		t[n].name = tg_xstrdup(c->name);
+		t[n].secret_file = tg_xstrdup(c->webhook_secret_file);
+		t[n].repository = c->webhook_repository ? tg_xstrdup(c->webhook_repository) : NULL;
+		t[n].repo_url = c->repo_url ? tg_xstrdup(c->repo_url) : NULL;
+		t[n].ref = c->ref ? tg_xstrdup(c->ref) : NULL;
+		t[n].ref_type = c->ref_type;
+		t[n].overlap_ms = c->webhook_rotation_overlap_ms;
+		t[n].verified = t[n].previous = 0;
+		n++;
+	}
+	pthread_mutex_unlock(&d->lock);
+	*out = t;
+	return n;
+}
+
+static void free_targets(struct hook_target *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(t[i].name);
+		free(t[i].secret_file);
+		free(t[i].repository);
+		free(t[i].repo_url);
+		free(t[i].ref);
+	}
+	free(t);
+}
+
+static int http_hooks_enabled(void *ctx)
+{
+	struct tg_daemon *d = ctx;
+	int any = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < d->n_syncs && !any; i++)
+		any = d->syncs[i]->cfg->webhook;
+	pthread_mutex_unlock(&d->lock);
+	return any;
+}
+
+/* A header value fit for logs and JSON: at most 128 printable bytes. */
+static void header_text(char *out, size_t n, const char *v)
+{
+	size_t i = 0;
+
+	for (; v && *v && i + 1 < n && i < 128; v++)
+		out[i++] = (*v > 0x20 && *v < 0x7f) ? *v : '?';
+	out[i] = '\0';
+}
+
+/*
+ * Checks the signature with the secrets of every sync that has a webhook
+ * (each distinct file once) and marks the syncs whose secret signed it.
+ * Returns 0 when one did, 401 when none did, 500 when a secret file could
+ * not be read and none of the others signed it.
+ */
+static int verify_delivery(struct tg_daemon *d, struct hook_target *t, size_t n, const char *sig,
+			   const struct tg_http_request *req)
+{
+	long long now = tg_now_ms();
+	int any = 0, unreadable = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct tg_err err = { 0, "" };
+		size_t j;
+		int rc;
+
+		for (j = 0; j < i; j++)
+			if (!strcmp(t[j].secret_file, t[i].secret_file))
+				break;
+		if (j < i) { /* same file as an earlier sync: same answer */
+			t[i].verified = t[j].verified;
+			t[i].previous = t[j].previous;
+			continue;
+		}
+		rc = tg_webhook_keys_check(d->hook_keys, t[i].secret_file, t[i].overlap_ms, now,
+					   sig, req->body, req->body_len, &t[i].previous, &err);
+		if (rc == 0) {
+			t[i].verified = any = 1;
+		} else if (rc != TG_EAUTH) {
+			unreadable = 1;
+			tg_log_kv(TG_LOG_ERROR, "webhook: cannot use the secret file", "sync",
+				  t[i].name, "error", err.msg, NULL);
+		}
+	}
+	if (any)
+		return 0;
+	return unreadable ? 500 : 401;
+}
+
+static void webhook_actor(struct tg_actor *a, const struct tg_webhook_push *p, const char *event,
+			  const char *delivery, const char *hook,
+			  const struct tg_webhook_change *ch)
+{
+	struct tg_buf b = TG_BUF_INIT;
+	cJSON *o = cJSON_CreateObject(), *ref;
+	const char *source =
+		p->flavor == TG_WEBHOOK_CLOUD ? "bitbucket-cloud" : "bitbucket-data-center";
+
+	tg_buf_printf(&b, "%s-webhook", source);
+	put_kv(&b, "delivery", delivery);
+	put_kv(&b, "user", p->actor_id);
+	put_kv(&b, "name", p->actor_name);
+	put_kv(&b, "ref", ch->name);
+	put_kv(&b, "commit", ch->commit);
+	a->text = tg_buf_detach(&b);
+	cJSON_AddStringToObject(o, "kind", "webhook");
+	cJSON_AddStringToObject(o, "source", source);
+	cJSON_AddStringToObject(o, "event", event);
+	add_str(o, "delivery", delivery);
+	add_str(o, "hook_uuid", hook);
+	add_str(o, "repository", p->full_name);
+	add_str(o, "repository_uuid", p->uuid);
+	add_str(o, "user", p->actor_id);
+	add_str(o, "user_name", p->actor_name);
+	ref = cJSON_AddObjectToObject(o, "ref");
+	cJSON_AddStringToObject(ref, "type", ch->is_tag ? "tag" : "branch");
+	cJSON_AddStringToObject(ref, "name", ch->name);
+	tg_json_add_str_or_null(ref, "commit", ch->commit);
+	a->identity = render(o);
+}
+
+static int hook_answer(struct tg_daemon *d, struct tg_buf *out, int status, const char *result,
+		       const char *event, const char *delivery, cJSON *triggered,
+		       const char *message)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	tg_catalog_webhook(d->metrics, result);
+	tg_json_add_str_or_null(o, "delivery", delivery);
+	tg_json_add_str_or_null(o, "event", event);
+	cJSON_AddStringToObject(o, "result", result);
+	cJSON_AddItemToObject(o, "triggered", triggered ? triggered : cJSON_CreateArray());
+	if (message)
+		cJSON_AddStringToObject(o, "message", message);
+	put_json(out, o);
+	cJSON_Delete(o);
+	return status;
+}
+
+static int http_hook(void *ctx, const struct tg_http_request *req, struct tg_buf *out)
+{
+	struct tg_daemon *d = ctx;
+	struct hook_target *t = NULL;
+	struct tg_webhook_push push;
+	struct tg_err err = { 0, "" };
+	enum tg_webhook_flavor flavor = TG_WEBHOOK_CLOUD;
+	enum tg_webhook_kind kind;
+	const char *sig = req->header(req, "X-Hub-Signature");
+	const char *id = req->header(req, "X-Request-UUID");
+	char event[129], delivery[129], hook[129];
+	cJSON *triggered = NULL;
+	size_t n, n_triggered = 0;
+	int status;
+
+	memset(&push, 0, sizeof(push));
+	if (!id)
+		id = req->header(req, "X-Request-Id");
+	header_text(event, sizeof(event), req->header(req, "X-Event-Key"));
+	header_text(delivery, sizeof(delivery), id);
+	header_text(hook, sizeof(hook), req->header(req, "X-Hook-UUID"));
+	n = hook_targets(d, &t);
+	if (!n) {
+		status = error_json(out, 404, "%s",
+				    "webhooks are not enabled: no sync has a webhook");
+		goto out;
+	}
+	/* Authenticate before reading a byte of the payload; say nothing of
+	 * it in the log either way. */
+	status = sig ? verify_delivery(d, t, n, sig, req) : 401;
+	if (status) {
+		tg_catalog_webhook(d->metrics, status == 401 ? "unauthorized" : "error");
+		tg_log_kv(TG_LOG_WARN, "webhook refused", "reason",
+			  !sig            ? "no X-Hub-Signature header"
+			  : status == 401 ? "signature does not match any webhook secret"
+					  : "a webhook secret file cannot be read",
+			  "event", event, "delivery", delivery, "remote", req->remote, NULL);
+		error_json(out, status, "%s",
+			   !sig ? "missing X-Hub-Signature: set a secret on the Bitbucket webhook"
+			   : status == 401
+				   ? "the X-Hub-Signature does not match: check the webhook secret"
+				   : "the webhook secret cannot be read; see the controller's log");
+		goto out;
+	}
+	if (!event[0]) {
+		status = hook_answer(d, out, 400, "invalid", NULL, delivery, NULL,
+				     "missing X-Event-Key header");
+		goto out;
+	}
+	kind = tg_webhook_event_kind(event, &flavor);
+	if (kind == TG_WEBHOOK_PING) {
+		tg_log_kv(TG_LOG_INFO, "webhook ping", "delivery", delivery, "remote", req->remote,
+			  NULL);
+		status = hook_answer(d, out, 200, "ping", event, delivery, NULL, "pong");
+		goto out;
+	}
+	if (kind == TG_WEBHOOK_OTHER) {
+		tg_log_kv(TG_LOG_INFO, "webhook event ignored", "event", event, "delivery",
+			  delivery, NULL);
+		status = hook_answer(d, out, 200, "ignored", event, delivery, NULL,
+				     "only repo:push (Cloud) and repo:refs_changed (Data Center) "
+				     "trigger syncs");
+		goto out;
+	}
+	if (tg_webhook_parse_push(&push, flavor, req->body, req->body_len, &err)) {
+		tg_log_kv(TG_LOG_WARN, "webhook payload refused", "event", event, "delivery",
+			  delivery, "error", err.msg, NULL);
+		status = hook_answer(d, out, 400, "invalid", event, delivery, NULL, err.msg);
+		goto out;
+	}
+	/* After the signature: only Bitbucket can fill the set. */
+	if (delivery[0] && tg_webhook_seen_check(d->hook_seen, delivery)) {
+		tg_log_kv(TG_LOG_INFO, "webhook delivery already served", "delivery", delivery,
+			  NULL);
+		status = hook_answer(d, out, 200, "duplicate", event, delivery, NULL,
+				     "this delivery was served already");
+		goto out;
+	}
+	triggered = cJSON_CreateArray();
+	for (size_t i = 0; i < n; i++) {
+		const struct tg_webhook_change *ch;
+		struct tg_actor actor;
+		struct tg_dsync *s;
+
+		if (!tg_webhook_repo_matches(&push, t[i].repo_url, t[i].repository))
+			continue;
+		ch = tg_webhook_ref_change(&push, t[i].ref_type, t[i].ref);
+		if (!ch)
+			continue;
+		if (!t[i].verified) {
+			/* Signed, but with another sync's secret: that sender
+			 * does not speak for this sync. */
+			tg_log_kv(TG_LOG_WARN,
+				  "webhook matches a sync but is not signed with its secret",
+				  "sync", t[i].name, "delivery", delivery, "repository",
+				  push.full_name, NULL);
+			continue;
+		}
+		if (t[i].previous)
+			tg_log_kv(TG_LOG_WARN,
+				  "webhook signed with the previous secret (rotation overlap)",
+				  "sync", t[i].name, "delivery", delivery, NULL);
+		webhook_actor(&actor, &push, event, delivery[0] ? delivery : NULL,
+			      hook[0] ? hook : NULL, ch);
+		pthread_mutex_lock(&d->lock);
+		s = tg_daemon_find_sync(d, t[i].name);
+		if (s && !d->stopping) {
+			s->trigger_seq++;
+			tg_sched_trigger(&s->sched, TG_TRIGGER_WEBHOOK);
+			tg_dsync_add_actor(s, &actor);
+			pthread_cond_broadcast(&d->wake);
+			cJSON_AddItemToArray(triggered, cJSON_CreateString(t[i].name));
+			n_triggered++;
+		}
+		pthread_mutex_unlock(&d->lock);
+		tg_actor_release(&actor);
+	}
+	{
+		char count[24];
+		char *names = cJSON_PrintUnformatted(triggered);
+
+		snprintf(count, sizeof(count), "%zu", n_triggered);
+		tg_log_kv(TG_LOG_INFO, n_triggered ? "webhook accepted" : "webhook matched no sync",
+			  "event", event, "delivery", delivery, "repository", push.full_name,
+			  "user", push.actor_id, "syncs", names ? names : "[]", "triggered", count,
+			  NULL);
+		free(names);
+	}
+	if (n_triggered) {
+		status = hook_answer(d, out, 202, "triggered", event, delivery, triggered, NULL);
+	} else {
+		status = hook_answer(
+			d, out, 200, "no_match", event, delivery, triggered,
+			"no sync follows this repository and ref, or the matching syncs "
+			"use another secret");
+	}
+	triggered = NULL;
+out:
+	cJSON_Delete(triggered);
+	tg_webhook_push_release(&push);
+	free_targets(t, n);
+	return status;
 }
 
 void tg_handlers_fill(struct tg_httpd_ops *ops, struct tg_daemon *d)
@@ -265,4 +909,6 @@ void tg_handlers_fill(struct tg_httpd_ops *ops, struct tg_daemon *d)
 	ops->syncs = http_syncs;
 	ops->reconcile = http_reconcile;
 	ops->suspend = http_suspend;
+	ops->bitbucket_hook = http_hook;
+	ops->hooks_enabled = http_hooks_enabled;
 }

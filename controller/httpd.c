@@ -1,9 +1,9 @@
 /*
  * HTTP server (see include/tg/httpd.h).
  *
- * This file is only transport and routing: limits, methods, the loopback
- * rule for unauthenticated POSTs, bodies, responses.  What a route answers
- * is decided by the daemon through struct tg_httpd_ops.
+ * This file is only transport and routing: limits, methods, listener
+ * roles, cross-site refusals, bodies, responses.  What a route answers, and
+ * who may call it, is decided by the daemon through struct tg_httpd_ops.
  */
 #include "tg/httpd.h"
 
@@ -35,8 +35,8 @@ struct tg_httpd {
 	struct MHD_Daemon *mhd;
 	struct tg_httpd_ops ops;
 	long long max_wait_ms;
-	int loopback;          /* bound to a loopback address: POSTs allowed */
-	int probes_only;       /* serves /healthz, /readyz and /metrics only */
+	int loopback; /* bound to a loopback address */
+	enum tg_httpd_role role;
 	char *listen;
 };
 
@@ -74,15 +74,17 @@ int tg_httpd_parse_listen(const char *listen, char **host, unsigned *port, struc
 		return tg_err_set(err, TG_EINVALID, "listen address is empty");
 	colon = strrchr(listen, ':');
 	if (!colon || tg_parse_ll(&p, colon + 1, 0, 65535))
-		return tg_err_set(err, TG_EINVALID,
-				  "invalid listen address '%s': expected host:port, [ipv6]:port or :port",
-				  listen);
+		return tg_err_set(
+			err, TG_EINVALID,
+			"invalid listen address '%s': expected host:port, [ipv6]:port or :port",
+			listen);
 	hlen = (size_t)(colon - listen);
 	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
 		h++;
 		hlen -= 2;
 	} else if (memchr(h, ':', hlen)) {
-		return tg_err_set(err, TG_EINVALID, "invalid listen address '%s': put IPv6 addresses in brackets",
+		return tg_err_set(err, TG_EINVALID,
+				  "invalid listen address '%s': put IPv6 addresses in brackets",
 				  listen);
 	}
 	if (hlen)
@@ -121,14 +123,15 @@ int tg_httpd_host_is_loopback(const char *host)
 	if (inet_pton(AF_INET, host, &a4) == 1)
 		return (ntohl(a4.s_addr) >> 24) == 127;
 	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
 	return 0;
 }
 
 /* --- responses --- */
 
-static enum MHD_Result respond(struct MHD_Connection *c, int status, const char *type,
-			       struct tg_buf *body)
+static enum MHD_Result respond_auth(struct MHD_Connection *c, int status, const char *type,
+				    struct tg_buf *body, int bearer)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -154,9 +157,19 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, const char 
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, POST");
+	/* RFC 6750: how to authenticate, and why a token was refused. */
+	if (bearer && status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"tyk-gitops\", error=\"invalid_token\"");
 	ret = MHD_queue_response(c, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, int status, const char *type,
+			       struct tg_buf *body)
+{
+	return respond_auth(c, status, type, body, 0);
 }
 
 static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *msg)
@@ -277,8 +290,8 @@ static int cross_site(struct MHD_Connection *c)
 {
 	static const char *const simple[] = { "application/x-www-form-urlencoded",
 					      "multipart/form-data", "text/plain" };
-	const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						       MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *type =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 
 	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"))
 		return 1;
@@ -286,6 +299,31 @@ static int cross_site(struct MHD_Connection *c)
 		if (!strncasecmp(type, simple[i], strlen(simple[i])))
 			return 1;
 	return 0;
+}
+
+static const char *req_header(const struct tg_http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+static const char *req_query(const struct tg_http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static void client_address(struct MHD_Connection *c, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(out, n, "?");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+			  (socklen_t)n);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  out, (socklen_t)n);
 }
 
 static const char *content_type(int json)
@@ -352,23 +390,63 @@ int tg_httpd_route(struct tg_route *out, const char *path)
 	return TG_ENOTFOUND;
 }
 
+int tg_httpd_role_serves(enum tg_httpd_role role, enum tg_route_kind kind)
+{
+	switch (role) {
+	case TG_HTTPD_PROBES:
+		return kind == TG_ROUTE_METRICS || kind == TG_ROUTE_HEALTHZ ||
+		       kind == TG_ROUTE_READYZ;
+	case TG_HTTPD_PUBLIC:
+		/* What Bitbucket and its pipelines call, nothing that tells
+		 * the internet about the syncs. */
+		return kind == TG_ROUTE_HOOK || kind == TG_ROUTE_HEALTHZ ||
+		       kind == TG_ROUTE_RECONCILE || kind == TG_ROUTE_SUSPEND ||
+		       kind == TG_ROUTE_RESUME;
+	default: return 1;
+	}
+}
+
+static int hooks_enabled(const struct tg_httpd *h)
+{
+	if (!h->ops.bitbucket_hook)
+		return 0;
+	return !h->ops.hooks_enabled || h->ops.hooks_enabled(h->ops.ctx);
+}
+
 static enum MHD_Result route(struct tg_httpd *h, struct MHD_Connection *c, const char *url,
 			     enum route_method m, struct request *req)
 {
 	struct tg_buf out = TG_BUF_INIT;
+	struct tg_http_request hr;
 	struct tg_route r;
+	char remote[64];
 	int status;
 
 	if (tg_httpd_route(&r, url))
 		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
-	if (h->probes_only && r.kind != TG_ROUTE_METRICS && r.kind != TG_ROUTE_HEALTHZ &&
-	    r.kind != TG_ROUTE_READYZ)
+	if (!tg_httpd_role_serves(h->role, r.kind))
+		return respond_error(
+			c, MHD_HTTP_NOT_FOUND,
+			h->role == TG_HTTPD_PROBES
+				? "this port serves /healthz, /readyz and /metrics only"
+				: "this port serves /hooks/bitbucket, /healthz and the API's POST "
+				  "endpoints only");
+	if (r.kind == TG_ROUTE_HOOK && !hooks_enabled(h))
 		return respond_error(c, MHD_HTTP_NOT_FOUND,
-				     "this port serves /healthz, /readyz and /metrics only");
-	if (r.kind == TG_ROUTE_HOOK && !h->ops.bitbucket_hook)
-		return respond_error(c, MHD_HTTP_NOT_FOUND, "webhooks are not enabled in this build");
+				     "webhooks are not enabled: no sync has a webhook secret_file");
 	if ((m == POST) != r.post)
-		return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, r.post ? "use POST" : "use GET");
+		return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+				     r.post ? "use POST" : "use GET");
+	client_address(c, remote, sizeof(remote));
+	memset(&hr, 0, sizeof(hr));
+	hr.body = tg_buf_cstr(&req->body);
+	hr.body_len = req->body.len;
+	hr.header = req_header;
+	hr.query = req_query;
+	hr.conn = c;
+	hr.loopback = h->loopback;
+	hr.role = h->role;
+	hr.remote = remote;
 	switch (r.kind) {
 	case TG_ROUTE_METRICS:
 		status = h->ops.metrics(h->ops.ctx, &out);
@@ -378,39 +456,36 @@ static enum MHD_Result route(struct tg_httpd *h, struct MHD_Connection *c, const
 	case TG_ROUTE_READYZ:
 		return respond(c, h->ops.readyz(h->ops.ctx, &out), content_type(0), &out);
 	case TG_ROUTE_HOOK:
-		/* Webhooks authenticate by HMAC signature, not by address: no
-		 * loopback rule here. */
-		status = h->ops.bitbucket_hook(h->ops.ctx, tg_buf_cstr(&req->body), req->body.len, &out);
+		/* Webhooks authenticate by HMAC signature, not by address or
+		 * content type: no loopback or cross-site rule here. */
+		status = h->ops.bitbucket_hook(h->ops.ctx, &hr, &out);
 		return respond(c, status, content_type(1), &out);
 	case TG_ROUTE_SYNCS:
 	case TG_ROUTE_SYNC:
 		status = h->ops.syncs(h->ops.ctx, r.kind == TG_ROUTE_SYNC ? r.name : NULL, &out);
 		return respond(c, status, content_type(1), &out);
-	default:
-		break;
+	default: break;
 	}
 	if (cross_site(c))
-		return respond_error(c, MHD_HTTP_FORBIDDEN,
-				     "refusing a POST a browser could send from another site: "
-				     "send no body or Content-Type: application/json, and no Origin");
-	if (!h->loopback)
-		return respond_error(c, MHD_HTTP_FORBIDDEN,
-				     "unauthenticated POST requests are only served when listening on a "
-				     "loopback address (127.0.0.1 or ::1); put the API behind a local "
-				     "proxy until OIDC authentication is available");
+		return respond_error(
+			c, MHD_HTTP_FORBIDDEN,
+			"refusing a POST a browser could send from another site: "
+			"send no body or Content-Type: application/json, and no Origin");
 	if (r.kind == TG_ROUTE_RECONCILE) {
 		long long wait = tg_httpd_wait_ms(
 			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait"),
-			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout"), h->max_wait_ms);
+			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout"),
+			h->max_wait_ms);
 
 		if (wait < 0)
-			return respond_error(c, MHD_HTTP_BAD_REQUEST,
-					     "wait must be true or false and timeout a duration such as 30s");
-		status = h->ops.reconcile(h->ops.ctx, r.name, wait, &out);
+			return respond_error(
+				c, MHD_HTTP_BAD_REQUEST,
+				"wait must be true or false and timeout a duration such as 30s");
+		status = h->ops.reconcile(h->ops.ctx, r.name, wait, &hr, &out);
 	} else {
-		status = h->ops.suspend(h->ops.ctx, r.name, r.kind == TG_ROUTE_SUSPEND, &out);
+		status = h->ops.suspend(h->ops.ctx, r.name, r.kind == TG_ROUTE_SUSPEND, &hr, &out);
 	}
-	return respond(c, status, content_type(1), &out);
+	return respond_auth(c, status, content_type(1), &out, 1);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -438,12 +513,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 					     "both Content-Length and Transfer-Encoding");
 		if (url_has_nul(url))
 			return respond_error(c, MHD_HTTP_BAD_REQUEST, "%00 in the path");
-		if (h->loopback && !loopback_host(c))
+		/* A public listener (webhook_listen) sits behind a proxy that
+		 * keeps the public Host, and grants nothing without a
+		 * signature or token: rebinding gains nothing there. */
+		if (h->loopback && h->role != TG_HTTPD_PUBLIC && !loopback_host(c))
 			return respond_close(c, MHD_HTTP_FORBIDDEN,
 					     "Host is not a loopback name (DNS rebinding?)");
 		/* Refuse before reading a body we would not keep. */
 		if (cl && (tg_parse_ll(&n, cl, 0, (long long)TG_HTTPD_MAX_BODY) != 0))
-			return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 1 MiB");
+			return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+					     "request body over 1 MiB");
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -509,8 +588,8 @@ int tg_httpd_start(struct tg_httpd **out, const struct tg_httpd_opts *opts,
 	snprintf(portstr, sizeof(portstr), "%u", port);
 	gai = getaddrinfo(host, portstr, &hints, &ai);
 	if (gai) {
-		rc = tg_err_set(err, TG_EINVALID, "cannot resolve listen address '%s': %s", opts->listen,
-				gai_strerror(gai));
+		rc = tg_err_set(err, TG_EINVALID, "cannot resolve listen address '%s': %s",
+				opts->listen, gai_strerror(gai));
 		goto out;
 	}
 	h = tg_xcalloc(1, sizeof(*h));
@@ -518,27 +597,27 @@ int tg_httpd_start(struct tg_httpd **out, const struct tg_httpd_opts *opts,
 	h->listen = tg_xstrdup(opts->listen);
 	h->max_wait_ms = opts->max_wait_ms > 0 ? opts->max_wait_ms : DEFAULT_MAX_WAIT_MS;
 	h->loopback = addr_is_loopback(ai->ai_addr);
-	h->probes_only = opts->probes_only;
+	h->role = opts->role;
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
 		MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	h->mhd = MHD_start_daemon(
-		flags, (uint16_t)port, NULL, NULL, on_request, h,
-		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)(opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS),
+		(unsigned int)(opts->max_connections ? opts->max_connections
+						     : DEFAULT_MAX_CONNECTIONS),
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_CONNECTIONS,
 		MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int)(opts->connection_timeout_s ? opts->connection_timeout_s : DEFAULT_TIMEOUT_S),
+		(unsigned int)(opts->connection_timeout_s ? opts->connection_timeout_s
+							  : DEFAULT_TIMEOUT_S),
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-		MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
-		MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-		MHD_OPTION_END);
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK, MHD_OPTION_UNESCAPE_CALLBACK,
+		unescape, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_END);
 	if (!h->mhd) {
-		rc = tg_err_set(err, TG_ERROR, "cannot listen on '%s': address in use or not available",
+		rc = tg_err_set(err, TG_ERROR,
+				"cannot listen on '%s': address in use or not available",
 				opts->listen);
 		goto out;
 	}

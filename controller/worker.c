@@ -2,7 +2,9 @@
  * The reconcile worker (see include/tg/daemon_state.h): picks the next due
  * sync, runs its remote check or pass without holding the lock, publishes
  * the result, and swaps in configurations the main thread validated.  It
- * owns every syncer, so every libgit2 and libcurl handle.
+ * owns every syncer, so every libgit2 and libcurl handle.  After a pass it
+ * also answers the requests waiting with ?commit=: whether that commit is
+ * the one live, or an ancestor of it, in the sync's clone.
  */
 #include "tg/daemon_state.h"
 
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <git2.h>
 
 #include "tg/catalog.h"
 #include "tg/log.h"
@@ -40,6 +43,119 @@ struct tg_dsync *tg_daemon_find_sync(struct tg_daemon *d, const char *name)
 	return NULL;
 }
 
+/* --- provenance -------------------------------------------------------------- */
+
+/* The pass's actors: texts joined for the audit trail, identities as a
+ * JSON list for the status API. */
+struct pass_actors {
+	struct tg_actor a[TG_MAX_PENDING_ACTORS];
+	size_t n, more;
+};
+
+/* Under the lock, when a pass begins: it serves every pending trigger. */
+static void take_actors(struct tg_dsync *s, struct pass_actors *pa)
+{
+	memcpy(pa->a, s->actors, sizeof(pa->a));
+	pa->n = s->n_actors;
+	pa->more = s->more_actors;
+	memset(s->actors, 0, sizeof(s->actors));
+	s->n_actors = s->more_actors = 0;
+}
+
+static void release_actors(struct pass_actors *pa)
+{
+	for (size_t i = 0; i < pa->n; i++)
+		tg_actor_release(&pa->a[i]);
+	pa->n = 0;
+}
+
+static char *actor_text(const struct pass_actors *pa)
+{
+	struct tg_buf b = TG_BUF_INIT;
+
+	for (size_t i = 0; i < pa->n; i++) {
+		if (i)
+			tg_buf_puts(&b, "; ");
+		tg_buf_puts(&b, pa->a[i].text);
+	}
+	if (pa->more)
+		tg_buf_printf(&b, "; and %zu more", pa->more);
+	return pa->n ? tg_buf_detach(&b) : (tg_buf_release(&b), NULL);
+}
+
+/* --- ?commit= ------------------------------------------------------------------ */
+
+/*
+ * How `want` relates to `live` in the sync's clone: "applied" (the same
+ * commit), "ancestor" (already contained), "not_applied" or "unknown"
+ * (not in the clone: another branch, or not pushed).
+ *
+ * The clone is gitsrc's (cache_dir/<sync>/repo.git): opened read-only
+ * here, on the thread that owns every libgit2 handle, after the pass that
+ * fetched it.  TODO(gitsrc owner): a tg_git_contains(src, live, want) in
+ * gitsrc.c would keep that layout private.
+ */
+static const char *commit_relation(const char *cache_dir, const char *sync, const char *live,
+				   const char *want)
+{
+	git_repository *repo = NULL;
+	git_object *obj = NULL, *commit = NULL;
+	git_oid live_oid, want_oid;
+	const char *rel = "unknown";
+	char *path;
+	int rc;
+
+	if (!live[0])
+		return "not_applied";
+	if (!strncmp(live, want, strlen(want)))
+		return "applied";
+	path = tg_xasprintf("%s/%s/repo.git", cache_dir, sync);
+	/* A prefix lookup, not revparse: "beef" names an object, never a ref. */
+	if (git_repository_open_bare(&repo, path) < 0 || git_oid_fromstr(&live_oid, live) < 0 ||
+	    git_oid_fromstrn(&want_oid, want, strlen(want)) < 0 ||
+	    git_object_lookup_prefix(&obj, repo, &want_oid, strlen(want), GIT_OBJECT_ANY) < 0 ||
+	    git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) < 0)
+		goto out;
+	if (git_oid_equal(git_object_id(commit), &live_oid))
+		rel = "applied";
+	else if ((rc = git_graph_descendant_of(repo, &live_oid, git_object_id(commit))) == 1)
+		rel = "ancestor";
+	else if (rc == 0)
+		rel = "not_applied";
+out:
+	git_object_free(commit);
+	git_object_free(obj);
+	git_repository_free(repo);
+	free(path);
+	return rel;
+}
+
+struct query_answer {
+	unsigned long long id;
+	char sha[41];
+	const char *relation;
+};
+
+/* Under the lock: the queries this pass serves. */
+static size_t pending_queries(struct tg_dsync *s, unsigned long long ticket,
+			      struct query_answer **out)
+{
+	struct query_answer *a = NULL;
+	size_t n = 0;
+
+	for (struct tg_commit_query *q = s->queries; q; q = q->next) {
+		if (q->ticket > ticket || q->done)
+			continue;
+		a = tg_xreallocarray(a, n + 1, sizeof(*a));
+		a[n].id = q->id;
+		memcpy(a[n].sha, q->sha, sizeof(a[n].sha));
+		a[n].relation = "unknown";
+		n++;
+	}
+	*out = a;
+	return n;
+}
+
 /* --- passes ----------------------------------------------------------------- */
 
 static void ensure_syncer(struct tg_daemon *d, struct tg_dsync *s, struct tg_err *err)
@@ -56,9 +172,11 @@ static void ensure_syncer(struct tg_daemon *d, struct tg_dsync *s, struct tg_err
 	/* Say what is wrong with the gateway once, plainly, before the first
 	 * pass fails on it and backs off. */
 	if (tg_syncer_check_gateway(s->syncer, err))
-		tg_log_kv(TG_LOG_ERROR, "gateway check failed", "sync", s->cfg->name, "error", err->msg, NULL);
+		tg_log_kv(TG_LOG_ERROR, "gateway check failed", "sync", s->cfg->name, "error",
+			  err->msg, NULL);
 	else
-		tg_log_kv(TG_LOG_INFO, "gateway reachable, secret accepted", "sync", s->cfg->name, NULL);
+		tg_log_kv(TG_LOG_INFO, "gateway reachable, secret accepted", "sync", s->cfg->name,
+			  NULL);
 	tg_err_clear(err);
 }
 
@@ -78,7 +196,8 @@ static void run_check(struct tg_daemon *d, struct tg_dsync *s)
 	if (s->syncer && s->cfg->repo_url)
 		tg_catalog_git(d->metrics, name, "ls_remote", rc == 0, secs);
 	if (rc)
-		tg_log_kv(TG_LOG_WARN, "cannot check the remote ref", "sync", name, "error", err.msg, NULL);
+		tg_log_kv(TG_LOG_WARN, "cannot check the remote ref", "sync", name, "error",
+			  err.msg, NULL);
 	else if (changed && head[0])
 		tg_log_kv(TG_LOG_INFO, "ref moved", "sync", name, "commit", head, NULL);
 	pthread_mutex_lock(&d->lock);
@@ -91,14 +210,16 @@ static void run_check(struct tg_daemon *d, struct tg_dsync *s)
 }
 
 static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
-		     unsigned long long ticket, int plan_only)
+		     unsigned long long ticket, int plan_only, struct pass_actors *pa)
 {
 	struct tg_reconcile_result res;
 	struct tg_reconcile_opts opts = { 0 };
 	struct tg_report_ctx ctx = { 0 };
 	struct tg_err err = { 0, "" };
-	char prev_commit[41], *json;
-	cJSON *o;
+	struct query_answer *answers = NULL;
+	char prev_commit[41], live[41], *json, *actor = actor_text(pa);
+	size_t n_answers;
+	cJSON *o, *ids;
 	int ok, applied;
 
 	ctx.sync = s->cfg->name;
@@ -123,7 +244,7 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 		snprintf(res.error, sizeof(res.error), "%s", err.msg);
 	} else {
 		opts.trigger = ctx.trigger;
-		opts.actor = triggers & TG_TRIGGER_PIPELINE ? "api" : NULL;
+		opts.actor = actor ? actor : triggers & TG_TRIGGER_PIPELINE ? "api" : NULL;
 		opts.dry_run = plan_only; /* suspended: plan only */
 		tg_syncer_run(s->syncer, &opts, &res);
 	}
@@ -133,10 +254,36 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	tg_report_metrics(d->metrics, &ctx, &res, prev_commit);
 	tg_report_log(&ctx, &res);
 	o = tg_report_json(&ctx, &res);
+	/* Provenance of the run for the status API: who asked for it. */
+	tg_json_add_str_or_null(o, "actor", actor);
+	ids = cJSON_AddArrayToObject(o, "identities");
+	for (size_t i = 0; i < pa->n; i++) {
+		cJSON *id = pa->a[i].identity ? cJSON_Parse(pa->a[i].identity) : NULL;
+
+		if (id)
+			cJSON_AddItemToArray(ids, id);
+	}
 	json = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 
+	/* What is live after this pass, for the requests asking about a
+	 * commit: the relations need libgit2, so outside the lock. */
+	memcpy(live, applied ? res.commit : prev_commit, sizeof(live));
 	pthread_mutex_lock(&d->lock);
+	n_answers = pending_queries(s, ticket, &answers);
+	pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; i < n_answers; i++)
+		answers[i].relation =
+			commit_relation(d->global->cache_dir, s->cfg->name, live, answers[i].sha);
+
+	pthread_mutex_lock(&d->lock);
+	for (struct tg_commit_query *q = s->queries; q; q = q->next)
+		for (size_t i = 0; i < n_answers; i++)
+			if (q->id == answers[i].id) {
+				q->relation = answers[i].relation;
+				memcpy(q->live_commit, live, sizeof(q->live_commit));
+				q->done = 1;
+			}
 	s->passes++;
 	s->has_result = 1;
 	s->last_outcome = res.outcome;
@@ -155,6 +302,8 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	pthread_cond_broadcast(&d->done);
 	pthread_mutex_unlock(&d->lock);
 	tg_reconcile_result_release(&res);
+	free(answers);
+	free(actor);
 }
 
 /* --- syncs and reloads ---------------------------------------------------- */
@@ -166,6 +315,9 @@ void tg_dsync_free(struct tg_dsync *s)
 	tg_syncer_free(s->syncer);
 	tg_config_free(s->own);
 	free(s->last_result_json);
+	for (size_t i = 0; i < s->n_actors; i++)
+		tg_actor_release(&s->actors[i]);
+	/* s->queries live on their handlers' stacks. */
 	free(s);
 }
 
@@ -211,8 +363,8 @@ static void apply_reload(struct tg_daemon *d, struct tg_config *nc)
 	if (audit_changed) {
 		audit = open_audit(nc->audit, &err);
 		if (nc->audit && !audit) {
-			tg_log_kv(TG_LOG_ERROR, "reload: keeping the old audit destination", "error",
-				  err.msg, NULL);
+			tg_log_kv(TG_LOG_ERROR, "reload: keeping the old audit destination",
+				  "error", err.msg, NULL);
 			audit = d->audit;
 			audit_changed = 0;
 		}
@@ -223,6 +375,9 @@ static void apply_reload(struct tg_daemon *d, struct tg_config *nc)
 		struct tg_dsync *old = tg_daemon_find_sync(d, sc->name);
 
 		if (old && same_cache && tg_sync_config_equal(old->cfg, sc)) {
+			/* Webhook and OIDC rules take effect now, without a
+			 * new syncer; handlers read them under this lock. */
+			tg_sync_config_swap_access(old->cfg, sc);
 			/* Only an edit of `suspend:` overrides a suspend or
 			 * resume made through the API. */
 			if (old->config_suspended != sc->suspended) {
@@ -245,6 +400,13 @@ static void apply_reload(struct tg_daemon *d, struct tg_config *nc)
 			next[j]->trigger_seq = old->trigger_seq;
 			next[j]->done_seq = old->done_seq;
 			next[j]->sched.pending |= old->sched.pending;
+			next[j]->queries = old->queries;
+			old->queries = NULL;
+			memcpy(next[j]->actors, old->actors, sizeof(old->actors));
+			next[j]->n_actors = old->n_actors;
+			next[j]->more_actors = old->more_actors;
+			memset(old->actors, 0, sizeof(old->actors));
+			old->n_actors = old->more_actors = 0;
 		}
 		tg_catalog_sync_init(d->metrics, next[j]->cfg->name, next[j]->sched.suspended);
 	}
@@ -293,8 +455,8 @@ static void apply_reload(struct tg_daemon *d, struct tg_config *nc)
 		snprintf(c, sizeof(c), "%zu", changed);
 		snprintf(r, sizeof(r), "%zu", removed);
 		tg_log_kv(TG_LOG_INFO, "configuration reloaded", "unchanged_syncs", k,
-			  "new_or_changed_syncs", c, "removed_syncs", r, "path", nc->path ? nc->path : "",
-			  NULL);
+			  "new_or_changed_syncs", c, "removed_syncs", r, "path",
+			  nc->path ? nc->path : "", NULL);
 	}
 	free(dropped_name_kept);
 }
@@ -313,6 +475,7 @@ void *tg_worker_main(void *arg)
 		unsigned triggers;
 		unsigned long long ticket;
 		int plan_only;
+		struct pass_actors pa = { .n = 0 };
 
 		d->heartbeat_ms = now;
 		if (d->pending) {
@@ -349,14 +512,18 @@ void *tg_worker_main(void *arg)
 		}
 		triggers = tg_sched_begin(&pick->sched, act, now);
 		ticket = pick->trigger_seq;
+		if (act == TG_SCHED_PASS)
+			take_actors(pick, &pa);
 		plan_only = pick->sched.suspended;
-		pick->running_trigger = act == TG_SCHED_CHECK ? "check" : tg_sched_trigger_name(triggers);
+		pick->running_trigger =
+			act == TG_SCHED_CHECK ? "check" : tg_sched_trigger_name(triggers);
 		d->busy_since_ms = now;
 		pthread_mutex_unlock(&d->lock);
 		if (act == TG_SCHED_CHECK)
 			run_check(d, pick);
 		else
-			run_pass(d, pick, triggers, ticket, plan_only);
+			run_pass(d, pick, triggers, ticket, plan_only, &pa);
+		release_actors(&pa);
 		pthread_mutex_lock(&d->lock);
 		pick->running_trigger = NULL;
 		d->busy_since_ms = 0;

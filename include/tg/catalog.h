@@ -21,6 +21,8 @@
 #define TG_M_LAST_SUCCESS "tyk_gitops_last_success_timestamp_seconds"
 #define TG_M_SUSPENDED "tyk_gitops_suspended"
 #define TG_M_TRIGGERS "tyk_gitops_triggers_total"
+#define TG_M_WEBHOOKS "tyk_gitops_webhook_requests_total"
+#define TG_M_AUTH "tyk_gitops_auth_requests_total"
 
 /* Defines every family and sets the build info. */
 void tg_catalog_define(struct tg_metrics *m);
@@ -32,6 +34,22 @@ void tg_catalog_sync_drop(struct tg_metrics *m, const char *sync);
 
 /* One git remote operation ("ls_remote", "fetch"). */
 void tg_catalog_git(struct tg_metrics *m, const char *sync, const char *op, int ok, double seconds);
+
+/*
+ * One POST /hooks/bitbucket by result: triggered, no_match, ping,
+ * ignored (an event that triggers nothing), duplicate (delivery id seen),
+ * unauthorized (missing or bad signature), invalid (400), error (secret
+ * file unreadable).
+ */
+void tg_catalog_webhook(struct tg_metrics *m, const char *result);
+
+/*
+ * One authorization decision on the API's POSTs: result allowed,
+ * unauthenticated (401), forbidden (403) or unavailable (503), and the
+ * reason (token, loopback, missing_token, oidc_not_configured, no_rule,
+ * no_sync, or a token's refusal reason from tg_jwt_reason_name).
+ */
+void tg_catalog_auth(struct tg_metrics *m, const char *result, const char *reason);
 
 /* Observer callbacks for tg_syncer_set_git_observer and
  * tg_syncer_set_gateway_observer; ctx is the struct tg_metrics. */

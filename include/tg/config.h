@@ -11,9 +11,42 @@
 
 #include "tg/common.h"
 #include "tg/gitsrc.h"
+#include "tg/jwt.h"
 #include "tg/log.h"
 #include "tg/plan.h"
 #include "tg/problems.h"
+
+/* What a Pipelines OIDC rule may allow on a sync (the API's POST routes). */
+enum { TG_API_RECONCILE = 1 << 0, TG_API_SUSPEND = 1 << 1, TG_API_RESUME = 1 << 2 };
+
+/*
+ * One `oidc.rules` entry of a sync: a token whose claims match every field
+ * given may do `actions`.  repository_uuid or workspace_uuid is required
+ * (the issuer signs a token for every pipeline it runs: a signature alone
+ * must authorize nothing).  UUIDs compare case-insensitively, braces
+ * optional; branch is an exact name or an fnmatch(3) glob.
+ */
+struct tg_oidc_rule {
+	char *issuer;                      /* NULL: the only issuer configured */
+	char *repository_uuid;             /* claim repositoryUuid */
+	char *workspace_uuid;              /* claim workspaceUuid */
+	char *deployment_environment_uuid; /* claim deploymentEnvironmentUuid */
+	char *branch;                      /* claim branchName */
+	unsigned actions;                  /* TG_API_* (default: reconcile) */
+};
+
+/* One `oidc.issuers` entry (global): whose tokens the API accepts. */
+struct tg_oidc_issuer {
+	char *issuer;                      /* exact "iss"; https:// */
+	char *audience;                    /* must be in "aud" */
+	char *jwks_url;                    /* https://; NULL: jwks_uri of the discovery document */
+	char *jwks_file;                   /* a local key set instead of fetching one */
+	char *ca_file;                     /* CA for the issuer's TLS; NULL: the system CAs */
+	unsigned algorithms;               /* TG_JWT_* bits, pinned; default RS256 */
+	long long refresh_interval_ms;     /* key set refreshed this often (1h) */
+	long long min_refresh_interval_ms; /* at most one refresh on unknown kid per (15s) */
+	long long leeway_ms;               /* clock skew on exp/nbf/iat (60s) */
+};
 
 struct tg_sync_config {
 	char *name;
@@ -21,7 +54,7 @@ struct tg_sync_config {
 	char *repo_url;
 	enum tg_ref_type ref_type;
 	char *ref;
-	char *path;            /* inside the repository; "" = root */
+	char *path; /* inside the repository; "" = root */
 	char *auth_username;
 	char *auth_password_file;
 	char *auth_token_file;
@@ -29,9 +62,9 @@ struct tg_sync_config {
 	char *auth_known_hosts_file;
 	char *auth_ca_file;
 	int auth_insecure_skip_host_key_check;
-	char **trusted_keys;   /* SSH public keys for signature verification */
+	char **trusted_keys; /* SSH public keys for signature verification */
 	size_t n_trusted_keys;
-	char *secrets_dir;     /* ${VAR} files */
+	char *secrets_dir; /* ${VAR} files */
 	/* gateway */
 	char *gateway_url;
 	char *gateway_secret_file;
@@ -46,27 +79,39 @@ struct tg_sync_config {
 	long long drift_interval_ms;
 	enum tg_drift_policy drift_policy;
 	int prune;
-	long long max_delete;  /* -1: max(10, 25% of owned objects) */
+	long long max_delete; /* -1: max(10, 25% of owned objects) */
 	int allow_empty;
 	int adopt;
 	int suspended;
+	/* webhook (a reload applies these in place: tg_sync_config_swap_access) */
+	int webhook; /* a `webhook:` section is present */
 	char *webhook_secret_file;
+	char *webhook_repository; /* full name or uuid as the payload names it; NULL: from repo.url */
+	long long webhook_rotation_overlap_ms; /* previous secrets stay valid this long (10m) */
+	/* Pipelines OIDC rules (applied in place on reload too) */
+	struct tg_oidc_rule *oidc_rules;
+	size_t n_oidc_rules;
 	/* daemon (`run`) */
 	long long backoff_max_ms; /* cap of the retry backoff after failures; 0 = 5m */
 };
 
 struct tg_config {
-	char *path;            /* file it came from, or NULL */
+	char *path; /* file it came from, or NULL */
 	char *listen;
-	char *probe_listen;    /* own port for /healthz, /readyz, /metrics; NULL: on listen */
+	char *probe_listen; /* own port for /healthz, /readyz, /metrics; NULL: on listen */
 	enum tg_log_level log_level;
 	enum tg_log_format log_format;
 	char *cache_dir;
-	char *audit;           /* "-" for stdout, a file path, or NULL */
+	char *audit; /* "-" for stdout, a file path, or NULL */
 	/* daemon HTTP limits (`http:`); 0 = the built-in default */
-	long long http_max_connections;     /* 64 */
+	long long http_max_connections;       /* 64 */
 	long long http_connection_timeout_ms; /* 30s of inactivity */
-	long long http_max_wait_ms;          /* longest ?wait=true, 10m */
+	long long http_max_wait_ms;           /* longest ?wait=true, 10m */
+	/* Bitbucket in (`run`) */
+	char *webhook_listen; /* own port for /hooks/bitbucket and token-only POSTs; NULL: none */
+	int auth_required;    /* `auth.required`: POSTs need a token on loopback too */
+	struct tg_oidc_issuer *oidc_issuers;
+	size_t n_oidc_issuers;
 	struct tg_sync_config *syncs;
 	size_t n_syncs;
 };
@@ -88,9 +133,10 @@ int tg_config_load(struct tg_config **out, const char *path, struct tg_problems 
 
 /* Command-line settings laid over the file: flag > file > default. */
 struct tg_config_overrides {
-	const char *sync;  /* --sync: the sync the single-sync flags apply to */
+	const char *sync; /* --sync: the sync the single-sync flags apply to */
 	/* single-sync flags */
-	const char *name, *repo, *branch, *tag, *commit, *path, *gateway, *secret_file, *secrets_dir;
+	const char *name, *repo, *branch, *tag, *commit, *path, *gateway, *secret_file,
+		*secrets_dir;
 	int adopt, no_prune, allow_empty;
 	/* global flags */
 	const char *cache_dir, *audit, *log_format, *log_level;
@@ -115,6 +161,20 @@ int tg_config_check(const struct tg_config *cfg, struct tg_problems *problems);
  * option table, except those a reload applies in place (`suspend`).
  */
 int tg_sync_config_equal(const struct tg_sync_config *a, const struct tg_sync_config *b);
+
+/*
+ * Swaps the settings that decide who may trigger a sync (webhook and OIDC
+ * rules) between a and b: a reload applies them without restarting the
+ * sync.  The caller holds whatever lock guards readers of both.
+ */
+void tg_sync_config_swap_access(struct tg_sync_config *a, struct tg_sync_config *b);
+
+/* Whether two configurations have the same OIDC issuers (a reload keeps
+ * the running verifier and its cached keys when they do). */
+int tg_config_issuers_equal(const struct tg_config *a, const struct tg_config *b);
+
+/* Names of TG_API_* bits: "reconcile", "suspend", "resume". */
+const char *tg_api_action_name(unsigned action);
 
 struct tg_sync_config *tg_config_find_sync(struct tg_config *cfg, const char *name);
 void tg_config_free(struct tg_config *cfg);

@@ -1,6 +1,6 @@
 /*
  * The daemon's HTTP server (libmicrohttpd): /metrics, /healthz, /readyz,
- * /api/v1/syncs..., with a slot for /hooks/bitbucket (a later issue).
+ * /api/v1/syncs... and /hooks/bitbucket.
  *
  * Threads: libmicrohttpd runs its own listening thread and one thread per
  * connection (bounded by max_connections), so a slow client or a request
@@ -10,9 +10,11 @@
  *
  * Limits: request bodies over 1 MiB are refused (413), per-connection
  * memory is bounded, idle connections are closed after connection_timeout.
- * POST routes have no authentication yet (OIDC comes later), so they are
- * served only when the server listens on a loopback address; otherwise
- * they answer 403.
+ *
+ * Authentication is the endpoints' business (webhook signatures, OIDC
+ * bearer tokens): the server passes every POST on with the facts they
+ * need, whether the listener is on loopback and what role it has, after
+ * refusing what a browser could send cross-site.
  */
 #ifndef TG_HTTPD_H
 #define TG_HTTPD_H
@@ -22,50 +24,83 @@
 
 #define TG_HTTPD_MAX_BODY ((size_t)1024 * 1024)
 
+/* What a listener serves. */
+enum tg_httpd_role {
+	TG_HTTPD_MAIN,   /* everything */
+	TG_HTTPD_PROBES, /* /healthz, /readyz, /metrics */
+	TG_HTTPD_PUBLIC  /* /hooks/bitbucket, /healthz and the API's POSTs (tokens required) */
+};
+
+/* One request as an endpoint sees it.  Valid during the call only. */
+struct tg_http_request {
+	const char *body; /* raw bytes, NUL-terminated for convenience */
+	size_t body_len;
+	/* A request header (case-insensitive name) or query argument, NULL
+	 * when absent. */
+	const char *(*header)(const struct tg_http_request *req, const char *name);
+	const char *(*query)(const struct tg_http_request *req, const char *name);
+	void *conn;   /* the transport's, for the lookups */
+	int loopback; /* the listener is bound to a loopback address */
+	enum tg_httpd_role role;
+	const char *remote; /* client address, for logs */
+};
+
 /*
  * Callbacks (called from libmicrohttpd's threads, concurrently).  Each
- * writes a response body to out and returns the HTTP status.
+ * writes a response body to out and returns the HTTP status (401 answers
+ * carry WWW-Authenticate: Bearer on the API routes).
  */
 struct tg_httpd_ops {
 	void *ctx;
-	int (*metrics)(void *ctx, struct tg_buf *out);   /* text/plain; version=0.0.4 */
-	int (*healthz)(void *ctx, struct tg_buf *out);   /* text */
-	int (*readyz)(void *ctx, struct tg_buf *out);    /* text */
+	int (*metrics)(void *ctx, struct tg_buf *out); /* text/plain; version=0.0.4 */
+	int (*healthz)(void *ctx, struct tg_buf *out); /* text */
+	int (*readyz)(void *ctx, struct tg_buf *out);  /* text */
 	/* JSON; name NULL lists every sync. */
 	int (*syncs)(void *ctx, const char *name, struct tg_buf *out);
 	/* JSON; wait_ms 0: enqueue and return 202, otherwise wait up to
-	 * wait_ms for the pass and return its result. */
-	int (*reconcile)(void *ctx, const char *name, long long wait_ms, struct tg_buf *out);
-	int (*suspend)(void *ctx, const char *name, int suspend, struct tg_buf *out); /* JSON */
-	/* Later: int (*bitbucket_hook)(void *ctx, const struct tg_http_request *req,
-	 * struct tg_buf *out); NULL answers 404. */
-	int (*bitbucket_hook)(void *ctx, const char *body, size_t len, struct tg_buf *out);
+	 * wait_ms for the pass and return its result.  Decides who may. */
+	int (*reconcile)(void *ctx, const char *name, long long wait_ms,
+			 const struct tg_http_request *req, struct tg_buf *out);
+	int (*suspend)(void *ctx, const char *name, int suspend, const struct tg_http_request *req,
+		       struct tg_buf *out); /* JSON */
+	/* POST /hooks/bitbucket, JSON.  NULL answers 404. */
+	int (*bitbucket_hook)(void *ctx, const struct tg_http_request *req, struct tg_buf *out);
+	/* Whether webhooks are configured at all; when it says no (or is
+	 * NULL and bitbucket_hook is), /hooks/bitbucket answers 404. */
+	int (*hooks_enabled)(void *ctx);
 };
 
 struct tg_httpd_opts {
-	const char *listen;           /* "host:port", "[v6]:port" or ":port" (all addresses) */
-	unsigned max_connections;     /* 0 = 64 */
+	const char *listen;            /* "host:port", "[v6]:port" or ":port" (all addresses) */
+	unsigned max_connections;      /* 0 = 64 */
 	unsigned connection_timeout_s; /* 0 = 30 */
-	long long max_wait_ms;        /* cap of ?wait=true; 0 = 10 min */
-	int probes_only;              /* serve /healthz, /readyz, /metrics and nothing else */
+	long long max_wait_ms;         /* cap of ?wait=true; 0 = 10 min */
+	enum tg_httpd_role role;
 };
 
 struct tg_httpd;
 
 /* What a request path asks for.  Pure, for the router and its fuzzer. */
 enum tg_route_kind {
-	TG_ROUTE_METRICS, TG_ROUTE_HEALTHZ, TG_ROUTE_READYZ, TG_ROUTE_HOOK,
-	TG_ROUTE_SYNCS,     /* /api/v1/syncs */
-	TG_ROUTE_SYNC,      /* /api/v1/syncs/{name} */
-	TG_ROUTE_RECONCILE, TG_ROUTE_SUSPEND, TG_ROUTE_RESUME /* /api/v1/syncs/{name}/... */
+	TG_ROUTE_METRICS,
+	TG_ROUTE_HEALTHZ,
+	TG_ROUTE_READYZ,
+	TG_ROUTE_HOOK,
+	TG_ROUTE_SYNCS, /* /api/v1/syncs */
+	TG_ROUTE_SYNC,  /* /api/v1/syncs/{name} */
+	TG_ROUTE_RECONCILE,
+	TG_ROUTE_SUSPEND,
+	TG_ROUTE_RESUME /* /api/v1/syncs/{name}/... */
 };
 struct tg_route {
 	enum tg_route_kind kind;
-	int post;          /* the method it takes: POST, else GET (or HEAD) */
-	char name[256];    /* the sync, for the per-sync routes */
+	int post;       /* the method it takes: POST, else GET (or HEAD) */
+	char name[256]; /* the sync, for the per-sync routes */
 };
 /* Fills out for path; TG_ENOTFOUND when no endpoint matches. */
 int tg_httpd_route(struct tg_route *out, const char *path);
+/* Whether a listener of that role serves the route (else 404). */
+int tg_httpd_role_serves(enum tg_httpd_role role, enum tg_route_kind kind);
 
 /*
  * Decodes %XX in place, as libmicrohttpd would, except %00: a NUL would

@@ -44,22 +44,25 @@ static void test_config__reads_every_section(void **state)
 	const struct tg_sync_config *s;
 
 	(void)state;
-	assert_int_equal(load(&cfg,
-		"listen: 127.0.0.1:9999\n"
-		"log: {format: text, level: debug}\n"
-		"cache_dir: /tmp/c\n"
-		"syncs:\n"
-		"  - name: prod\n"
-		"    repo:\n"
-		"      url: https://git.example/acme/cfg.git\n"
-		"      ref: {tag: v1.4.0}\n"
-		"      path: environments/prod\n"
-		"      auth: {token_file: /run/token}\n"
-		"    gateway: {url: 'http://gw:8080', secret_file: /run/secret, timeout: 5s}\n"
-		"    interval: 30s\n"
-		"    drift: {interval: 5m, policy: warn}\n"
-		"    prune: {enabled: false, max_delete: 3, allow_empty: true}\n"
-		"    webhook: {secret_file: /run/hook}\n", &p), 0);
+	assert_int_equal(
+		load(&cfg,
+		     "listen: 127.0.0.1:9999\n"
+		     "log: {format: text, level: debug}\n"
+		     "cache_dir: /tmp/c\n"
+		     "syncs:\n"
+		     "  - name: prod\n"
+		     "    repo:\n"
+		     "      url: https://git.example/acme/cfg.git\n"
+		     "      ref: {tag: v1.4.0}\n"
+		     "      path: environments/prod\n"
+		     "      auth: {token_file: /run/token}\n"
+		     "    gateway: {url: 'http://gw:8080', secret_file: /run/secret, timeout: 5s}\n"
+		     "    interval: 30s\n"
+		     "    drift: {interval: 5m, policy: warn}\n"
+		     "    prune: {enabled: false, max_delete: 3, allow_empty: true}\n"
+		     "    webhook: {secret_file: /run/hook}\n",
+		     &p),
+		0);
 	assert_string_equal(cfg->listen, "127.0.0.1:9999");
 	assert_int_equal(cfg->log_format, TG_LOG_TEXT);
 	assert_int_equal(cfg->n_syncs, 1);
@@ -119,9 +122,11 @@ static void test_config__all_bad_values_reported_at_once(void **state)
 	struct tg_problems p;
 
 	(void)state;
-	assert_int_equal(load(&cfg,
-		"syncs:\n  - name: a\n    interval: soon\n    drift: {policy: maybe}\n    prune: {enabled: 3}\n",
-		&p), TG_EINVALID);
+	assert_int_equal(
+		load(&cfg,
+		     "syncs:\n  - name: a\n    interval: soon\n    drift: {policy: maybe}\n    prune: {enabled: 3}\n",
+		     &p),
+		TG_EINVALID);
 	assert_int_equal(p.errors, 3);
 	tg_problems_release(&p);
 }
@@ -140,6 +145,162 @@ static void test_config__check_requires_repo_gateway_and_unique_names(void **sta
 	tg_problems_release(&p);
 }
 
+#define ISSUER "https://api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc"
+
+static void test_config__reads_webhook_oidc_and_auth(void **state)
+{
+	struct tg_config *cfg = NULL;
+	struct tg_problems p;
+	const struct tg_sync_config *s;
+	const struct tg_oidc_rule *r;
+
+	(void)state;
+	assert_int_equal(
+		load(&cfg,
+		     "webhook_listen: 0.0.0.0:9443\n"
+		     "auth: {required: true}\n"
+		     "oidc:\n"
+		     "  issuers:\n"
+		     "    - issuer: " ISSUER "\n"
+		     "      audience: ari:cloud:bitbucket::workspace/0f8e7a2c\n"
+		     "      algorithms: [RS256, ES256]\n"
+		     "      ca_file: /etc/ssl/ca.pem\n"
+		     "      refresh_interval: 30m\n"
+		     "      min_refresh_interval: 5s\n"
+		     "syncs:\n"
+		     "  - name: prod\n"
+		     "    webhook: {secret_file: /run/hook, repository: acme/cfg, rotation_overlap: 1h}\n"
+		     "    oidc:\n"
+		     "      rules:\n"
+		     "        - repository_uuid: '{7d3c5b2a}'\n"
+		     "          deployment_environment_uuid: '{c3c3}'\n"
+		     "          branch: main\n"
+		     "        - workspace_uuid: '{0f8e7a2c}'\n"
+		     "          branch: 'release/*'\n"
+		     "          actions: [suspend, resume]\n",
+		     &p),
+		0);
+	assert_string_equal(cfg->webhook_listen, "0.0.0.0:9443");
+	assert_true(cfg->auth_required);
+	assert_int_equal(cfg->n_oidc_issuers, 1);
+	assert_string_equal(cfg->oidc_issuers[0].issuer, ISSUER);
+	assert_int_equal(cfg->oidc_issuers[0].algorithms, TG_JWT_RS256 | TG_JWT_ES256);
+	assert_int_equal(cfg->oidc_issuers[0].refresh_interval_ms, 1800000);
+	assert_int_equal(cfg->oidc_issuers[0].min_refresh_interval_ms, 5000);
+	assert_int_equal(cfg->oidc_issuers[0].leeway_ms, 60000);
+	s = &cfg->syncs[0];
+	assert_true(s->webhook);
+	assert_string_equal(s->webhook_secret_file, "/run/hook");
+	assert_string_equal(s->webhook_repository, "acme/cfg");
+	assert_int_equal(s->webhook_rotation_overlap_ms, 3600000);
+	assert_int_equal(s->n_oidc_rules, 2);
+	r = &s->oidc_rules[0];
+	assert_string_equal(r->repository_uuid, "{7d3c5b2a}");
+	assert_string_equal(r->branch, "main");
+	assert_int_equal(r->actions, TG_API_RECONCILE); /* the default */
+	assert_int_equal(s->oidc_rules[1].actions, TG_API_SUSPEND | TG_API_RESUME);
+	tg_config_free(cfg);
+	tg_problems_release(&p);
+}
+
+static int problems_of(const char *text, const char *needle)
+{
+	struct tg_config *cfg = NULL;
+	struct tg_problems p;
+	struct tg_buf out = TG_BUF_INIT;
+	int found;
+
+	assert_int_equal(load(&cfg, text, &p), TG_EINVALID);
+	assert_null(cfg);
+	tg_problems_format_text(&p, &out);
+	found = strstr(tg_buf_cstr(&out), needle) != NULL;
+	if (!found)
+		fprintf(stderr, "problems: %s\n", tg_buf_cstr(&out));
+	tg_buf_release(&out);
+	tg_problems_release(&p);
+	return found;
+}
+
+static void test_config__webhook_and_oidc_mistakes_are_errors_with_lines(void **state)
+{
+	static const char issuer[] = "oidc:\n  issuers:\n    - {issuer: " ISSUER ", audience: a}\n";
+	char text[1024];
+
+	(void)state;
+	/* A webhook without a secret. */
+	assert_true(problems_of("syncs:\n  - name: a\n    webhook: {repository: acme/x}\n", ":3:"));
+	assert_true(problems_of("syncs:\n  - name: a\n    webhook: {}\n", "needs a secret_file"));
+	/* A rule that pins neither repository nor workspace. */
+	snprintf(text, sizeof(text),
+		 "%ssyncs:\n  - name: a\n    oidc:\n      rules:\n"
+		 "        - {branch: main}\n",
+		 issuer);
+	assert_true(problems_of(text, "must pin repository_uuid or workspace_uuid"));
+	/* Rules without issuers; a rule naming an issuer that is not there. */
+	assert_true(problems_of("syncs:\n  - name: a\n    oidc: {rules: [{workspace_uuid: x}]}\n",
+				"need at least one entry in oidc.issuers"));
+	snprintf(text, sizeof(text),
+		 "%ssyncs:\n  - name: a\n    oidc: {rules: [{workspace_uuid: x, "
+		 "issuer: 'https://evil'}]}\n",
+		 issuer);
+	assert_true(problems_of(text, "is not in oidc.issuers"));
+	/* Two issuers: each rule names its own. */
+	assert_true(problems_of("oidc:\n  issuers:\n    - {issuer: 'https://a', audience: a}\n"
+				"    - {issuer: 'https://b', audience: b}\n"
+				"syncs:\n  - name: a\n    oidc: {rules: [{workspace_uuid: x}]}\n",
+				"must name their issuer"));
+	/* Issuers: https, an audience, known algorithms, never HS256. */
+	assert_true(problems_of("oidc: {issuers: [{issuer: 'http://idp', audience: a}]}\n",
+				"must be an https:// URL"));
+	assert_true(problems_of("oidc: {issuers: [{issuer: 'https://idp'}]}\n", "is required"));
+	assert_true(problems_of("oidc: {issuers: [{issuer: 'https://idp', audience: a, "
+				"algorithms: [HS256]}]}\n",
+				"RS256, RS384"));
+	assert_true(problems_of("oidc: {issuers: [{issuer: 'https://idp', audience: a, "
+				"jwks_url: 'http://idp/keys'}]}\n",
+				"'jwks_url' must be an https"));
+	assert_true(problems_of("oidc: {issuers: [{issuer: 'https://idp', audience: a, "
+				"actions: [reconcile]}]}\n",
+				"unknown key 'actions'"));
+	assert_true(problems_of("syncs:\n  - name: a\n    oidc: {rules: [{workspace_uuid: x, "
+				"actions: [deploy]}]}\n",
+				"reconcile, suspend and resume"));
+	/* auth.required needs a way to authenticate. */
+	assert_true(problems_of("auth: {required: true}\n",
+				"needs at least one entry in oidc.issuers"));
+	assert_true(problems_of("listen: 127.0.0.1:1\nwebhook_listen: 127.0.0.1:1\n",
+				"must differ from listen"));
+}
+
+static void test_config__webhook_and_rules_change_in_place_on_reload(void **state)
+{
+	struct tg_config *a = NULL, *b = NULL;
+	struct tg_problems p;
+
+	(void)state;
+	assert_int_equal(load(&a, "syncs:\n  - name: a\n    webhook: {secret_file: /one}\n", &p),
+			 0);
+	tg_problems_release(&p);
+	assert_int_equal(load(&b,
+			      "oidc: {issuers: [{issuer: 'https://i', audience: x}]}\n"
+			      "syncs:\n  - name: a\n    webhook: {secret_file: /two}\n"
+			      "    oidc: {rules: [{repository_uuid: r}]}\n",
+			      &p),
+			 0);
+	tg_problems_release(&p);
+	/* Not a changed sync: no new syncer, no lost state. */
+	assert_true(tg_sync_config_equal(&a->syncs[0], &b->syncs[0]));
+	assert_false(tg_config_issuers_equal(a, b));
+	tg_sync_config_swap_access(&a->syncs[0], &b->syncs[0]);
+	assert_string_equal(a->syncs[0].webhook_secret_file, "/two");
+	assert_int_equal(a->syncs[0].n_oidc_rules, 1);
+	assert_string_equal(b->syncs[0].webhook_secret_file, "/one");
+	assert_int_equal(b->syncs[0].n_oidc_rules, 0);
+	assert_true(tg_config_issuers_equal(a, a));
+	tg_config_free(a);
+	tg_config_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -148,6 +309,9 @@ int main(void)
 		cmocka_unit_test(test_config__unknown_key_is_named_with_its_line),
 		cmocka_unit_test(test_config__all_bad_values_reported_at_once),
 		cmocka_unit_test(test_config__check_requires_repo_gateway_and_unique_names),
+		cmocka_unit_test(test_config__reads_webhook_oidc_and_auth),
+		cmocka_unit_test(test_config__webhook_and_oidc_mistakes_are_errors_with_lines),
+		cmocka_unit_test(test_config__webhook_and_rules_change_in_place_on_reload),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,6 +116,28 @@ static void test_httpd__routes(void **state)
 	}
 }
 
+static void test_httpd__listener_roles_limit_what_is_served(void **state)
+{
+	(void)state;
+	for (int k = TG_ROUTE_METRICS; k <= TG_ROUTE_RESUME; k++)
+		assert_true(tg_httpd_role_serves(TG_HTTPD_MAIN, (enum tg_route_kind)k));
+	assert_true(tg_httpd_role_serves(TG_HTTPD_PROBES, TG_ROUTE_HEALTHZ));
+	assert_true(tg_httpd_role_serves(TG_HTTPD_PROBES, TG_ROUTE_METRICS));
+	assert_false(tg_httpd_role_serves(TG_HTTPD_PROBES, TG_ROUTE_HOOK));
+	assert_false(tg_httpd_role_serves(TG_HTTPD_PROBES, TG_ROUTE_RECONCILE));
+	/* webhook_listen faces the internet: hooks and token-checked POSTs,
+	 * nothing that lists syncs, commits or errors. */
+	assert_true(tg_httpd_role_serves(TG_HTTPD_PUBLIC, TG_ROUTE_HOOK));
+	assert_true(tg_httpd_role_serves(TG_HTTPD_PUBLIC, TG_ROUTE_RECONCILE));
+	assert_true(tg_httpd_role_serves(TG_HTTPD_PUBLIC, TG_ROUTE_SUSPEND));
+	assert_true(tg_httpd_role_serves(TG_HTTPD_PUBLIC, TG_ROUTE_RESUME));
+	assert_true(tg_httpd_role_serves(TG_HTTPD_PUBLIC, TG_ROUTE_HEALTHZ));
+	assert_false(tg_httpd_role_serves(TG_HTTPD_PUBLIC, TG_ROUTE_METRICS));
+	assert_false(tg_httpd_role_serves(TG_HTTPD_PUBLIC, TG_ROUTE_SYNCS));
+	assert_false(tg_httpd_role_serves(TG_HTTPD_PUBLIC, TG_ROUTE_SYNC));
+	assert_false(tg_httpd_role_serves(TG_HTTPD_PUBLIC, TG_ROUTE_READYZ));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -124,6 +146,7 @@ int main(void)
 		cmocka_unit_test(test_httpd__wait_parameters),
 		cmocka_unit_test(test_httpd__unescape_keeps_nul_escaped),
 		cmocka_unit_test(test_httpd__routes),
+		cmocka_unit_test(test_httpd__listener_roles_limit_what_is_served),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
