@@ -435,25 +435,6 @@ static int is_hex_sha(const char *s)
 	return s[40] == '\0';
 }
 
-static int mkdir_p(const char *path)
-{
-	char *p = tg_xstrdup(path), *s;
-	int rc = 0;
-
-	for (s = p + 1; *s; s++) {
-		if (*s == '/') {
-			*s = '\0';
-			if (mkdir(p, 0700) < 0 && errno != EEXIST)
-				rc = -1;
-			*s = '/';
-		}
-	}
-	if (mkdir(p, 0700) < 0 && errno != EEXIST)
-		rc = -1;
-	free(p);
-	return rc;
-}
-
 static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
@@ -531,7 +512,7 @@ int tg_git_source_new(struct tg_git_source **out, const struct tg_git_opts *opts
 					  i + 1, e.msg);
 		free(blob);
 	}
-	if (mkdir_p(opts->cache_dir) < 0)
+	if (tg_mkdir_p(opts->cache_dir, 0700) < 0)
 		return tg_err_set(err, TG_ERROR, "cannot create cache directory '%s': %s",
 				  opts->cache_dir, strerror(errno));
 

@@ -10,11 +10,10 @@
 #include <stddef.h>
 
 #include "tg/common.h"
-#include "tg/gitsrc.h"
 #include "tg/jwt.h"
 #include "tg/log.h"
-#include "tg/plan.h"
 #include "tg/problems.h"
+#include "tg/vocab.h"
 
 /* What a Pipelines OIDC rule may allow on a sync (the API's POST routes). */
 enum { TG_API_RECONCILE = 1 << 0, TG_API_SUSPEND = 1 << 1, TG_API_RESUME = 1 << 2 };

@@ -10,8 +10,7 @@
 #include <stddef.h>
 
 #include "tg/common.h"
-
-enum tg_ref_type { TG_REF_BRANCH, TG_REF_TAG, TG_REF_COMMIT };
+#include "tg/vocab.h"
 
 struct tg_git_auth {
 	const char *username;         /* HTTPS basic user; default "x-token-auth" with a token */

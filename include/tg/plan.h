@@ -15,6 +15,7 @@
 
 #include "tg/desired.h"
 #include "tg/diff.h"
+#include "tg/vocab.h"
 
 /*
  * Tyk keeps its previous policies loaded when a reload finds no policy at
@@ -53,8 +54,6 @@ struct tg_plan {
 	size_t counts[5]; /* by enum tg_action */
 	size_t owned;     /* objects on the gateway owned by this sync */
 };
-
-enum tg_drift_policy { TG_DRIFT_CORRECT, TG_DRIFT_WARN };
 
 struct tg_plan_opts {
 	const char *sync_name;
