@@ -109,7 +109,9 @@ def test_probes_answer_during_a_flood_of_slow_connections(daemon):
             assert code == 200
             code, body = http("GET", daemon.probe + "/metrics", timeout=5)
             assert code == 200 and "tyk_gitops_build_info" in body
-        assert worst < 0.1, "slowest /healthz took %.3f s" % worst
+        # The target is 100 ms; a sanitizer build runs several times slower.
+        limit = 0.5 if os.environ.get("TG_SANITIZED") else 0.1
+        assert worst < limit, "slowest /healthz took %.3f s" % worst
         # The probe port serves nothing else.
         assert http("GET", daemon.probe + "/api/v1/syncs", timeout=5)[0] == 404
     finally:
