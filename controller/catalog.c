@@ -27,6 +27,7 @@ void tg_catalog_define(struct tg_metrics *m)
 	static const char *const l_trigger[] = { "sync", "trigger", NULL };
 	static const char *const l_result[] = { "result", NULL };
 	static const char *const l_auth[] = { "result", "reason", NULL };
+	static const char *const l_listener[] = { "listener", NULL };
 	/* Series that exist from the start, so rate() and alerts see zeros
 	 * rather than nothing. */
 	static const char *const hook_results[] = { "triggered", "no_match",  "ping",
@@ -109,7 +110,14 @@ void tg_catalog_define(struct tg_metrics *m)
 			  "Authorization decisions on the API's POST endpoints by result (allowed, "
 			  "unauthenticated, forbidden, unavailable) and reason.",
 			  l_auth, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_HTTP_CUT, TG_METRIC_COUNTER,
+		"Connections closed by listener (main, probes, public) because a request "
+		"took longer than http.request_timeout to arrive (slow or garbage clients).",
+		l_listener, NULL, 0);
 	tg_metrics_set(m, TG_M_BUILD, version, 1);
+	for (int role = TG_HTTPD_MAIN; role <= TG_HTTPD_PUBLIC; role++)
+		tg_catalog_requests_cut(m, (enum tg_httpd_role)role, 0);
 	for (size_t i = 0; i < TG_ARRAY_SIZE(hook_results); i++) {
 		const char *l[] = { hook_results[i] };
 
@@ -124,6 +132,16 @@ void tg_catalog_webhook(struct tg_metrics *m, const char *result)
 	const char *l[] = { result };
 
 	tg_metrics_add(m, TG_M_WEBHOOKS, l, 1);
+}
+
+void tg_catalog_requests_cut(struct tg_metrics *m, enum tg_httpd_role role, unsigned n)
+{
+	static const char *const names[] = {
+		[TG_HTTPD_MAIN] = "main", [TG_HTTPD_PROBES] = "probes", [TG_HTTPD_PUBLIC] = "public"
+	};
+	const char *l[] = { names[role] };
+
+	tg_metrics_add(m, TG_M_HTTP_CUT, l, n);
 }
 
 void tg_catalog_auth(struct tg_metrics *m, const char *result, const char *reason)

@@ -220,6 +220,7 @@ static const struct option log_options[] = {
 static const struct option http_options[] = {
 	{ "max_connections", OPT_INT, 0, G(http_max_connections), NULL, NULL, NULL },
 	{ "connection_timeout", OPT_DURATION, 0, G(http_connection_timeout_ms), NULL, NULL, NULL },
+	{ "request_timeout", OPT_DURATION, 0, G(http_request_timeout_ms), NULL, NULL, NULL },
 	{ "max_wait", OPT_DURATION, 0, G(http_max_wait_ms), NULL, NULL, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };

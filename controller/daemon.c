@@ -42,6 +42,7 @@ static void on_signal(int sig)
  * cannot starve a liveness probe into restarting the pod. */
 #define PROBE_MAX_CONNECTIONS 16
 #define PROBE_TIMEOUT_S 5
+#define PROBE_REQUEST_TIMEOUT_MS (5LL * 1000)
 
 static int start_httpd(struct tg_daemon *d, const struct tg_config *cfg, const char *listen,
 		       enum tg_httpd_role role, struct tg_httpd **out, struct tg_err *err)
@@ -58,11 +59,13 @@ static int start_httpd(struct tg_daemon *d, const struct tg_config *cfg, const c
 	if (role == TG_HTTPD_PROBES) {
 		opts.max_connections = PROBE_MAX_CONNECTIONS;
 		opts.connection_timeout_s = PROBE_TIMEOUT_S;
+		opts.request_timeout_ms = PROBE_REQUEST_TIMEOUT_MS;
 	} else {
 		opts.max_connections = (unsigned)cfg->http_max_connections;
 		opts.connection_timeout_s =
 			(unsigned)((cfg->http_connection_timeout_ms + 999) / 1000);
 		opts.max_wait_ms = cfg->http_max_wait_ms;
+		opts.request_timeout_ms = cfg->http_request_timeout_ms;
 	}
 	return tg_httpd_start(out, &opts, &ops, err);
 }
@@ -187,17 +190,13 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 	struct tg_err err = { 0, "" };
 	struct sigaction sa, old_term, old_int, old_hup;
 	sigset_t block, old_mask;
-	pthread_condattr_t ca;
 	long long now = tg_now_ms();
 	int worker_started = 0, worker_alive = 0, rc = -1;
 
 	memset(&d, 0, sizeof(d));
 	pthread_mutex_init(&d.lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d.wake, &ca);
-	pthread_cond_init(&d.done, &ca);
-	pthread_condattr_destroy(&ca);
+	tg_cond_init_monotonic(&d.wake);
+	tg_cond_init_monotonic(&d.done);
 	d.global = cfg;
 	d.listen = tg_xstrdup(cfg->listen);
 	d.probe_listen = cfg->probe_listen ? tg_xstrdup(cfg->probe_listen) : NULL;

@@ -64,15 +64,10 @@ static void *watchdog_main(void *arg)
 
 void tg_gitstream_begin(struct tg_gitstream_deadline *dl, long timeout_ms)
 {
-	pthread_condattr_t ca;
-
 	memset(dl, 0, sizeof(*dl));
 	dl->at = tg_now_ms() + timeout_ms;
 	pthread_mutex_init(&dl->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&dl->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	tg_cond_init_monotonic(&dl->cv);
 	dl->watchdog_on = pthread_create(&dl->watchdog, NULL, watchdog_main, dl) == 0;
 	cur_dl = dl;
 }

@@ -39,6 +39,13 @@ static int http_metrics(void *ctx, struct tg_buf *out)
 	return 200;
 }
 
+static void http_requests_cut(void *ctx, enum tg_httpd_role role, unsigned n)
+{
+	struct tg_daemon *d = ctx;
+
+	tg_catalog_requests_cut(d->metrics, role, n);
+}
+
 static int http_healthz(void *ctx, struct tg_buf *out)
 {
 	struct tg_daemon *d = ctx;
@@ -911,4 +918,5 @@ void tg_handlers_fill(struct tg_httpd_ops *ops, struct tg_daemon *d)
 	ops->suspend = http_suspend;
 	ops->bitbucket_hook = http_hook;
 	ops->hooks_enabled = http_hooks_enabled;
+	ops->requests_cut = http_requests_cut;
 }

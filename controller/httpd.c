@@ -19,11 +19,14 @@
 
 #include <microhttpd.h>
 
+#include "tg/conndeadline.h"
 #include "tg/log.h"
 #include "tg/banned.h"
 
 #define DEFAULT_MAX_CONNECTIONS 64
 #define DEFAULT_TIMEOUT_S 30
+/* Time for each request, head and body, to arrive (slow clients). */
+#define DEFAULT_REQUEST_TIMEOUT_MS (10LL * 1000)
 #define DEFAULT_MAX_WAIT_MS (10LL * 60 * 1000)
 #define DEFAULT_WAIT_MS (60LL * 1000)
 /* Headers and MHD's own buffers per connection. */
@@ -38,6 +41,7 @@ struct tg_httpd {
 	int loopback; /* bound to a loopback address */
 	enum tg_httpd_role role;
 	char *listen;
+	struct tg_conndeadlines *deadlines;
 };
 
 /* Per request, between libmicrohttpd's calls of the access handler. */
@@ -488,6 +492,14 @@ static enum MHD_Result route(struct tg_httpd *h, struct MHD_Connection *c, const
 	return respond_auth(c, status, content_type(1), &out, 1);
 }
 
+static struct tg_conndeadline *connection_deadline(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return info ? info->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -532,6 +544,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		/* A chunked body with no length: stop reading, drop the connection. */
 		return req->too_large ? MHD_NO : MHD_YES;
 	}
+	/* All of it is here: answering (perhaps waiting for a pass) is ours. */
+	tg_conndeadlines_received(h->deadlines, connection_deadline(c));
 	if (!strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD))
 		m = GET;
 	else if (!strcmp(method, MHD_HTTP_METHOD_POST))
@@ -544,16 +558,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct tg_httpd *h = cls;
 	struct request *req = *con_cls;
 
-	(void)cls;
-	(void)c;
 	(void)toe;
+	tg_conndeadlines_rearm(h->deadlines, connection_deadline(c));
 	if (!req)
 		return;
 	tg_buf_release(&req->body);
 	free(req);
 	*con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct tg_httpd *h = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fd =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		*socket_context = fd ? tg_conndeadlines_add(h->deadlines, fd->connect_fd) : NULL;
+	} else {
+		tg_conndeadlines_remove(h->deadlines, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+static void on_requests_cut(void *cls, unsigned n)
+{
+	struct tg_httpd *h = cls;
+
+	if (h->ops.requests_cut)
+		h->ops.requests_cut(h->ops.ctx, h->role, n);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -598,6 +636,14 @@ int tg_httpd_start(struct tg_httpd **out, const struct tg_httpd_opts *opts,
 	h->max_wait_ms = opts->max_wait_ms > 0 ? opts->max_wait_ms : DEFAULT_MAX_WAIT_MS;
 	h->loopback = addr_is_loopback(ai->ai_addr);
 	h->role = opts->role;
+	h->deadlines =
+		tg_conndeadlines_new(opts->request_timeout_ms > 0 ? opts->request_timeout_ms
+								  : DEFAULT_REQUEST_TIMEOUT_MS,
+				     on_requests_cut, h);
+	if (!h->deadlines) {
+		rc = tg_err_set(err, TG_ERROR, "cannot start the HTTP request deadline thread");
+		goto out;
+	}
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
 		MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
@@ -614,7 +660,8 @@ int tg_httpd_start(struct tg_httpd **out, const struct tg_httpd_opts *opts,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK, MHD_OPTION_UNESCAPE_CALLBACK,
 		unescape, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_EXTERNAL_LOGGER,
+		on_mhd_log, h, MHD_OPTION_END);
 	if (!h->mhd) {
 		rc = tg_err_set(err, TG_ERROR,
 				"cannot listen on '%s': address in use or not available",
@@ -638,6 +685,8 @@ void tg_httpd_stop(struct tg_httpd *h)
 		return;
 	if (h->mhd)
 		MHD_stop_daemon(h->mhd);
+	/* After the daemon: every connection has been removed by now. */
+	tg_conndeadlines_free(h->deadlines);
 	free(h->listen);
 	free(h);
 }

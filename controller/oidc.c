@@ -293,12 +293,6 @@ static long long retry_delay(const struct issuer *is)
 	return d < is->cfg.refresh_interval_ms ? d : is->cfg.refresh_interval_ms;
 }
 
-static void timespec_at(struct timespec *ts, long long mono_ms)
-{
-	ts->tv_sec = (time_t)(mono_ms / 1000);
-	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
-}
-
 static void *fetch_main(void *arg)
 {
 	struct tg_oidc *o = arg;
@@ -319,7 +313,7 @@ static void *fetch_main(void *arg)
 		if (!pick) {
 			struct timespec ts;
 
-			timespec_at(&ts, next);
+			tg_timespec_at(&ts, next);
 			pthread_cond_timedwait(&o->wake, &o->lock, &ts);
 			continue;
 		}
@@ -378,7 +372,6 @@ static char *dup_or_null(const char *s)
 struct tg_oidc *tg_oidc_new(const struct tg_config *cfg)
 {
 	struct tg_oidc *o;
-	pthread_condattr_t ca;
 
 	if (!cfg->n_oidc_issuers)
 		return NULL;
@@ -386,11 +379,8 @@ struct tg_oidc *tg_oidc_new(const struct tg_config *cfg)
 	atomic_init(&o->refs, 1);
 	atomic_init(&o->stop, 0);
 	pthread_mutex_init(&o->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&o->wake, &ca);
-	pthread_cond_init(&o->fetched, &ca);
-	pthread_condattr_destroy(&ca);
+	tg_cond_init_monotonic(&o->wake);
+	tg_cond_init_monotonic(&o->fetched);
 	o->n = cfg->n_oidc_issuers;
 	o->iss = tg_xcalloc(o->n, sizeof(*o->iss));
 	for (size_t i = 0; i < o->n; i++) {
@@ -471,7 +461,7 @@ static struct keyset *keys_for(struct tg_oidc *o, struct issuer *is, const char 
 				is->want_refresh = 1;
 				pthread_cond_broadcast(&o->wake);
 			}
-			timespec_at(&ts, now + VERIFY_WAIT_MS);
+			tg_timespec_at(&ts, now + VERIFY_WAIT_MS);
 			while (is->generation == gen && !atomic_load(&o->stop))
 				if (pthread_cond_timedwait(&o->fetched, &o->lock, &ts) == ETIMEDOUT)
 					break;

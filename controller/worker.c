@@ -29,12 +29,6 @@ static double next_rand(struct tg_daemon *d)
 	return (double)((d->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
-void tg_timespec_at(struct timespec *ts, long long mono_ms)
-{
-	ts->tv_sec = (time_t)(mono_ms / 1000);
-	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
-}
-
 struct tg_dsync *tg_daemon_find_sync(struct tg_daemon *d, const char *name)
 {
 	for (size_t i = 0; i < d->n_syncs; i++)

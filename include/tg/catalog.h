@@ -6,6 +6,7 @@
 #ifndef TG_CATALOG_H
 #define TG_CATALOG_H
 
+#include "tg/httpd.h"
 #include "tg/metrics.h"
 
 #define TG_M_BUILD "tyk_gitops_build_info"
@@ -23,6 +24,7 @@
 #define TG_M_TRIGGERS "tyk_gitops_triggers_total"
 #define TG_M_WEBHOOKS "tyk_gitops_webhook_requests_total"
 #define TG_M_AUTH "tyk_gitops_auth_requests_total"
+#define TG_M_HTTP_CUT "tyk_gitops_http_requests_cut_total"
 
 /* Defines every family and sets the build info. */
 void tg_catalog_define(struct tg_metrics *m);
@@ -50,6 +52,9 @@ void tg_catalog_webhook(struct tg_metrics *m, const char *result);
  * no_sync, or a token's refusal reason from tg_jwt_reason_name).
  */
 void tg_catalog_auth(struct tg_metrics *m, const char *result, const char *reason);
+
+/* n connections of a listener cut at http.request_timeout. */
+void tg_catalog_requests_cut(struct tg_metrics *m, enum tg_httpd_role role, unsigned n);
 
 /* Observer callbacks for tg_syncer_set_git_observer and
  * tg_syncer_set_gateway_observer; ctx is the struct tg_metrics. */

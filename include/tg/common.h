@@ -8,8 +8,10 @@
 #ifndef TG_COMMON_H
 #define TG_COMMON_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <time.h>
 
 enum {
 	TG_OK = 0,
@@ -67,6 +69,13 @@ int tg_parse_duration_ms(long long *out, const char *s);
 /* Monotonic and wall clocks in milliseconds. */
 long long tg_now_ms(void);
 long long tg_wall_ms(void);
+
+/* A condition variable whose timed waits count on the monotonic clock, so a
+ * step of the wall clock neither stretches nor cuts a wait. */
+void tg_cond_init_monotonic(pthread_cond_t *cond);
+
+/* The monotonic instant mono_ms (tg_now_ms) as pthread_cond_timedwait wants it. */
+void tg_timespec_at(struct timespec *ts, long long mono_ms);
 
 /* "2026-11-29T03:41:36Z", or with millis "2026-11-29T03:41:36.123Z" (UTC). */
 #define TG_TIME_MAX 32

@@ -105,6 +105,7 @@ struct tg_config {
 	/* daemon HTTP limits (`http:`); 0 = the built-in default */
 	long long http_max_connections;       /* 64 */
 	long long http_connection_timeout_ms; /* 30s of inactivity */
+	long long http_request_timeout_ms;    /* 10s to send each request, head and body */
 	long long http_max_wait_ms;           /* longest ?wait=true, 10m */
 	/* Bitbucket in (`run`) */
 	char *webhook_listen; /* own port for /hooks/bitbucket and token-only POSTs; NULL: none */

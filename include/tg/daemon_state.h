@@ -134,8 +134,6 @@ struct tg_dsync *tg_dsync_new(struct tg_sync_config *src, long long now);
 void tg_dsync_free(struct tg_dsync *s);
 /* Under the lock (or on the worker, which alone changes the list). */
 struct tg_dsync *tg_daemon_find_sync(struct tg_daemon *d, const char *name);
-/* Absolute deadline on the monotonic clock, for pthread_cond_timedwait. */
-void tg_timespec_at(struct timespec *ts, long long mono_ms);
 /* Under the lock: leaves an actor (taken over) for the sync's next pass. */
 void tg_dsync_add_actor(struct tg_dsync *s, struct tg_actor *a);
 

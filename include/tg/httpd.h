@@ -68,12 +68,16 @@ struct tg_httpd_ops {
 	/* Whether webhooks are configured at all; when it says no (or is
 	 * NULL and bitbucket_hook is), /hooks/bitbucket answers 404. */
 	int (*hooks_enabled)(void *ctx);
+	/* n connections of this listener were cut for taking longer than
+	 * request_timeout to send a request.  May be NULL. */
+	void (*requests_cut)(void *ctx, enum tg_httpd_role role, unsigned n);
 };
 
 struct tg_httpd_opts {
 	const char *listen;            /* "host:port", "[v6]:port" or ":port" (all addresses) */
 	unsigned max_connections;      /* 0 = 64 */
-	unsigned connection_timeout_s; /* 0 = 30 */
+	unsigned connection_timeout_s; /* idle time; 0 = 30 */
+	long long request_timeout_ms;  /* per request, head and body; 0 = 10 s */
 	long long max_wait_ms;         /* cap of ?wait=true; 0 = 10 min */
 	enum tg_httpd_role role;
 };

@@ -117,3 +117,100 @@ def test_probes_answer_during_a_flood_of_slow_connections(daemon):
     finally:
         for s in socks:
             s.close()
+
+
+@pytest.fixture
+def strict_daemon(gateway, repo, upstream, tmp_path, daemons):
+    """A daemon whose requests must arrive within 2 s (http.request_timeout)."""
+    repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
+    repo.commit()
+    d = Daemon(str(tmp_path), [sync_spec("test", repo, gateway, interval="1h", drift="1h")],
+               extra_cfg="http: {request_timeout: 2s, connection_timeout: 30s}")
+    daemons.append(d)
+    d.wait_ready()
+    return d
+
+
+def held_for(port, first, dribble=b"", every=0.5, give_up=20):
+    """Sends first, then dribbles one byte every `every` seconds (never idle
+    for long, so an idle timeout never fires) until the server closes; returns
+    how long the server kept the connection."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=give_up)
+    t0 = time.monotonic()
+    try:
+        s.sendall(first)
+        s.settimeout(every)
+        i = 0
+        while time.monotonic() - t0 < give_up:
+            try:
+                if s.recv(65536) == b"":
+                    break
+            except socket.timeout:
+                pass
+            except OSError:
+                break
+            if dribble:
+                try:
+                    s.sendall(dribble[i % len(dribble):i % len(dribble) + 1])
+                except OSError:
+                    break
+                i += 1
+        return time.monotonic() - t0
+    finally:
+        s.close()
+
+
+def cut_count(d):
+    _, body = d.get("/metrics")
+    for line in body.splitlines():
+        if line.startswith('tyk_gitops_http_requests_cut_total{listener="main"}'):
+            return float(line.split()[-1])
+    raise AssertionError("no cut counter in /metrics")
+
+
+def test_a_slowly_dribbled_request_head_is_cut_at_the_request_timeout(strict_daemon):
+    # Before: the 30 s idle timeout never fired for a client sending a byte
+    # every 0.5 s, so such a client held its slot for as long as it liked.
+    before = cut_count(strict_daemon)
+    held = held_for(strict_daemon.port, b"GET /api/v1/syncs HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                    dribble=b"X-Slow: aaaaaaaaaaaaaaaaaaaa\r\n")
+    assert 1.5 < held < 4.0, "connection held %.1f s with a 2 s request timeout" % held
+    assert cut_count(strict_daemon) >= before + 1
+
+
+def test_a_garbage_request_line_is_cut_at_the_request_timeout(strict_daemon):
+    held = held_for(strict_daemon.port, bytes(range(1, 200)), dribble=b"\x01\x02\x03")
+    assert held < 4.0, "garbage request line held the connection %.1f s" % held
+
+
+def test_a_slow_body_is_cut_and_a_prompt_request_is_not(strict_daemon):
+    head = (b"POST /api/v1/syncs/test/reconcile HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+    held = held_for(strict_daemon.port, head, dribble=b" ")
+    assert held < 4.0, "a slow body held the connection %.1f s" % held
+    # A request that arrives in time is answered, however long the answer
+    # takes: ?wait holds the connection past the request timeout.
+    t0 = time.monotonic()
+    code, _ = http("POST", strict_daemon.base + "/api/v1/syncs/test/reconcile?wait=true",
+                   timeout=30)
+    assert code == 200, code
+    assert time.monotonic() - t0 < 30
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_request_timeout(strict_daemon):
+    req = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    s = socket.create_connection(("127.0.0.1", strict_daemon.port), timeout=10)
+    try:
+        s.sendall(req)
+        first = s.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first[:40]
+        # A second request on the same connection within the limit is served.
+        s.sendall(req)
+        second = s.recv(65536)
+        assert second.startswith(b"HTTP/1.1 200"), second[:40]
+        t0 = time.monotonic()
+        rest = s.recv(65536)  # nothing sent: the server closes at the deadline
+        assert rest == b""
+        assert time.monotonic() - t0 < 4.0
+    finally:
+        s.close()
