@@ -80,3 +80,35 @@ for n in 1000 10000; do
 	awk -v n="$n" -v f="$files" -v s="$secs" -v r="$rss" -v l="$line" 'BEGIN {
 		printf "%d apis, %d files: %s\n  %.3f s per 1000 files, peak RSS %.1f MiB\n", n, f, l, s * 1000 / f, r / 1024 }'
 done
+
+# Wide objects: one API holding 100,000 extra keys (what a hostile or generated
+# file can do) against the same keys spread over 1,000 APIs of 100 keys each,
+# the same bytes in ordinary shapes.  Key lookups were linear per key, so the
+# wide file took a minute; the ratio shows whether loading stays linear.
+wide() {
+	python3 - "$1" "$2" <<'PY'
+import json, os, sys
+root, shape = sys.argv[1], sys.argv[2]
+os.makedirs(root + "/apis", exist_ok=True)
+def api(i, keys):
+    a = {"api_id": "w-%d" % i, "name": "w %d" % i, "org_id": "o",
+         "proxy": {"listen_path": "/w-%d/" % i, "target_url": "http://x"}}
+    a.update(("k%d" % k, k) for k in keys)
+    return a
+if shape == "wide":
+    with open(root + "/apis/wide.json", "w") as f:
+        json.dump(api(0, range(100000)), f)
+else:
+    for i in range(1000):
+        with open(root + "/apis/n-%04d.json" % i, "w") as f:
+            json.dump(api(i, range(i * 100, i * 100 + 100)), f)
+PY
+}
+for shape in spread wide; do
+	rm -rf "$OUT/repo-$shape"
+	wide "$OUT/repo-$shape" "$shape"
+done
+spread=$("$OUT/bench_load" "$OUT/repo-spread" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
+wide=$("$OUT/bench_load" "$OUT/repo-wide" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
+awk -v s="$spread" -v w="$wide" 'BEGIN {
+	printf "100,000 keys: spread over 1,000 APIs %.3f s, in one API %.3f s (%.2fx)\n", s, w, w / s }'

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include "tg/common.h"
+#include "tg/objindex.h"
 #include "tg/marker.h"
 #include "tg/banned.h"
 
@@ -201,12 +202,15 @@ static void compare(const struct cmp *c, const char *path, int depth, const cJSO
 static void compare_objects(const struct cmp *c, const char *path, int depth, const cJSON *want,
 			    const cJSON *have)
 {
+	struct tg_objindex have_keys, want_keys;
 	const cJSON *w, *h;
 
+	tg_objindex_init(&have_keys, have);
+	tg_objindex_init(&want_keys, want);
 	for (w = want->child; w; w = w->next) {
 		char *p;
 
-		h = cJSON_GetObjectItemCaseSensitive(have, w->string);
+		h = tg_objindex_get(&have_keys, w->string);
 		/* The gateway dropped the field: it does not know it. */
 		if (!h || is_marker(c, path, depth, w->string) ||
 		    is_gateway_owned(c, depth, w->string))
@@ -218,7 +222,7 @@ static void compare_objects(const struct cmp *c, const char *path, int depth, co
 	for (h = have->child; h; h = h->next) {
 		char *p;
 
-		if (cJSON_GetObjectItemCaseSensitive(want, h->string) || is_zero(h) ||
+		if (tg_objindex_get(&want_keys, h->string) || is_zero(h) ||
 		    is_server_filled(h->string, depth) || is_marker(c, path, depth, h->string))
 			continue;
 		/* A container holding only the marker is the marker's. */
@@ -229,6 +233,8 @@ static void compare_objects(const struct cmp *c, const char *path, int depth, co
 		add_change(c->out, p, h, NULL, c->secrets);
 		free(p);
 	}
+	tg_objindex_release(&have_keys);
+	tg_objindex_release(&want_keys);
 }
 
 static void compare_arrays(const struct cmp *c, const char *path, int depth, const cJSON *want,

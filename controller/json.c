@@ -19,6 +19,7 @@
 
 #include "tg/buf.h"
 #include "tg/common.h"
+#include "tg/objindex.h"
 #include "tg/banned.h"
 
 cJSON *tg_json_checked(cJSON *node)
@@ -484,6 +485,7 @@ static cJSON *jp_object(struct jp *p, int depth)
 {
 	cJSON *obj = tg_json_checked(cJSON_CreateObject());
 	size_t saved = p->path.len;
+	struct tg_objindex keys;
 
 	jp_adv(p);
 	jp_ws(p);
@@ -491,6 +493,7 @@ static cJSON *jp_object(struct jp *p, int depth)
 		jp_adv(p);
 		return obj;
 	}
+	tg_objindex_init(&keys, obj);
 	for (;;) {
 		char *key;
 		int kline, kcol, dup;
@@ -510,7 +513,7 @@ static cJSON *jp_object(struct jp *p, int depth)
 			goto fail;
 		tg_pos_path_push(&p->path, key, strlen(key));
 		tg_pos_put(p->pos, p->path.ptr, p->path.len, kline, kcol);
-		dup = cJSON_GetObjectItemCaseSensitive(obj, key) != NULL;
+		dup = tg_objindex_get(&keys, key) != NULL;
 		if (dup) {
 			char clipped[TG_POS_FIELD_MAX + 4];
 
@@ -534,19 +537,22 @@ static cJSON *jp_object(struct jp *p, int depth)
 			free(key);
 			goto fail;
 		}
-		if (dup)
+		if (dup) {
 			cJSON_Delete(v);
-		else
+		} else {
 			cJSON_AddItemToObject(obj, key, v);
+			tg_objindex_added(&keys, v);
+		}
 		free(key);
 		tg_pos_path_truncate(&p->path, saved);
 		switch (jp_after_member(p, '}')) {
 		case 1: continue;
-		case 0: return obj;
+		case 0: tg_objindex_release(&keys); return obj;
 		default: goto fail;
 		}
 	}
 fail:
+	tg_objindex_release(&keys);
 	cJSON_Delete(obj);
 	return NULL;
 }

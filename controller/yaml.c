@@ -45,6 +45,7 @@
 
 #include "tg/buf.h"
 #include "tg/common.h"
+#include "tg/objindex.h"
 #include "tg/json.h"
 #include "tg/banned.h"
 
@@ -207,6 +208,7 @@ struct frame {
 	char *anchor;
 	cJSON *merges; /* references to the mappings to merge at the end */
 	int merge_line, merge_column;
+	struct tg_objindex keys; /* of node, when a mapping */
 };
 
 struct anchor {
@@ -309,6 +311,7 @@ static void doc_reset(struct yb *b)
 		cJSON_Delete(b->stack[i].merges);
 		free(b->stack[i].key);
 		free(b->stack[i].anchor);
+		tg_objindex_release(&b->stack[i].keys);
 	}
 	b->depth = 0;
 	for (i = 0; i < b->n_anchors; i++)
@@ -507,8 +510,9 @@ static void apply_merges(struct yb *b, struct frame *f)
 	for (src = f->merges->child; src; src = src->next) {
 		for (item = src->child; item; item = item->next) {
 			size_t saved = b->path.len, cost;
+			cJSON *copy;
 
-			if (cJSON_GetObjectItemCaseSensitive(f->node, item->string))
+			if (tg_objindex_get(&f->keys, item->string))
 				continue;
 			cost = tree_mem(item);
 			if (charge(b, cost, f->merge_line, f->merge_column))
@@ -517,7 +521,9 @@ static void apply_merges(struct yb *b, struct frame *f)
 			tg_pos_put(b->pos, b->path.ptr, b->path.len, f->merge_line,
 				   f->merge_column);
 			tg_pos_path_truncate(&b->path, saved);
-			cJSON_AddItemToObject(f->node, item->string, copy_node(item));
+			copy = copy_node(item);
+			cJSON_AddItemToObject(f->node, item->string, copy);
+			tg_objindex_added(&f->keys, copy);
 			f->cost += cost + str_mem(item->string);
 		}
 	}
@@ -560,6 +566,7 @@ static void attach(struct yb *b, cJSON *v, size_t cost, const yaml_mark_t *mark)
 		park(b, v);
 	} else if (v) {
 		cJSON_AddItemToObject(f->node, f->key, v);
+		tg_objindex_added(&f->keys, v);
 		f->cost += cost + str_mem(f->key);
 	}
 	clear_key(f);
@@ -575,7 +582,7 @@ static void set_key(struct yb *b, struct frame *f, const char *key, int plain,
 		f->merge_column = (int)mark->column + 1;
 		return;
 	}
-	if (cJSON_GetObjectItemCaseSensitive(f->node, key)) {
+	if (tg_objindex_get(&f->keys, key)) {
 		size_t saved = b->path.len;
 
 		tg_pos_path_push(&b->path, key, strlen(key));
@@ -749,6 +756,8 @@ static void on_start(struct yb *b, const yaml_event_t *ev, int is_map)
 	f->node = tg_json_checked(is_map ? cJSON_CreateObject() : cJSON_CreateArray());
 	f->cost = node_mem(f->node);
 	f->is_map = is_map;
+	if (is_map)
+		tg_objindex_init(&f->keys, f->node);
 	f->path_len = b->path.len;
 	f->anchor = anchor ? tg_xstrdup((const char *)anchor) : NULL;
 	/* The parent's path is restored when this container ends. */
@@ -776,6 +785,7 @@ static void on_end(struct yb *b, const yaml_event_t *ev)
 	if (b->skip_doc)
 		return;
 	f = b->stack[--b->depth];
+	tg_objindex_release(&f.keys);
 	free(f.key);
 	if (f.anchor)
 		anchor_register(b, f.anchor, f.node, f.cost);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,33 @@ static size_t diff_count(const char *desired, const char *actual, enum tg_kind k
 	cJSON_Delete(d);
 	cJSON_Delete(a);
 	return out->len;
+}
+
+static void test_diff__finds_the_one_change_in_wide_objects(void **state)
+{
+	cJSON *d = cJSON_CreateObject(), *a = cJSON_CreateObject();
+	struct tg_changes c = { 0 };
+	char key[32];
+
+	(void)state;
+	/* Insertion orders differ, so neither side's walk lines up with the other's. */
+	for (int i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		cJSON_AddNumberToObject(d, key, i);
+		snprintf(key, sizeof(key), "k%d", 1999 - i);
+		cJSON_AddNumberToObject(a, key, 1999 - i == 1234 ? -1 : 1999 - i);
+	}
+	cJSON_AddStringToObject(a, "only_on_gateway", "x");
+	tg_diff_objects(&c, TG_KIND_API, d, a, NULL);
+	assert_int_equal(c.len, 2);
+	assert_string_equal(c.items[0].path, "k1234");
+	assert_string_equal(c.items[0].before, "-1");
+	assert_string_equal(c.items[0].after, "1234");
+	assert_string_equal(c.items[1].path, "only_on_gateway");
+	assert_null(c.items[1].after);
+	tg_changes_release(&c);
+	cJSON_Delete(d);
+	cJSON_Delete(a);
 }
 
 static void test_diff__ignores_key_order_and_number_format(void **state)
@@ -167,6 +195,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_diff__ignores_key_order_and_number_format),
+		cmocka_unit_test(test_diff__finds_the_one_change_in_wide_objects),
 		cmocka_unit_test(test_diff__ignores_gateway_defaults),
 		cmocka_unit_test(test_diff__ignores_fields_the_gateway_dropped),
 		cmocka_unit_test(test_diff__ignores_oas_servers_the_gateway_adds),

@@ -134,6 +134,20 @@ static void test_json__duplicate_key_is_an_error(void **state)
 	assert_json_error("{\"a\": 1,\n \"a\": 2}", 2, 2, "duplicate key 'a'");
 }
 
+static void test_json__duplicate_key_in_a_wide_object_is_an_error(void **state)
+{
+	struct tg_buf text = TG_BUF_INIT;
+
+	(void)state;
+	/* Past the index's linear range: found through its hash table. */
+	tg_buf_puts(&text, "{");
+	for (int i = 0; i < 500; i++)
+		tg_buf_printf(&text, "\"k%d\": %d,\n", i, i);
+	tg_buf_puts(&text, "\"k7\": 0}");
+	assert_json_error(tg_buf_cstr(&text), 501, 1, "duplicate key 'k7'");
+	tg_buf_release(&text);
+}
+
 static void test_json__bom_is_skipped(void **state)
 {
 	(void)state;
@@ -208,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_json__positions_count_characters),
 		cmocka_unit_test(test_json__errors_have_positions),
 		cmocka_unit_test(test_json__duplicate_key_is_an_error),
+		cmocka_unit_test(test_json__duplicate_key_in_a_wide_object_is_an_error),
 		cmocka_unit_test(test_json__bom_is_skipped),
 		cmocka_unit_test(test_json__deep_nesting_is_rejected),
 		cmocka_unit_test(test_json__numbers_keep_every_digit_in_json_and_yaml_forms),

@@ -404,6 +404,24 @@ static void test_yaml__syntax_error_has_line_and_column(void **state)
 	release(&p);
 }
 
+static void test_yaml__duplicate_key_in_a_wide_mapping_is_an_error(void **state)
+{
+	struct tg_buf text = TG_BUF_INIT;
+	struct parsed p;
+
+	(void)state;
+	for (int i = 0; i < 500; i++)
+		tg_buf_printf(&text, "k%d: %d\n", i, i);
+	tg_buf_puts(&text, "k7: 0\n");
+	parse_yaml(&p, tg_buf_cstr(&text));
+	assert_int_equal(p.rc, TG_EINVALID);
+	assert_int_equal(p.problems.len, 1);
+	assert_string_equal(p.problems.items[0].msg, "duplicate key 'k7'");
+	assert_int_equal(p.problems.items[0].line, 501);
+	release(&p);
+	tg_buf_release(&text);
+}
+
 static void test_yaml__duplicate_yaml_key_is_an_error(void **state)
 {
 	struct parsed p;
@@ -457,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_yaml__positions_point_at_keys),
 		cmocka_unit_test(test_yaml__syntax_error_has_line_and_column),
 		cmocka_unit_test(test_yaml__duplicate_yaml_key_is_an_error),
+		cmocka_unit_test(test_yaml__duplicate_key_in_a_wide_mapping_is_an_error),
 		cmocka_unit_test(test_yaml__complex_key_is_an_error),
 	};
 
