@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
+#include "tg/base64.h"
 #include "tg/banned.h"
 
 #define KID_MAX 256
@@ -58,61 +59,6 @@ const char *tg_jwt_reason_name(enum tg_jwt_reason r)
 	};
 
 	return (size_t)r < TG_ARRAY_SIZE(names) ? names[r] : "malformed";
-}
-
-/* --- base64url ------------------------------------------------------------ */
-
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-int tg_base64url_decode(unsigned char **out, size_t *out_len, const char *s, size_t len)
-{
-	unsigned char *buf;
-	unsigned long acc = 0;
-	size_t n = 0;
-	int bits = 0;
-
-	*out = NULL;
-	*out_len = 0;
-	if (len % 4 == 1)
-		return TG_EINVALID;
-	buf = tg_xmalloc(len / 4 * 3 + 3);
-	for (size_t i = 0; i < len; i++) {
-		int v = b64_value((unsigned char)s[i]);
-
-		if (v < 0) {
-			free(buf);
-			return TG_EINVALID;
-		}
-		acc = (acc << 6) | (unsigned long)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[n++] = (unsigned char)(acc >> bits);
-			acc &= (1UL << bits) - 1;
-		}
-	}
-	/* Leftover bits must be zero: one token, one encoding. */
-	if (acc != 0) {
-		free(buf);
-		return TG_EINVALID;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*out_len = n;
-	return 0;
 }
 
 /* --- tokens ---------------------------------------------------------------- */

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "tg/base64.h"
 #include "tg/sshsig.h"
 #include "tg/banned.h"
 
@@ -62,8 +63,8 @@ static int hashed_match(const char *pat, size_t len, const char *name)
 	bar = memchr(salt, '|', len - 3);
 	if (!bar)
 		return 0;
-	if (tg_sshsig_b64decode(&s, &slen, salt, (size_t)(bar - salt)) == 0 &&
-	    tg_sshsig_b64decode(&h, &hlen, bar + 1, len - (size_t)(bar + 1 - pat)) == 0 &&
+	if (tg_base64_decode(&s, &slen, salt, (size_t)(bar - salt)) == 0 &&
+	    tg_base64_decode(&h, &hlen, bar + 1, len - (size_t)(bar + 1 - pat)) == 0 &&
 	    HMAC(EVP_sha1(), s, (int)slen, (const unsigned char *)name, strlen(name), mac,
 		 &maclen) &&
 	    maclen == hlen && CRYPTO_memcmp(mac, h, hlen) == 0)
@@ -141,7 +142,7 @@ int tg_known_hosts_check(const char *text, size_t len, const char *host, int por
 		}
 		if (nf < 3 || !hosts_match(f[0], fl[0], name))
 			goto next;
-		if (tg_sshsig_b64decode(&blob, &blob_len, f[2], fl[2]) < 0)
+		if (tg_base64_decode(&blob, &blob_len, f[2], fl[2]) < 0)
 			goto next;
 		if (blob_len == key_len && !memcmp(blob, key, key_len)) {
 			free(blob);

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
+#include "tg/base64.h"
 #include "tg/banned.h"
 
 #define ARMOR_BEGIN "-----BEGIN SSH SIGNATURE-----"
@@ -60,63 +61,6 @@ static int rd_eq(const struct rd *s, const char *lit)
 	size_t n = strlen(lit);
 
 	return s->len == n && memcmp(s->p, lit, n) == 0;
-}
-
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int tg_sshsig_b64decode(unsigned char **out, size_t *out_len, const char *in, size_t in_len)
-{
-	unsigned char *buf;
-	size_t i, n = 0, pad = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-
-	*out = NULL;
-	*out_len = 0;
-	buf = tg_xmalloc(in_len / 4 * 3 + 4);
-	for (i = 0; i < in_len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		int v;
-
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
-			continue;
-		if (c == '=') {
-			pad++;
-			continue;
-		}
-		v = b64val(c);
-		if (v < 0 || pad)
-			goto bad; /* nothing but padding may follow '=' */
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	/* 6 leftover bits cannot come from a valid encoding; nor can > 2 pads. */
-	if (bits >= 6 || pad > 2)
-		goto bad;
-	buf[n] = '\0';
-	*out = buf;
-	*out_len = n;
-	return 0;
-bad:
-	free(buf);
-	return TG_EINVALID;
 }
 
 void tg_sshsig_fingerprint(char fpr[64], const unsigned char *blob, size_t blob_len)
@@ -175,7 +119,7 @@ int tg_sshsig_parse_pubkey(unsigned char **blob, size_t *blob_len, const char *l
 	b64 = p;
 	while (p < end && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
 		p++;
-	if (!tlen || p == b64 || tg_sshsig_b64decode(&raw, &raw_len, b64, (size_t)(p - b64)) < 0)
+	if (!tlen || p == b64 || tg_base64_decode(&raw, &raw_len, b64, (size_t)(p - b64)) < 0)
 		return tg_err_set(err, TG_EINVALID,
 				  "invalid public key: expected 'TYPE BASE64 [COMMENT]'");
 	type = key_type(raw, raw_len);
@@ -334,7 +278,7 @@ int tg_sshsig_verify(const char *armored, size_t armored_len, const void *msg, s
 	}
 	b += strlen(ARMOR_BEGIN);
 	e = memmem(b, armored_len - (size_t)(b - armored), ARMOR_END, strlen(ARMOR_END));
-	if (!e || tg_sshsig_b64decode(&raw, &raw_len, b, (size_t)(e - b)) < 0) {
+	if (!e || tg_base64_decode(&raw, &raw_len, b, (size_t)(e - b)) < 0) {
 		tg_err_set(err, TG_EINVALID, "malformed ssh signature: bad armor");
 		goto out;
 	}

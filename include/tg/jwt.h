@@ -117,11 +117,4 @@ int tg_jwks_has_kid(const struct tg_jwks *k, const char *kid);
  */
 enum tg_jwt_reason tg_jwks_verify(const struct tg_jwks *k, const struct tg_jwt *t);
 
-/*
- * Strict base64url without padding (RFC 7515 section 2): other
- * characters, '=', a length of 4n+1 and non-zero trailing bits are
- * refused.  *out (NUL-terminated, owned by the caller) on success.
- */
-int tg_base64url_decode(unsigned char **out, size_t *out_len, const char *s, size_t len);
-
 #endif

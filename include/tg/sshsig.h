@@ -14,13 +14,6 @@
 #include "tg/common.h"
 
 /*
- * Decodes standard base64 (whitespace ignored, '=' padding optional at the
- * end).  *out is owned by the caller (NUL-terminated for convenience).
- * TG_EINVALID on a bad character or length.
- */
-int tg_sshsig_b64decode(unsigned char **out, size_t *out_len, const char *in, size_t in_len);
-
-/*
  * Parses an authorized_keys style line "ssh-ed25519 AAAA... comment" into
  * the SSH wire blob of the key.  *blob is owned by the caller.
  * TG_EINVALID when the line is not a supported public key.

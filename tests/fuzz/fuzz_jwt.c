@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tg/base64.h"
 #include "tg/common.h"
 #include "tg/jwt.h"
 

@@ -56,28 +56,6 @@ static enum tg_jwt_reason claims_check(const char *token, unsigned algs, long lo
 	return r;
 }
 
-static void test_jwt__base64url_is_strict(void **state)
-{
-	unsigned char *out = NULL;
-	size_t n = 0;
-
-	(void)state;
-	assert_int_equal(tg_base64url_decode(&out, &n, "aGk", 3), 0);
-	assert_int_equal(n, 2);
-	assert_memory_equal(out, "hi", 2);
-	free(out);
-	assert_int_equal(tg_base64url_decode(&out, &n, "", 0), 0);
-	assert_int_equal(n, 0);
-	free(out);
-	assert_int_equal(tg_base64url_decode(&out, &n, "_-8", 3), 0);
-	free(out);
-	assert_int_not_equal(tg_base64url_decode(&out, &n, "aGk=", 4), 0); /* padding */
-	assert_int_not_equal(tg_base64url_decode(&out, &n, "a+k", 3), 0);  /* base64, not url */
-	assert_int_not_equal(tg_base64url_decode(&out, &n, "aGl", 3), 0);  /* non-zero spare bits */
-	assert_int_not_equal(tg_base64url_decode(&out, &n, "aGkha", 5), 0); /* 4n+1 */
-	assert_null(out);
-}
-
 static void test_jwt__key_set_keeps_only_usable_signing_keys(void **state)
 {
 	struct tg_jwks *k = fixture_keys(fx_jwks);
@@ -375,7 +353,6 @@ static void test_oidc__no_key_set_is_unavailable_not_a_crash(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_jwt__base64url_is_strict),
 		cmocka_unit_test(test_jwt__key_set_keeps_only_usable_signing_keys),
 		cmocka_unit_test(test_jwt__valid_tokens_verify),
 		cmocka_unit_test(test_jwt__forged_tokens_are_refused_for_their_reason),

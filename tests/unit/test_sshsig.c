@@ -122,25 +122,6 @@ static void test_verify__rejects_malformed_input(void **state)
 	free(s);
 }
 
-static void test_b64decode__strict(void **state)
-{
-	unsigned char *out;
-	size_t n;
-
-	(void)state;
-	assert_int_equal(tg_sshsig_b64decode(&out, &n, "aGVs bG8=\n", 10), 0);
-	assert_int_equal(n, 5);
-	assert_memory_equal(out, "hello", 5);
-	free(out);
-	assert_int_equal(tg_sshsig_b64decode(&out, &n, "", 0), 0);
-	assert_int_equal(n, 0);
-	free(out);
-	assert_int_equal(tg_sshsig_b64decode(&out, &n, "a", 1), TG_EINVALID);
-	assert_null(out);
-	assert_int_equal(tg_sshsig_b64decode(&out, &n, "aGVs!", 5), TG_EINVALID);
-	assert_int_equal(tg_sshsig_b64decode(&out, &n, "aG=Vs", 5), TG_EINVALID);
-}
-
 static void test_parse_pubkey__types_and_garbage(void **state)
 {
 	unsigned char *blob;
@@ -174,7 +155,6 @@ int main(void)
 		cmocka_unit_test(test_verify__ed25519_and_rsa_signatures_by_trusted_keys),
 		cmocka_unit_test(test_verify__refuses_untrusted_tampered_and_wrong_namespace),
 		cmocka_unit_test(test_verify__rejects_malformed_input),
-		cmocka_unit_test(test_b64decode__strict),
 		cmocka_unit_test(test_parse_pubkey__types_and_garbage),
 	};
 
