@@ -109,6 +109,16 @@ void tg_catalog_define(struct tg_metrics *m)
 			  "Authorization decisions on the API's POST endpoints by result (allowed, "
 			  "unauthenticated, forbidden, unavailable) and reason.",
 			  l_auth, NULL, 0);
+	{
+		static const char *const l_bb[] = { "api", "result", NULL };
+
+		tg_metrics_define(
+			m, TG_M_BITBUCKET, TG_METRIC_COUNTER,
+			"Requests to Bitbucket's REST API (commit build statuses) by api (cloud, "
+			"datacenter) and result (ok, unauthorized, not_found, rejected, "
+			"rate_limited, server_error, timeout, error; dropped: given up).",
+			l_bb, NULL, 0);
+	}
 	tg_metrics_set(m, TG_M_BUILD, version, 1);
 	for (size_t i = 0; i < TG_ARRAY_SIZE(hook_results); i++) {
 		const char *l[] = { hook_results[i] };

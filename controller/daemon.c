@@ -169,6 +169,7 @@ static void daemon_release(struct tg_daemon *d, int worker_alive)
 		tg_config_free(d->owned_global);
 		tg_metrics_free(d->metrics);
 		tg_audit_free(d->audit);
+		tg_notifier_free(d->notifier);
 		pthread_cond_destroy(&d->wake);
 		pthread_cond_destroy(&d->done);
 		pthread_mutex_destroy(&d->lock);
@@ -243,6 +244,16 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 	    start_httpd(&d, cfg, cfg->webhook_listen, TG_HTTPD_PUBLIC, &d.webhook_httpd, &err)) {
 		tg_log_kv(TG_LOG_ERROR, "cannot start", "error", err.msg, NULL);
 		goto restore;
+	}
+	{
+		struct tg_notifier_opts nopts = { 0 };
+
+		/* Its thread starts with the signals blocked, like the others. */
+		nopts.metrics = d.metrics;
+		if (tg_notifier_new(&d.notifier, &nopts, &err)) {
+			tg_log_kv(TG_LOG_ERROR, "cannot start", "error", err.msg, NULL);
+			goto restore;
+		}
 	}
 	if (pthread_create(&d.worker, NULL, tg_worker_main, &d)) {
 		tg_log_kv(TG_LOG_ERROR, "cannot start the reconcile thread", NULL);

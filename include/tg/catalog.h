@@ -23,6 +23,7 @@
 #define TG_M_TRIGGERS "tyk_gitops_triggers_total"
 #define TG_M_WEBHOOKS "tyk_gitops_webhook_requests_total"
 #define TG_M_AUTH "tyk_gitops_auth_requests_total"
+#define TG_M_BITBUCKET "tyk_gitops_bitbucket_requests_total"
 
 /* Defines every family and sets the build info. */
 void tg_catalog_define(struct tg_metrics *m);
