@@ -563,7 +563,9 @@ static int report_validate(struct tg_reconcile_result *res, const struct cli *cl
 	memset(res, 0, sizeof(*res));
 	tg_problems_init(&res->problems);
 	opts.root = cli->ov.local_dir ? cli->ov.local_dir : ".";
-	opts.path = sc && sc->path && *sc->path ? sc->path : NULL;
+	opts.path = sc ? sc->path : cli->ov.path;
+	if (opts.path && !*opts.path)
+		opts.path = NULL;
 	opts.secrets_dir = sc ? sc->secrets_dir : cli->ov.secrets_dir;
 	opts.allow_empty = sc ? sc->allow_empty : cli->ov.allow_empty;
 	if (tg_desired_load(&res->desired, &res->problems, &opts, &err)) {
@@ -634,7 +636,7 @@ static int cmd_report(const struct cli *cli)
 	tg_bb_status_key(key, sc ? sc->name : "report");
 	in.sync = sc ? sc->name : NULL;
 	in.link = cli->rep.link;
-	in.path = sc ? sc->path : NULL;
+	in.path = sc ? sc->path : cli->ov.path;
 	in.gateway = gateway;
 	in.res = &res;
 	tg_insights_build(&ins, t.api, &in);

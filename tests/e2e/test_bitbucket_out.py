@@ -249,3 +249,156 @@ def test_a_hanging_bitbucket_costs_the_passes_nothing(gateway, repo, upstream, t
     # it were in the pass's path; the gateway's reload dominates both.
     assert results["hanging"][0] < results["answering"][0] * 1.5 + 0.3, results
     assert results["hanging"][1] < results["answering"][1] * 1.5 + 0.3, results
+
+
+# ---- tyk-gitops report -----------------------------------------------------------
+
+SHA = "4f2a9c1e0b7d6a5f4e3d2c1b0a99887766554433"
+
+
+def three_problems(root):
+    """A config repository under root/env with three problems at known lines."""
+    os.makedirs(os.path.join(root, "env", "apis"))
+    os.makedirs(os.path.join(root, "env", "policies"))
+    with open(os.path.join(root, "env", "apis", "broken.json"), "w") as f:
+        f.write('{\n  "name": "broken",\n  "api_id": "broken",,\n  "org_id": "acme"\n}\n')
+    with open(os.path.join(root, "env", "apis", "noid.yaml"), "w") as f:
+        f.write("# an API without its id\nname: noid\norg_id: acme\nuse_keyless: true\n"
+                "proxy:\n  listen_path: /noid/\n  target_url: http://127.0.0.1:1\n")
+    with open(os.path.join(root, "env", "policies", "p.json"), "w") as f:
+        f.write('{\n  "id": "p1",\n  "name": "p1",\n  "org_id": "acme",\n'
+                '  "access_rights": {\n    "ghost": {"api_id": "ghost", "versions": ["Default"]}\n'
+                '  }\n}\n')
+
+
+def report(*args, env=None, cwd=None):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("BITBUCKET_")}
+    e.update(env or {})
+    return subprocess.run([BIN, "report", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=120, env=e, cwd=cwd)
+
+
+def test_report_with_three_problems_has_three_annotations_at_their_lines(tmp_path, peers):
+    peer = BitbucketApi("cloud")
+    peers.append(peer)
+    three_problems(str(tmp_path / "clone"))
+    md = str(tmp_path / "plan.md")
+    p = report("--dir", str(tmp_path / "clone"), "--path", "env", "--sha", SHA, "--api", "cloud",
+               "--bitbucket-url", peer.url, "--workspace", "acme", "--repo-slug",
+               "gateway-config", "--token-file", token_file(tmp_path), "--format", "markdown",
+               "--output", md)
+    assert p.returncode == 1, p.stdout + p.stderr  # as validate: invalid
+    base = "/2.0/repositories/acme/gateway-config/commit/%s/reports/tyk-gitops-report" % SHA
+    assert [(r["method"], r["path"]) for r in peer.requests] == [
+        ("DELETE", base), ("PUT", base), ("POST", base + "/annotations")]
+    for r in peer.requests:
+        assert r["headers"]["authorization"] == "Bearer " + TOKEN
+    put = peer.requests[1]
+    assert put["headers"]["content-type"] == "application/json"
+    assert put["body"] == {
+        "title": "tyk-gitops: gateway plan",
+        "details": "The repository is invalid: 3 error(s), 0 warning(s). Validated offline "
+                   "(no gateway configured: no plan).",
+        "reporter": "tyk-gitops", "report_type": "TEST", "result": "FAILED",
+        "data": [{"title": t, "type": "NUMBER", "value": v} for t, v in
+                 (("Created", 0), ("Updated", 0), ("Deleted", 0), ("Unchanged", 0),
+                  ("Conflicts", 0), ("Problems", 3))]}
+    ann = peer.reports[(SHA, "tyk-gitops-report")]["annotations"]
+    assert len(ann) == 3
+    assert [(a["path"], a["line"]) for a in ann] == [
+        ("env/apis/broken.json", 3), ("env/apis/noid.yaml", 2), ("env/policies/p.json", 6)]
+    assert ann[1] == {"external_id": "tyk-gitops-2", "annotation_type": "BUG",
+                      "summary": "error: api_id: missing api id", "severity": "HIGH",
+                      "result": "FAILED", "path": "env/apis/noid.yaml", "line": 2}
+    assert all(a["severity"] == "HIGH" and a["result"] == "FAILED" for a in ann)
+    text = open(md).read()
+    assert "### tyk-gitops: plan failed" in text
+    assert "- `env/policies/p.json:6` `error: access_rights.ghost: policy 'p1' grants access" in text
+    # A rerun replaces the report: DELETE answers 204 now, 3 annotations again.
+    p = report("--dir", str(tmp_path / "clone"), "--path", "env", "--sha", SHA, "--api", "cloud",
+               "--bitbucket-url", peer.url, "--workspace", "acme", "--repo-slug",
+               "gateway-config", "--token-file", token_file(tmp_path))
+    assert p.returncode == 1
+    assert len(peer.reports[(SHA, "tyk-gitops-report")]["annotations"]) == 3
+
+
+def test_report_in_pipelines_goes_through_the_local_proxy_without_a_token(tmp_path, peers,
+                                                                       upstream):
+    proxy = BitbucketApi("cloud", owner="acme-ws", slug="gw", proxy=True)
+    peers.append(proxy)
+    clone = tmp_path / "clone"
+    (clone / "apis").mkdir(parents=True)
+    (clone / "apis" / "ok.json").write_text(json.dumps(keyless_api("ok", "/ok/", upstream.url)))
+    p = report("--dir", str(clone), "--proxy", proxy.url,
+               env={"BITBUCKET_COMMIT": SHA, "BITBUCKET_WORKSPACE": "acme-ws",
+                    "BITBUCKET_REPO_SLUG": "gw"})
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "report: PASSED, 0 annotation(s)" in p.stdout
+    base = "/2.0/repositories/acme-ws/gw/commit/%s/reports/tyk-gitops-report" % SHA
+    assert [(r["method"], r["host"], r["path"]) for r in proxy.requests] == [
+        ("DELETE", "api.bitbucket.org", base), ("PUT", "api.bitbucket.org", base)]
+    assert all("authorization" not in r["headers"] for r in proxy.requests)
+    assert proxy.requests[1]["body"]["result"] == "PASSED"
+
+
+def test_report_dc_with_a_gateway_annotates_every_planned_change(gateway, repo, upstream,
+                                                                 tmp_path, peers):
+    peer = BitbucketApi("dc", owner="PLAT", slug="gw-config", token="dc-tok")
+    peers.append(peer)
+    # What is live: one API this sync owns, applied by a real sync.
+    repo.write("apis/keep.json", keyless_api("rp-keep", "/rp-keep/", upstream.url))
+    repo.write("apis/gone.json", keyless_api("rp-gone", "/rp-gone/", upstream.url))
+    repo.commit("live")
+    cfg = tmp_path / "tyk-gitops.yaml"
+    cfg.write_text(json.dumps({
+        "cache_dir": str(tmp_path / "cache"),
+        "syncs": [{"name": "prod", "repo": {"url": repo.url, "ref": {"branch": "main"}},
+                   "gateway": {"url": gateway.url, "secret_file": gateway.secret_file},
+                   "bitbucket": {"api": "datacenter", "url": peer.url, "project": "PLAT",
+                                 "repo_slug": "gw-config",
+                                 "token_file": token_file(tmp_path, "dc-tok")}}]}))
+    s = subprocess.run([BIN, "sync", "--config", str(cfg)], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=120)
+    assert s.returncode == 0, s.stderr
+    # The pull request: change one API, add one, remove one.
+    repo.write("apis/keep.json", keyless_api("rp-keep", "/rp-keep-v2/", upstream.url))
+    repo.write("apis/new.json", keyless_api("rp-new", "/rp-new/", upstream.url, name="New API"))
+    repo.remove("apis/gone.json")
+    p = report("--config", str(cfg), "--dir", repo.work, "--sha", SHA)
+    assert p.returncode == 2, p.stdout + p.stderr  # as diff: changes
+    base = "/rest/insights/1.0/projects/PLAT/repos/gw-config/commits/%s/reports/tyk-gitops-prod" % SHA
+    assert [(r["method"], r["path"]) for r in peer.requests] == [
+        ("DELETE", base), ("PUT", base), ("POST", base + "/annotations")]
+    put = peer.requests[1]["body"]
+    assert put["result"] == "PASS" and put["title"] == "tyk-gitops: prod"
+    assert {d["title"]: d["value"] for d in put["data"]} == {
+        "Created": 1, "Updated": 1, "Deleted": 1, "Unchanged": 0, "Conflicts": 0, "Problems": 0}
+    assert "create 1, update 1 and delete 1" in put["details"]
+    ann = {a["path"]: a for a in peer.requests[2]["body"]["annotations"]}
+    assert set(ann) == {"apis/keep.json", "apis/new.json", "apis/gone.json"}
+    assert ann["apis/new.json"]["message"] == "will create api 'rp-new' (New API)"
+    assert ann["apis/new.json"]["line"] == 1 and ann["apis/new.json"]["severity"] == "LOW"
+    assert ann["apis/keep.json"]["message"].startswith("will update api 'rp-keep' (rp-keep)\n")
+    assert "proxy.listen_path" in ann["apis/keep.json"]["message"]
+    assert ann["apis/gone.json"]["message"] == "will delete api 'rp-gone'"
+    assert ann["apis/gone.json"]["severity"] == "MEDIUM" and "line" not in ann["apis/gone.json"]
+    assert all(a["type"] == "CODE_SMELL" and a["externalId"].startswith("tyk-gitops-")
+               for a in ann.values())
+
+
+def test_report_cuts_annotations_at_bitbucket_limit_and_says_so(tmp_path, peers):
+    peer = BitbucketApi("cloud")
+    peers.append(peer)
+    clone = tmp_path / "clone"
+    (clone / "apis").mkdir(parents=True)
+    docs = ["name: a%d\norg_id: acme\n" % i for i in range(1005)]  # 1005 APIs without an id
+    (clone / "apis" / "many.yaml").write_text("---\n".join(docs))
+    p = report("--dir", str(clone), "--sha", SHA, "--api", "cloud", "--bitbucket-url", peer.url,
+               "--workspace", "acme", "--repo-slug", "gateway-config", "--token-file",
+               token_file(tmp_path))
+    assert p.returncode == 1
+    assert "1000 annotation(s) (cut)" in p.stdout
+    posts = [r for r in peer.requests if r["path"].endswith("/annotations")]
+    assert [len(r["body"]) for r in posts] == [100] * 10
+    assert len(peer.reports[(SHA, "tyk-gitops-report")]["annotations"]) == 1000
+    assert "Showing 1000 of 1005 annotations" in peer.requests[1]["body"]["details"]
