@@ -207,6 +207,8 @@ static void audit_base(struct tg_audit_record *r, struct pass *p)
 	r->sync = p->s->cfg->name;
 	r->commit = p->res->commit;
 	r->author = p->res->author;
+	r->author_name = p->res->author_name;
+	r->author_email = p->res->author_email;
 	r->trigger = p->opts->trigger ? p->opts->trigger : "cli";
 	r->actor = p->opts->actor;
 }
@@ -836,6 +838,8 @@ static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opt
 			      ci->author_email ? ci->author_email : "");
 	res->author = tg_utf8_sanitize(author);
 	free(author);
+	res->author_name = tg_utf8_sanitize(ci->author_name ? ci->author_name : "");
+	res->author_email = tg_utf8_sanitize(ci->author_email ? ci->author_email : "");
 	res->summary_line = tg_utf8_sanitize(ci->summary ? ci->summary : "");
 	*root = tg_xstrdup(tg_git_workdir(s->git));
 	res->outcome = TG_OUTCOME_SUCCESS;
@@ -946,6 +950,8 @@ void tg_reconcile_result_release(struct tg_reconcile_result *res)
 		free(res->objects[i].error);
 	free(res->objects);
 	free(res->author);
+	free(res->author_name);
+	free(res->author_email);
 	free(res->summary_line);
 	memset(res, 0, sizeof(*res));
 }

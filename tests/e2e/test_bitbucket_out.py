@@ -86,6 +86,12 @@ def test_cloud_applied_commit_ends_successful_with_exact_requests(gateway, repo,
                                "description": "1 created, 0 updated, 0 deleted, 0 unchanged"}
     m = c.metrics()
     assert metric(m, "tyk_gitops_bitbucket_requests_total", api="cloud", result="ok") == 2
+    # Who caused the change, in the terms Bitbucket maps to its accounts.
+    rec = [r for r in c.audit() if r["id"] == "bb-echo" and r["phase"] == "outcome"][-1]
+    assert (rec["commit"], rec["author_name"], rec["author_email"]) == (
+        sha, "Ada Tester", "ada@example.com")
+    last = c.status("prod")["last_result"]
+    assert (last["author_name"], last["author_email"]) == ("Ada Tester", "ada@example.com")
     # A drift pass of the same commit changes nothing and posts nothing.
     code, _, _ = c.post("/api/v1/syncs/prod/reconcile?wait=true")
     assert code == 200
