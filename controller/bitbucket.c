@@ -84,8 +84,8 @@ static int parse_url(struct url_parts *u, const char *url)
 			auth = at + 1;
 		{
 			/* An IPv6 literal's colons are not a port's. */
-			const char *from = auth[0] == '[' ? memchr(auth, ']', (size_t)(hostend - auth))
-							  : auth;
+			const char *from =
+				auth[0] == '[' ? memchr(auth, ']', (size_t)(hostend - auth)) : auth;
 
 			if (!from)
 				from = auth;
@@ -322,8 +322,8 @@ void tg_bb_status_request(char **url, char **body, const struct tg_bb_target *t,
 	cJSON *o = cJSON_CreateObject();
 
 	if (t->api == TG_BB_CLOUD)
-		*url = tg_xasprintf("%s/2.0/repositories/%s/%s/commit/%s/statuses/build", t->base_url,
-				    owner, slug, commit);
+		*url = tg_xasprintf("%s/2.0/repositories/%s/%s/commit/%s/statuses/build",
+				    t->base_url, owner, slug, commit);
 	else
 		*url = tg_xasprintf("%s/rest/api/latest/projects/%s/repos/%s/commits/%s/builds",
 				    t->base_url, owner, slug, commit);
@@ -402,8 +402,8 @@ long long tg_bb_retry_after_ms(const char *value, size_t len, long long now_wall
 	if (!tg_parse_ll(&secs, buf[0] == ' ' ? buf + 1 : buf, 0, 1LL << 40))
 		return secs * 1000 > max_ms ? max_ms : secs * 1000;
 	/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
-	if (sscanf(buf, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3[A-Z]%n", wd, &day, mon, &year,
-		   &hh, &mm, &ss, tz, &consumed) != 8 ||
+	if (sscanf(buf, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3[A-Z]%n", wd, &day, mon,
+		   &year, &hh, &mm, &ss, tz, &consumed) != 8 ||
 	    (size_t)consumed != len || strcmp(tz, "GMT") || month_of(mon) < 0 || day < 1 ||
 	    day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970 || year > 9999)
 		return -1;

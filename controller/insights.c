@@ -16,7 +16,7 @@
 
 struct note {
 	char *path; /* relative to the repository root; NULL: not tied to a file */
-	int line;         /* 0: the whole file */
+	int line;   /* 0: the whole file */
 	char *summary;
 	char *details; /* may be NULL */
 	const char *severity, *type;
@@ -113,15 +113,15 @@ static void collect_plan(struct notes *ns, const struct tg_plan *plan)
 			 * marker remembers (now gone from the commit). */
 			path = tg_marker_get(it->kind, it->actual, "file");
 		}
-		summary = tg_xasprintf("%s %s '%s'%s%s%s%s", verb(it->action), tg_kind_name(it->kind),
-				       it->id, it->name ? " (" : "", it->name ? it->name : "",
-				       it->name ? ")" : "",
+		summary = tg_xasprintf("%s %s '%s'%s%s%s%s", verb(it->action),
+				       tg_kind_name(it->kind), it->id, it->name ? " (" : "",
+				       it->name ? it->name : "", it->name ? ")" : "",
 				       it->action == TG_ACTION_UPDATE && it->drifted
 					       ? ", changed on the gateway by hand"
 					       : "");
 		sev = it->action == TG_ACTION_CONFLICT ? "HIGH"
 		      : it->action == TG_ACTION_DELETE ? "MEDIUM"
-							 : "LOW";
+						       : "LOW";
 		add_note(ns, path, line, summary, change_details(it), sev, "CODE_SMELL",
 			 it->action == TG_ACTION_CONFLICT);
 	}
@@ -216,12 +216,13 @@ void tg_insights_build(struct tg_insights *out, enum tg_bb_api api,
 	else if (res->outcome != TG_OUTCOME_SUCCESS && res->error[0])
 		tg_buf_printf(&details, "%s. ", res->error);
 	if (in->gateway && plan->len)
-		tg_buf_printf(&details,
-			      "Merging this will create %zu, update %zu and delete %zu object(s) on "
-			      "the gateway (%zu unchanged, %zu conflict(s)).",
-			      plan->counts[TG_ACTION_CREATE], plan->counts[TG_ACTION_UPDATE],
-			      plan->counts[TG_ACTION_DELETE], plan->counts[TG_ACTION_NONE],
-			      plan->counts[TG_ACTION_CONFLICT]);
+		tg_buf_printf(
+			&details,
+			"Merging this will create %zu, update %zu and delete %zu object(s) on "
+			"the gateway (%zu unchanged, %zu conflict(s)).",
+			plan->counts[TG_ACTION_CREATE], plan->counts[TG_ACTION_UPDATE],
+			plan->counts[TG_ACTION_DELETE], plan->counts[TG_ACTION_NONE],
+			plan->counts[TG_ACTION_CONFLICT]);
 	else if (!in->gateway)
 		tg_buf_puts(&details, "Validated offline (no gateway configured: no plan).");
 	if (ns.len > max)
@@ -255,8 +256,8 @@ void tg_insights_build(struct tg_insights *out, enum tg_bb_api api,
 	for (size_t i = 0; i < ns.len && i < max; i++) {
 		if (!cur || (size_t)cJSON_GetArraySize(cur) >= batch) {
 			cur = cJSON_CreateArray();
-			out->batches =
-				tg_xreallocarray(out->batches, out->n_batches + 1, sizeof(*out->batches));
+			out->batches = tg_xreallocarray(out->batches, out->n_batches + 1,
+							sizeof(*out->batches));
 			out->batches[out->n_batches++] = cur;
 		}
 		cJSON_AddItemToArray(cur, annotation(api, &ns.items[i], i));
@@ -289,11 +290,12 @@ static char *report_url(const struct tg_bb_target *t, const char *sha, const cha
 	char *c = tg_bb_path_escape(sha), *r = tg_bb_path_escape(report_id), *url;
 
 	if (t->api == TG_BB_CLOUD)
-		url = tg_xasprintf("%s/2.0/repositories/%s/%s/commit/%s/reports/%s%s", t->base_url, o,
-				   s, c, r, tail);
+		url = tg_xasprintf("%s/2.0/repositories/%s/%s/commit/%s/reports/%s%s", t->base_url,
+				   o, s, c, r, tail);
 	else
-		url = tg_xasprintf("%s/rest/insights/1.0/projects/%s/repos/%s/commits/%s/reports/%s%s",
-				   t->base_url, o, s, c, r, tail);
+		url = tg_xasprintf(
+			"%s/rest/insights/1.0/projects/%s/repos/%s/commits/%s/reports/%s%s",
+			t->base_url, o, s, c, r, tail);
 	free(o);
 	free(s);
 	free(c);

@@ -465,9 +465,9 @@ static int report_target(struct tg_bb_target *t, const struct cli *cli,
 		c = *sc;
 	else
 		memset(&c, 0, sizeof(c));
-#define OVER(field, value)                      \
-	do {                                    \
-		if (value)                      \
+#define OVER(field, value)                         \
+	do {                                       \
+		if (value)                         \
 			c.field = (char *)(value); \
 	} while (0)
 	OVER(bb_api, cli->rep.api);

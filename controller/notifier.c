@@ -436,7 +436,8 @@ static void *run(void *arg)
 			memset(&rep, 0, sizeof(rep));
 			snprintf(rep.error, sizeof(rep.error), "%s", err.msg);
 		} else {
-			tg_bb_send(n->curl, &it->t, token, "POST", it->url, it->body, &rep, &n->stop);
+			tg_bb_send(n->curl, &it->t, token, "POST", it->url, it->body, &rep,
+				   &n->stop);
 		}
 		pthread_mutex_lock(&n->lock);
 		if (n->stop) {

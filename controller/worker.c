@@ -160,8 +160,8 @@ static size_t pending_queries(struct tg_dsync *s, unsigned long long ticket,
 /* --- Bitbucket build statuses ---------------------------------------------- */
 
 /* Queues one state of the sync's status on commit (never waits on I/O). */
-static void bb_post(struct tg_daemon *d, struct tg_dsync *s, const char *commit,
-		    const char *state, const char *desc)
+static void bb_post(struct tg_daemon *d, struct tg_dsync *s, const char *commit, const char *state,
+		    const char *desc)
 {
 	struct tg_bb_target t;
 	struct tg_err err = { 0, "" };

@@ -30,9 +30,9 @@ enum tg_bb_api { TG_BB_CLOUD, TG_BB_DC };
 /* Where a repository's statuses and reports go, and how to authenticate. */
 struct tg_bb_target {
 	enum tg_bb_api api;
-	char *base_url;   /* no trailing slash: https://api.bitbucket.org, https://bb.corp/context */
-	char *owner;      /* Cloud workspace, or DC project key */
-	char *slug;       /* repository slug */
+	char *base_url; /* no trailing slash: https://api.bitbucket.org, https://bb.corp/context */
+	char *owner;    /* Cloud workspace, or DC project key */
+	char *slug;     /* repository slug */
 	char *token_file; /* NULL: no credentials (the Pipelines proxy) */
 	char *email;      /* with token_file: email + API token as Basic (Cloud) */
 	char *proxy;      /* HTTP proxy URL, or NULL */

@@ -42,18 +42,18 @@
 #define TG_INSIGHTS_SUMMARY_MAX 450
 
 struct tg_insights_input {
-	const char *sync;  /* for the title */
-	const char *link;  /* the report's link, or NULL */
-	const char *path;  /* the sync's path in the repository: file names in
+	const char *sync;                      /* for the title */
+	const char *link;                      /* the report's link, or NULL */
+	const char *path;                      /* the sync's path in the repository: file names in
 	                      problems and the plan are relative to it */
-	int gateway;       /* the plan came from a live gateway (diff ran) */
+	int gateway;                           /* the plan came from a live gateway (diff ran) */
 	const struct tg_reconcile_result *res; /* plan-only result: problems, plan, outcome */
-	size_t max_annotations; /* 0: TG_INSIGHTS_MAX_ANNOTATIONS */
+	size_t max_annotations;                /* 0: TG_INSIGHTS_MAX_ANNOTATIONS */
 };
 
 struct tg_insights {
-	cJSON *report;     /* the report document */
-	cJSON **batches;   /* annotation request bodies, in order */
+	cJSON *report;   /* the report document */
+	cJSON **batches; /* annotation request bodies, in order */
 	size_t n_batches;
 	size_t n_annotations; /* in the batches */
 	size_t n_found;       /* every problem and planned change */

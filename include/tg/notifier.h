@@ -51,10 +51,10 @@ void tg_bb_reply_release(struct tg_bb_reply *rep);
 /* --- the queue ----------------------------------------------------------------------- */
 
 struct tg_notifier_opts {
-	size_t queue_max;       /* 256 */
-	int max_attempts;       /* 5 */
-	long long backoff_ms;   /* first retry delay (1s), doubled each time */
-	long long backoff_max;  /* 30s */
+	size_t queue_max;           /* 256 */
+	int max_attempts;           /* 5 */
+	long long backoff_ms;       /* first retry delay (1s), doubled each time */
+	long long backoff_max;      /* 30s */
 	struct tg_metrics *metrics; /* may be NULL */
 };
 

@@ -45,8 +45,8 @@ struct tg_reconcile_result {
 	char source_error[TG_ERR_MSG_MAX]; /* git failed: the pass ran on the last good commit */
 	char commit[41];
 	char refused_commit[41]; /* the git source refused this commit (unsigned, too big) */
-	char *author;       /* "name <email>" */
-	char *author_name;  /* the commit author's name and email, apart */
+	char *author;            /* "name <email>" */
+	char *author_name;       /* the commit author's name and email, apart */
 	char *author_email;
 	char *summary_line;  /* commit summary */
 	struct tg_plan plan; /* items point into desired and actual */

@@ -132,8 +132,8 @@ static void test_bitbucket__status_requests_follow_the_documented_shapes(void **
 	assert_int_equal(resolve(&t, "https://bb.corp/scm/PLAT/gw.git", NULL), 0);
 	tg_bb_status_request(&url, &body, &t, "abc", &st);
 	/* developer.atlassian.com/server/bitbucket/how-tos/updating-build-status-for-commits */
-	assert_string_equal(url,
-			    "https://bb.corp/rest/api/latest/projects/PLAT/repos/gw/commits/abc/builds");
+	assert_string_equal(
+		url, "https://bb.corp/rest/api/latest/projects/PLAT/repos/gw/commits/abc/builds");
 	free(url);
 	free(body);
 	tg_bb_target_release(&t);
@@ -243,8 +243,7 @@ static void test_bitbucket__retry_after_seconds_and_http_dates(void **state)
 	assert_int_equal(tg_bb_retry_after_ms("Wed, 31 Dec 2025 23:00:00 GMT", 29, now, 60000), 0);
 	assert_int_equal(tg_bb_retry_after_ms("soon", 4, now, 60000), -1);
 	assert_int_equal(tg_bb_retry_after_ms("-1", 2, now, 60000), -1);
-	assert_int_equal(tg_bb_retry_after_ms("Thu, 01 Foo 2026 00:00:30 GMT", 29, now, 60000),
-			 -1);
+	assert_int_equal(tg_bb_retry_after_ms("Thu, 01 Foo 2026 00:00:30 GMT", 29, now, 60000), -1);
 	assert_int_equal(tg_bb_retry_after_ms("", 0, now, 60000), -1);
 }
 
@@ -436,7 +435,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bitbucket__coordinates_from_every_cloud_url_form),
 		cmocka_unit_test(test_bitbucket__coordinates_from_data_center_clone_urls),
-		cmocka_unit_test(test_bitbucket__overrides_win_and_missing_coordinates_are_an_error),
+		cmocka_unit_test(
+			test_bitbucket__overrides_win_and_missing_coordinates_are_an_error),
 		cmocka_unit_test(test_bitbucket__status_requests_follow_the_documented_shapes),
 		cmocka_unit_test(test_bitbucket__fields_are_clipped_to_data_center_limits),
 		cmocka_unit_test(test_bitbucket__status_keys_are_stable_and_at_most_40),

@@ -280,14 +280,15 @@ static void test_config__bitbucket_statuses_settings_and_mistakes(void **state)
 	const struct tg_sync_config *s;
 
 	(void)state;
-	assert_int_equal(load(&cfg,
-			      "syncs:\n  - name: a\n"
-			      "    repo: {url: 'https://bitbucket.org/acme/gw.git'}\n"
-			      "    gateway: {url: 'http://gw:8080', secret_file: /s}\n"
-			      "    bitbucket: {token_file: /t, email: ops@example.com, timeout: 3s,\n"
-			      "                status_url: 'https://gitops.example.com/s'}\n",
-			      &p),
-			 0);
+	assert_int_equal(
+		load(&cfg,
+		     "syncs:\n  - name: a\n"
+		     "    repo: {url: 'https://bitbucket.org/acme/gw.git'}\n"
+		     "    gateway: {url: 'http://gw:8080', secret_file: /s}\n"
+		     "    bitbucket: {token_file: /t, email: ops@example.com, timeout: 3s,\n"
+		     "                status_url: 'https://gitops.example.com/s'}\n",
+		     &p),
+		0);
 	s = &cfg->syncs[0];
 	assert_true(s->bitbucket && s->bb_statuses);
 	assert_string_equal(s->bb_token_file, "/t");
@@ -297,8 +298,9 @@ static void test_config__bitbucket_statuses_settings_and_mistakes(void **state)
 	tg_config_free(cfg);
 	tg_problems_release(&p);
 
-	assert_true(problems_of("syncs:\n  - name: a\n    bitbucket: {api: server}\n",
-				":3:17: error: syncs.0.bitbucket.api: 'api' must be cloud or datacenter"));
+	assert_true(problems_of(
+		"syncs:\n  - name: a\n    bitbucket: {api: server}\n",
+		":3:17: error: syncs.0.bitbucket.api: 'api' must be cloud or datacenter"));
 	/* App passwords are gone: an email only goes with an API token. */
 	assert_true(problems_of("syncs:\n  - name: a\n    bitbucket: {email: a@b.c}\n",
 				"'email' needs token_file"));
@@ -313,7 +315,8 @@ static void test_config__bitbucket_statuses_settings_and_mistakes(void **state)
 			 0);
 	assert_int_equal(tg_config_check(cfg, &p), TG_EINVALID);
 	tg_problems_format_text(&p, &out);
-	assert_non_null(strstr(tg_buf_cstr(&out), "cannot tell the Bitbucket Data Center repository"));
+	assert_non_null(
+		strstr(tg_buf_cstr(&out), "cannot tell the Bitbucket Data Center repository"));
 	tg_buf_release(&out);
 	tg_config_free(cfg);
 	tg_problems_release(&p);
