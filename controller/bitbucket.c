@@ -369,7 +369,7 @@ void tg_bb_reply_error(char *out, size_t size, const char *body, size_t len)
 	e = cJSON_GetObjectItemCaseSensitive(j, "errors");
 	if (!m && cJSON_IsArray(e) && cJSON_IsObject(cJSON_GetArrayItem(e, 0)))
 		m = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(e, 0), "message");
-	if (cJSON_IsString(m) && m->valuestring)
+	if (m && cJSON_IsString(m) && m->valuestring)
 		put_printable(out, size, m->valuestring);
 	cJSON_Delete(j);
 }

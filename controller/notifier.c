@@ -285,7 +285,7 @@ void tg_notifier_status(struct tg_notifier *n, const char *sync, const struct tg
 		item_free(it);
 		return;
 	}
-	if (n->len >= n->o.queue_max) {
+	if (n->len >= n->o.queue_max && n->head) {
 		struct item *old = n->head;
 
 		n->head = old->next;
