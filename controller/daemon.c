@@ -24,6 +24,8 @@
 
 /* SIGTERM: how long the running pass may take before it is abandoned. */
 #define DRAIN_DEADLINE_MS 20000
+/* At SIGTERM, the last pass's build status gets this long to reach Bitbucket. */
+#define NOTIFIER_DRAIN_MS 3000
 
 /* The only mutable globals: set by the signal handler, read by the main
  * thread. */
@@ -308,6 +310,8 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 			_exit(0);
 		}
 	}
+	if (d.notifier && tg_notifier_drain(d.notifier, NOTIFIER_DRAIN_MS))
+		tg_log_kv(TG_LOG_WARN, "stopping with bitbucket statuses unsent", NULL);
 	rc = 0;
 	tg_log_kv(TG_LOG_INFO, "stopped", NULL);
 restore:

@@ -183,6 +183,8 @@ struct tg_notifier {
 	size_t seen_next;
 	struct tg_notifier_stats stats;
 	volatile int stop;
+	int busy; /* a request is in flight */
+	pthread_cond_t idle;
 	pthread_t thread;
 	CURL *curl;
 	struct token *tokens; /* thread only */
@@ -429,6 +431,7 @@ static void *run(void *arg)
 			n->tail = NULL;
 		it->next = NULL;
 		n->len--;
+		n->busy = 1;
 		pthread_mutex_unlock(&n->lock);
 		if (it->t.token_file)
 			token = token_for(n, it->t.token_file, &err);
@@ -440,6 +443,8 @@ static void *run(void *arg)
 				   &n->stop);
 		}
 		pthread_mutex_lock(&n->lock);
+		n->busy = 0;
+		pthread_cond_broadcast(&n->idle);
 		if (n->stop) {
 			item_free(it);
 			tg_bb_reply_release(&rep);
@@ -476,12 +481,14 @@ int tg_notifier_new(struct tg_notifier **out, const struct tg_notifier_opts *opt
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&n->cond, &ca);
+	pthread_cond_init(&n->idle, &ca);
 	pthread_condattr_destroy(&ca);
 	for (size_t i = 0; i < SEEN_MAX; i++)
 		n->seen[i].ident = NULL;
 	if (pthread_create(&n->thread, NULL, run, n)) {
 		curl_easy_cleanup(n->curl);
 		pthread_cond_destroy(&n->cond);
+		pthread_cond_destroy(&n->idle);
 		pthread_mutex_destroy(&n->lock);
 		free(n);
 		return tg_err_set(err, TG_ERROR, "cannot start the bitbucket notifier thread");
@@ -516,8 +523,26 @@ void tg_notifier_free(struct tg_notifier *n)
 	free(n->tokens);
 	curl_easy_cleanup(n->curl);
 	pthread_cond_destroy(&n->cond);
+	pthread_cond_destroy(&n->idle);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
+}
+
+size_t tg_notifier_drain(struct tg_notifier *n, long long timeout_ms)
+{
+	long long deadline = tg_now_ms() + timeout_ms;
+	struct timespec ts;
+	size_t left;
+
+	at_mono(&ts, deadline);
+	pthread_mutex_lock(&n->lock);
+	/* A retry waiting for its backoff counts as queued: only an answer
+	 * empties the queue. */
+	while ((n->len || n->busy) && tg_now_ms() < deadline)
+		pthread_cond_timedwait(&n->idle, &n->lock, &ts);
+	left = n->len + (size_t)n->busy;
+	pthread_mutex_unlock(&n->lock);
+	return left;
 }
 
 void tg_notifier_stats(struct tg_notifier *n, struct tg_notifier_stats *out)

@@ -67,6 +67,11 @@ int tg_notifier_new(struct tg_notifier **out, const struct tg_notifier_opts *opt
  * queued.  NULL is a no-op. */
 void tg_notifier_free(struct tg_notifier *n);
 
+/* Waits at most timeout_ms for the queue to empty (at shutdown: the last
+ * pass's final state should still reach Bitbucket).  Returns the number
+ * of statuses still queued or in flight. */
+size_t tg_notifier_drain(struct tg_notifier *n, long long timeout_ms);
+
 /* Queues a build status for commit sha of sync (for logs); t and st are
  * copied.  Never blocks on I/O. */
 void tg_notifier_status(struct tg_notifier *n, const char *sync, const struct tg_bb_target *t,
