@@ -437,7 +437,7 @@ static void *run(void *arg)
 			token = token_for(n, it->t.token_file, &err);
 		if (it->t.token_file && !token) {
 			memset(&rep, 0, sizeof(rep));
-			snprintf(rep.error, sizeof(rep.error), "%s", err.msg);
+			snprintf(rep.error, sizeof(rep.error), "%.200s", err.msg);
 		} else {
 			tg_bb_send(n->curl, &it->t, token, "POST", it->url, it->body, &rep,
 				   &n->stop);
