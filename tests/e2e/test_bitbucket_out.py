@@ -124,9 +124,11 @@ def test_dc_invalid_commit_ends_failed_with_the_problem(gateway, repo, upstream,
     r = reqs[-1]
     assert r["path"] == "/rest/api/latest/projects/PLAT/repos/gateway-config/commits/%s/builds" % bad
     assert r["headers"]["authorization"] == "Bearer dc-http-token"
-    assert r["body"]["key"] == "tyk-gitops-prod" and r["body"]["name"] == "tyk-gitops prod"
-    assert r["body"]["url"] == "https://gitops.example.com/api/v1/syncs/prod"
+    assert r["headers"]["content-type"] == "application/json"
     desc = r["body"]["description"]
+    assert r["body"] == {"key": "tyk-gitops-prod", "state": "FAILED", "name": "tyk-gitops prod",
+                         "url": "https://gitops.example.com/api/v1/syncs/prod",
+                         "description": desc}
     assert desc.startswith("commit %s is invalid (1 problem(s)); nothing was applied: "
                            "apis/good.json:1:1: " % bad[:12]), desc
     assert "api_id" in desc and len(desc) <= 255
@@ -173,6 +175,17 @@ def test_retries_429_after_retry_after_and_5xx_then_gives_up(gateway, repo, upst
                             result="dropped") >= 1, 40, "a dropped status")
     assert "bitbucket status dropped" in c.logs()
     wait_state(peer, sha2, "SUCCESSFUL")
+
+    # A Bitbucket that takes the request and never answers: a timeout
+    # (2 s here), counted, retried, and the pass is not held up.
+    peer.faults = ["hang"]
+    repo.write("apis/r3.json", keyless_api("bb-retry3", "/bb-retry3/", upstream.url))
+    sha3 = repo.commit("retry 3")
+    code, text, _ = c.post("/api/v1/syncs/prod/reconcile?wait=true")
+    assert code == 200 and json.loads(text)["duration_seconds"] < 2, text
+    wait_for(lambda: metric(c.metrics(), "tyk_gitops_bitbucket_requests_total", api="cloud",
+                            result="timeout") == 1, 20, "a timed-out request")
+    wait_state(peer, sha3, "SUCCESSFUL")
 
 
 def test_401_and_404_are_final_and_counted(gateway, repo, upstream, tmp_path, controllers, peers):
