@@ -591,6 +591,7 @@ static int cmd_report(const struct cli *cli)
 	struct tg_bb_target t = { 0 };
 	struct tg_err err = { 0, "" };
 	struct tg_syncer *syncer = NULL;
+	struct tg_sync_config local; /* sc without its repository: the clone is here */
 	const char *sha = flag_env(cli->rep.sha, "BITBUCKET_COMMIT");
 	char key[TG_BB_KEY_MAX + 1];
 	int gateway = 0, rc = EXIT_FAIL, have_res = 0;
@@ -619,7 +620,11 @@ static int cmd_report(const struct cli *cli)
 	if (gateway) {
 		struct tg_reconcile_opts opts = { 0 };
 
-		if (tg_syncer_new(&syncer, sc, cfg->cache_dir, &err)) {
+		/* No git source, so no cache directory: a pipeline's
+		 * filesystem may not have one. */
+		local = *sc;
+		local.repo_url = NULL;
+		if (tg_syncer_new(&syncer, &local, cfg->cache_dir, &err)) {
 			fprintf(stderr, "tyk-gitops: sync '%s': %s\n", sc->name, err.msg);
 			goto out;
 		}

@@ -5,6 +5,7 @@ BitbucketApi) that answers in Atlassian's documented shapes."""
 import base64
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import time
@@ -383,7 +384,10 @@ def test_report_dc_with_a_gateway_annotates_every_planned_change(gateway, repo, 
     repo.write("apis/keep.json", keyless_api("rp-keep", "/rp-keep-v2/", upstream.url))
     repo.write("apis/new.json", keyless_api("rp-new", "/rp-new/", upstream.url, name="New API"))
     repo.remove("apis/gone.json")
+    # The pipeline's filesystem has no cache directory: report needs none.
+    shutil.rmtree(str(tmp_path / "cache"))
     p = report("--config", str(cfg), "--dir", repo.work, "--sha", SHA)
+    assert not (tmp_path / "cache").exists()
     assert p.returncode == 2, p.stdout + p.stderr  # as diff: changes
     base = "/rest/insights/1.0/projects/PLAT/repos/gw-config/commits/%s/reports/tyk-gitops-prod" % SHA
     assert [(r["method"], r["path"]) for r in peer.requests] == [
