@@ -58,6 +58,8 @@ static void op_release(struct tg_audit_op *op)
 	free(op->sync);
 	free(op->commit);
 	free(op->author);
+	free(op->author_name);
+	free(op->author_email);
 	free(op->trigger);
 	free(op->actor);
 	free(op->id);
@@ -104,6 +106,8 @@ static void open_op(struct tg_audit *a, const struct tg_audit_record *r)
 	op->sync = dup_or_empty(r->sync);
 	op->commit = dup_or_empty(r->commit);
 	op->author = dup_or_empty(r->author);
+	op->author_name = dup_or_empty(r->author_name);
+	op->author_email = dup_or_empty(r->author_email);
 	op->trigger = dup_or_empty(r->trigger);
 	op->actor = dup_or_empty(r->actor);
 	op->kind = r->kind;
@@ -154,6 +158,8 @@ void tg_audit_record_from_op(struct tg_audit_record *rec, const struct tg_audit_
 	rec->sync = op->sync;
 	rec->commit = op->commit;
 	rec->author = op->author;
+	rec->author_name = op->author_name;
+	rec->author_email = op->author_email;
 	rec->trigger = op->trigger;
 	rec->actor = op->actor;
 	rec->kind = op->kind;
@@ -233,6 +239,8 @@ static int parse_line(struct tg_audit_record *r, const cJSON *o)
 	r->sync = str_field(o, "sync");
 	r->commit = str_field(o, "commit");
 	r->author = str_field(o, "author");
+	r->author_name = str_field(o, "author_name");
+	r->author_email = str_field(o, "author_email");
 	r->trigger = str_field(o, "trigger");
 	r->actor = str_field(o, "actor");
 	r->kind = (enum tg_kind)kind;
@@ -337,6 +345,8 @@ static void format_record(struct tg_buf *b, const struct tg_audit_record *r, con
 	put_field(b, "sync", r->sync);
 	put_field(b, "commit", r->commit);
 	put_field(b, "author", r->author);
+	put_field(b, "author_name", r->author_name);
+	put_field(b, "author_email", r->author_email);
 	put_field(b, "trigger", r->trigger);
 	put_field(b, "actor", r->actor);
 	put_field(b, "kind", tg_kind_name(r->kind));

@@ -115,6 +115,16 @@ void tg_catalog_define(struct tg_metrics *m)
 		"Connections closed by listener (main, probes, public) because a request "
 		"took longer than http.request_timeout to arrive (slow or garbage clients).",
 		l_listener, NULL, 0);
+	{
+		static const char *const l_bb[] = { "api", "result", NULL };
+
+		tg_metrics_define(
+			m, TG_M_BITBUCKET, TG_METRIC_COUNTER,
+			"Requests to Bitbucket's REST API (commit build statuses) by api (cloud, "
+			"datacenter) and result (ok, unauthorized, not_found, rejected, "
+			"rate_limited, server_error, timeout, error; dropped: given up).",
+			l_bb, NULL, 0);
+	}
 	tg_metrics_set(m, TG_M_BUILD, version, 1);
 	for (int role = TG_HTTPD_MAIN; role <= TG_HTTPD_PUBLIC; role++)
 		tg_catalog_requests_cut(m, (enum tg_httpd_role)role, 0);

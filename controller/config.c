@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "tg/bitbucket.h"
 #include "tg/yaml.h"
 #include "tg/banned.h"
 
@@ -82,6 +83,8 @@ static void set_webhook(struct walk *w, const struct option *opt, const cJSON *v
 			const char *path);
 static void set_oidc_rules(struct walk *w, const struct option *opt, const cJSON *v, void *base,
 			   const char *path);
+static void set_bitbucket(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			  const char *path);
 static void set_actions(struct walk *w, const struct option *opt, const cJSON *v, void *base,
 			const char *path);
 static void set_issuers(struct walk *w, const struct option *opt, const cJSON *v, void *base,
@@ -154,6 +157,23 @@ static const struct option webhook_options[] = {
 	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
+/* `bitbucket:` of a sync: where statuses go (see tg/bitbucket.h). */
+static const struct option bitbucket_options[] = {
+	{ "statuses", OPT_BOOL, 0, S(bb_statuses), NULL, NULL, NULL },
+	{ "api", OPT_STRING, 0, S(bb_api), NULL, NULL, NULL },
+	{ "url", OPT_STRING, 0, S(bb_url), NULL, NULL, NULL },
+	{ "workspace", OPT_STRING, 0, S(bb_workspace), NULL, NULL, NULL },
+	{ "project", OPT_STRING, 0, S(bb_project), NULL, NULL, NULL },
+	{ "repo_slug", OPT_STRING, 0, S(bb_repo_slug), NULL, NULL, NULL },
+	{ "token_file", OPT_STRING, 0, S(bb_token_file), NULL, NULL, NULL },
+	{ "email", OPT_STRING, 0, S(bb_email), NULL, NULL, NULL },
+	{ "ca_file", OPT_STRING, 0, S(bb_ca_file), NULL, NULL, NULL },
+	{ "proxy", OPT_STRING, 0, S(bb_proxy), NULL, NULL, NULL },
+	{ "status_url", OPT_STRING, 0, S(bb_status_url), NULL, NULL, NULL },
+	{ "timeout", OPT_DURATION, 0, S(bb_timeout_ms), NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
+};
+
 /* `oidc:` of a sync; rules are parsed by set_oidc_rules. */
 static const struct option sync_oidc_options[] = { { "rules", OPT_CUSTOM, 0, 0, NULL,
 						     set_oidc_rules, NULL },
@@ -205,6 +225,7 @@ static const struct option sync_options[] = {
 	{ "webhook", OPT_CUSTOM, 1, 0, webhook_options, set_webhook, NULL },
 	{ "oidc", OPT_SECTION, 1, 0, sync_oidc_options, NULL, NULL },
 	{ "backoff_max", OPT_DURATION, 0, S(backoff_max_ms), NULL, NULL, NULL },
+	{ "bitbucket", OPT_CUSTOM, 0, 0, bitbucket_options, set_bitbucket, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
@@ -439,6 +460,30 @@ static void set_webhook(struct walk *w, const struct option *opt, const cJSON *v
 			"webhook");
 }
 
+static void set_bitbucket(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			  const char *path)
+{
+	struct tg_sync_config *s = base;
+	char *sub;
+
+	if (!cJSON_IsObject(v)) {
+		problem(w, path, "'%s' must be a mapping", opt->name);
+		return;
+	}
+	s->bitbucket = 1;
+	walk_table(w, opt->section, v, base, path);
+	sub = join_path(path, "api");
+	if (s->bb_api && strcmp(s->bb_api, "cloud") && strcmp(s->bb_api, "datacenter"))
+		problem(w, sub, "'%s' must be cloud or datacenter", "api");
+	free(sub);
+	/* Bitbucket Cloud retired app passwords: an email goes with an API
+	 * token, never alone. */
+	sub = join_path(path, "email");
+	if (s->bb_email && !s->bb_token_file)
+		problem(w, sub, "'%s' needs token_file (an Atlassian API token)", "email");
+	free(sub);
+}
+
 static const struct {
 	const char *name;
 	unsigned bit;
@@ -649,6 +694,8 @@ void tg_sync_config_defaults(struct tg_sync_config *s)
 	s->prune = 1;
 	s->max_delete = -1;
 	s->webhook_rotation_overlap_ms = 10LL * 60 * 1000;
+	s->bb_statuses = 1;
+	s->bb_timeout_ms = 10000;
 }
 
 struct tg_config *tg_config_new(void)
@@ -713,6 +760,17 @@ int tg_config_check(const struct tg_config *cfg, struct tg_problems *problems)
 		if (!s->gateway_secret_file)
 			tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0, "gateway.secret_file",
 					"sync '%s' has no gateway secret_file", s->name);
+		if (s->bitbucket) {
+			struct tg_bb_target t;
+			struct tg_err err = { 0, "" };
+
+			/* Fail at start, not on the first status. */
+			if (tg_bb_target_resolve(&t, s, &err))
+				tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0, "bitbucket",
+						"sync '%s': %s", s->name, err.msg);
+			else
+				tg_bb_target_release(&t);
+		}
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(cfg->syncs[j].name, s->name))
 				tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0, "name",

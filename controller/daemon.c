@@ -24,6 +24,8 @@
 
 /* SIGTERM: how long the running pass may take before it is abandoned. */
 #define DRAIN_DEADLINE_MS 20000
+/* At SIGTERM, the last pass's build status gets this long to reach Bitbucket. */
+#define NOTIFIER_DRAIN_MS 3000
 
 /* The only mutable globals: set by the signal handler, read by the main
  * thread. */
@@ -172,6 +174,7 @@ static void daemon_release(struct tg_daemon *d, int worker_alive)
 		tg_config_free(d->owned_global);
 		tg_metrics_free(d->metrics);
 		tg_audit_free(d->audit);
+		tg_notifier_free(d->notifier);
 		pthread_cond_destroy(&d->wake);
 		pthread_cond_destroy(&d->done);
 		pthread_mutex_destroy(&d->lock);
@@ -243,6 +246,16 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 		tg_log_kv(TG_LOG_ERROR, "cannot start", "error", err.msg, NULL);
 		goto restore;
 	}
+	{
+		struct tg_notifier_opts nopts = { 0 };
+
+		/* Its thread starts with the signals blocked, like the others. */
+		nopts.metrics = d.metrics;
+		if (tg_notifier_new(&d.notifier, &nopts, &err)) {
+			tg_log_kv(TG_LOG_ERROR, "cannot start", "error", err.msg, NULL);
+			goto restore;
+		}
+	}
 	if (pthread_create(&d.worker, NULL, tg_worker_main, &d)) {
 		tg_log_kv(TG_LOG_ERROR, "cannot start the reconcile thread", NULL);
 		goto restore;
@@ -296,6 +309,8 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 			_exit(0);
 		}
 	}
+	if (d.notifier && tg_notifier_drain(d.notifier, NOTIFIER_DRAIN_MS))
+		tg_log_kv(TG_LOG_WARN, "stopping with bitbucket statuses unsent", NULL);
 	rc = 0;
 	tg_log_kv(TG_LOG_INFO, "stopped", NULL);
 restore:

@@ -15,11 +15,14 @@
 #include <git2.h>
 
 #include "tg/audit.h"
+#include "tg/bitbucket.h"
 #include "tg/buf.h"
 #include "tg/config.h"
 #include "tg/daemon.h"
 #include "tg/desired.h"
+#include "tg/insights.h"
 #include "tg/log.h"
+#include "tg/notifier.h"
 #include "tg/problems.h"
 #include "tg/reconcile.h"
 #include "tg/report.h"
@@ -34,6 +37,11 @@ struct cli {
 	int dry_run, force, help;
 	struct tg_config_overrides ov; /* flags laid over the file (also on SIGHUP) */
 	char *validate_dir;
+	/* report: where the Code Insights report goes (flags > config > Pipelines env) */
+	struct {
+		const char *sha, *api, *url, *workspace, *project, *slug, *token_file, *email,
+			*proxy, *ca_file, *output, *id, *link;
+	} rep;
 };
 
 static const char usage_text[] =
@@ -46,6 +54,8 @@ static const char usage_text[] =
 	"  diff             show what a sync would change (exit 0 in sync, 2 changes, 1 error)\n"
 	"  sync             apply one pass (--dry-run: plan only)\n"
 	"  status           list every owned object with its commit and state\n"
+	"  report           validate (and diff) the commit being built and publish it as a\n"
+	"                   Bitbucket Code Insights report (exit code as validate/diff)\n"
 	"  run              the controller: reconcile continuously, serve HTTP\n"
 	"  version          print the version\n"
 	"\n"
@@ -61,6 +71,12 @@ static const char usage_text[] =
 	"      --gateway URL --secret-file FILE --cache-dir DIR --secrets-dir DIR\n"
 	"      --adopt --no-prune --allow-empty --audit FILE|-\n"
 	"      --log-format json|text --log-level debug|info|warn|error\n"
+	"  report (defaults from Bitbucket Pipelines' environment and the sync's bitbucket:):\n"
+	"      --sha SHA (BITBUCKET_COMMIT) --report-id ID --link URL\n"
+	"      --api cloud|datacenter --bitbucket-url URL --workspace W (BITBUCKET_WORKSPACE)\n"
+	"      --project KEY --repo-slug S (BITBUCKET_REPO_SLUG) --token-file FILE --email E\n"
+	"      --proxy URL (in Pipelines: http://localhost:29418, no token) --ca-file FILE\n"
+	"      --format markdown --output FILE  also write a pull-request comment summary\n"
 	"  -h, --help              this help\n";
 
 static int usage(FILE *f, int code)
@@ -72,7 +88,7 @@ static int usage(FILE *f, int code)
 static int known_command(const char *command)
 {
 	static const char *const commands[] = { "validate", "diff",    "sync", "status",
-						"run",      "version", "help" };
+						"run",      "version", "help", "report" };
 
 	for (size_t i = 0; i < TG_ARRAY_SIZE(commands); i++)
 		if (!strcmp(command, commands[i]))
@@ -102,7 +118,20 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		O_EMPTY,
 		O_AUDIT,
 		O_LOGF,
-		O_LOGL
+		O_LOGL,
+		O_SHA,
+		O_API,
+		O_BBURL,
+		O_WS,
+		O_PROJECT,
+		O_SLUG,
+		O_TOKEN,
+		O_EMAIL,
+		O_PROXY,
+		O_CA,
+		O_OUTPUT,
+		O_RID,
+		O_LINK
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -128,6 +157,19 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		{ "audit", required_argument, NULL, O_AUDIT },
 		{ "log-format", required_argument, NULL, O_LOGF },
 		{ "log-level", required_argument, NULL, O_LOGL },
+		{ "sha", required_argument, NULL, O_SHA },
+		{ "api", required_argument, NULL, O_API },
+		{ "bitbucket-url", required_argument, NULL, O_BBURL },
+		{ "workspace", required_argument, NULL, O_WS },
+		{ "project", required_argument, NULL, O_PROJECT },
+		{ "repo-slug", required_argument, NULL, O_SLUG },
+		{ "token-file", required_argument, NULL, O_TOKEN },
+		{ "email", required_argument, NULL, O_EMAIL },
+		{ "proxy", required_argument, NULL, O_PROXY },
+		{ "ca-file", required_argument, NULL, O_CA },
+		{ "output", required_argument, NULL, O_OUTPUT },
+		{ "report-id", required_argument, NULL, O_RID },
+		{ "link", required_argument, NULL, O_LINK },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
@@ -157,6 +199,19 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		case O_AUDIT: cli->ov.audit = optarg; break;
 		case O_LOGF: cli->ov.log_format = optarg; break;
 		case O_LOGL: cli->ov.log_level = optarg; break;
+		case O_SHA: cli->rep.sha = optarg; break;
+		case O_API: cli->rep.api = optarg; break;
+		case O_BBURL: cli->rep.url = optarg; break;
+		case O_WS: cli->rep.workspace = optarg; break;
+		case O_PROJECT: cli->rep.project = optarg; break;
+		case O_SLUG: cli->rep.slug = optarg; break;
+		case O_TOKEN: cli->rep.token_file = optarg; break;
+		case O_EMAIL: cli->rep.email = optarg; break;
+		case O_PROXY: cli->rep.proxy = optarg; break;
+		case O_CA: cli->rep.ca_file = optarg; break;
+		case O_OUTPUT: cli->rep.output = optarg; break;
+		case O_RID: cli->rep.id = optarg; break;
+		case O_LINK: cli->rep.link = optarg; break;
 		default: return usage(stderr, EXIT_FAIL);
 		}
 	}
@@ -175,8 +230,17 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "tyk-gitops: unexpected argument '%s'\n", argv[optind]);
 		return EXIT_FAIL;
 	}
-	if (cli->format && strcmp(cli->format, "text") && strcmp(cli->format, "json")) {
+	if (cli->format && !strcmp(cli->command, "report")) {
+		if (strcmp(cli->format, "text") && strcmp(cli->format, "markdown")) {
+			fprintf(stderr, "tyk-gitops: report --format must be text or markdown\n");
+			return EXIT_FAIL;
+		}
+	} else if (cli->format && strcmp(cli->format, "text") && strcmp(cli->format, "json")) {
 		fprintf(stderr, "tyk-gitops: --format must be text or json\n");
+		return EXIT_FAIL;
+	}
+	if (cli->rep.api && strcmp(cli->rep.api, "cloud") && strcmp(cli->rep.api, "datacenter")) {
+		fprintf(stderr, "tyk-gitops: --api must be cloud or datacenter\n");
 		return EXIT_FAIL;
 	}
 	return 0;
@@ -377,6 +441,251 @@ static int cmd_status(const struct cli *cli, struct tg_config *cfg)
 	return rc;
 }
 
+/* --- report ------------------------------------------------------------------ */
+
+static const char *flag_env(const char *flag, const char *env)
+{
+	const char *v = flag ? flag : getenv(env);
+
+	return v && *v ? v : NULL;
+}
+
+/*
+ * Where the report goes: the sync's `bitbucket:` settings (when a config
+ * names one), the flags over them, and Bitbucket Pipelines' environment
+ * for what is still missing.  sc is borrowed, nothing here is freed.
+ */
+static int report_target(struct tg_bb_target *t, const struct cli *cli,
+			 const struct tg_sync_config *sc, struct tg_err *err)
+{
+	struct tg_sync_config c;
+	int rc;
+
+	if (sc)
+		c = *sc;
+	else
+		memset(&c, 0, sizeof(c));
+#define OVER(field, value)                         \
+	do {                                       \
+		if (value)                         \
+			c.field = (char *)(value); \
+	} while (0)
+	OVER(bb_api, cli->rep.api);
+	OVER(bb_url, cli->rep.url);
+	OVER(bb_workspace, cli->rep.workspace);
+	OVER(bb_project, cli->rep.project);
+	OVER(bb_repo_slug, cli->rep.slug);
+	OVER(bb_token_file, cli->rep.token_file);
+	OVER(bb_email, cli->rep.email);
+	OVER(bb_proxy, cli->rep.proxy);
+	OVER(bb_ca_file, cli->rep.ca_file);
+	/* In a Pipelines step the repository is Cloud and named by these. */
+	if (!c.bb_workspace && !c.bb_project && getenv("BITBUCKET_WORKSPACE")) {
+		OVER(bb_workspace, flag_env(NULL, "BITBUCKET_WORKSPACE"));
+		if (!c.bb_api)
+			c.bb_api = (char *)"cloud";
+	}
+	if (!c.bb_repo_slug)
+		OVER(bb_repo_slug, flag_env(NULL, "BITBUCKET_REPO_SLUG"));
+#undef OVER
+	rc = tg_bb_target_resolve(t, &c, err);
+	/* Pipelines' local proxy takes plain http to api.bitbucket.org and
+	 * adds the step's credentials itself (Atlassian's Code Insights
+	 * guide): no token travels in the step. */
+	if (!rc && t->proxy && t->api == TG_BB_CLOUD &&
+	    !strcmp(t->base_url, "https://api.bitbucket.org")) {
+		free(t->base_url);
+		t->base_url = tg_xstrdup("http://api.bitbucket.org");
+	}
+	return rc;
+}
+
+static int bb_call(void *curl, const struct tg_bb_target *t, const char *token, const char *method,
+		   const char *url, const cJSON *doc, int ok_404)
+{
+	struct tg_bb_reply rep;
+	char *body = doc ? cJSON_PrintUnformatted(doc) : NULL;
+	char msg[256] = "";
+	int rc = 0;
+
+	if (tg_bb_send(curl, t, token, method, url, body, &rep, NULL)) {
+		fprintf(stderr, "tyk-gitops: report: %s %s: %s\n", method, url, rep.error);
+		rc = -1;
+	} else if (!(rep.http >= 200 && rep.http < 300) && !(ok_404 && rep.http == 404)) {
+		tg_bb_reply_error(msg, sizeof(msg), rep.body, rep.len);
+		fprintf(stderr, "tyk-gitops: report: %s %s: HTTP %ld%s%s\n", method, url, rep.http,
+			msg[0] ? ": " : "", msg);
+		rc = -1;
+	}
+	tg_bb_reply_release(&rep);
+	free(body);
+	return rc;
+}
+
+/* DELETE (a rerun replaces the report and all its annotations), PUT the
+ * report, POST the annotations in batches. */
+static int publish_report(const struct tg_bb_target *t, const char *sha, const char *id,
+			  const struct tg_insights *ins)
+{
+	struct tg_err err = { 0, "" };
+	char *token = NULL, *rurl = tg_insights_report_url(t, sha, id),
+	     *aurl = tg_insights_annotations_url(t, sha, id);
+	void *curl = curl_easy_init();
+	int rc = -1;
+
+	if (t->token_file && tg_read_secret_file(&token, t->token_file, &err)) {
+		fprintf(stderr, "tyk-gitops: report: %s\n", err.msg);
+		goto out;
+	}
+	if (!curl || bb_call(curl, t, token, "DELETE", rurl, NULL, 1) ||
+	    bb_call(curl, t, token, "PUT", rurl, ins->report, 0))
+		goto out;
+	for (size_t i = 0; i < ins->n_batches; i++)
+		if (bb_call(curl, t, token, "POST", aurl, ins->batches[i], 0))
+			goto out;
+	rc = 0;
+out:
+	if (curl)
+		curl_easy_cleanup(curl);
+	tg_secret_free(token);
+	free(rurl);
+	free(aurl);
+	return rc;
+}
+
+/* validate only: a result with the problems and no plan. */
+static int report_validate(struct tg_reconcile_result *res, const struct cli *cli,
+			   const struct tg_sync_config *sc)
+{
+	struct tg_load_opts opts = { 0 };
+	struct tg_err err = { 0, "" };
+
+	memset(res, 0, sizeof(*res));
+	tg_problems_init(&res->problems);
+	opts.root = cli->ov.local_dir ? cli->ov.local_dir : ".";
+	opts.path = sc ? sc->path : cli->ov.path;
+	if (opts.path && !*opts.path)
+		opts.path = NULL;
+	opts.secrets_dir = sc ? sc->secrets_dir : cli->ov.secrets_dir;
+	opts.allow_empty = sc ? sc->allow_empty : cli->ov.allow_empty;
+	if (tg_desired_load(&res->desired, &res->problems, &opts, &err)) {
+		fprintf(stderr, "tyk-gitops: %s\n", err.msg);
+		return -1;
+	}
+	tg_desired_check_refs(res->desired, NULL, 0, &res->problems);
+	tg_problems_redact(&res->problems, (const char *const *)res->desired->secrets,
+			   res->desired->n_secrets);
+	res->outcome = res->problems.errors ? TG_OUTCOME_REFUSED : TG_OUTCOME_SUCCESS;
+	if (res->problems.errors)
+		snprintf(res->error, sizeof(res->error), "%zu problem(s)", res->problems.errors);
+	return 0;
+}
+
+static int cmd_report(const struct cli *cli)
+{
+	struct tg_config *cfg = NULL;
+	struct tg_sync_config *sc = NULL;
+	struct tg_reconcile_result res;
+	struct tg_insights_input in = { 0 };
+	struct tg_insights ins = { 0 };
+	struct tg_bb_target t = { 0 };
+	struct tg_err err = { 0, "" };
+	struct tg_syncer *syncer = NULL;
+	struct tg_sync_config local; /* sc without its repository: the clone is here */
+	const char *sha = flag_env(cli->rep.sha, "BITBUCKET_COMMIT");
+	char key[TG_BB_KEY_MAX + 1];
+	int gateway = 0, rc = EXIT_FAIL, have_res = 0;
+
+	if (cli->config_file) {
+		if (build_config(&cfg, cli))
+			return EXIT_FAIL;
+		for (size_t i = 0; i < cfg->n_syncs; i++)
+			if (!cli->ov.sync || !strcmp(cli->ov.sync, cfg->syncs[i].name))
+				sc = sc ? sc : &cfg->syncs[i];
+		if (!sc) {
+			fprintf(stderr, "tyk-gitops: no sync named '%s'\n",
+				cli->ov.sync ? cli->ov.sync : "");
+			goto out;
+		}
+	}
+	if (!sha) {
+		fprintf(stderr, "tyk-gitops: report needs the commit: --sha or BITBUCKET_COMMIT\n");
+		goto out;
+	}
+	if (report_target(&t, cli, sc, &err)) {
+		fprintf(stderr, "tyk-gitops: report: %s\n", err.msg);
+		goto out;
+	}
+	gateway = sc && sc->gateway_url && *sc->gateway_url;
+	if (gateway) {
+		struct tg_reconcile_opts opts = { 0 };
+
+		/* No git source, so no cache directory: a pipeline's
+		 * filesystem may not have one. */
+		local = *sc;
+		local.repo_url = NULL;
+		if (tg_syncer_new(&syncer, &local, cfg->cache_dir, &err)) {
+			fprintf(stderr, "tyk-gitops: sync '%s': %s\n", sc->name, err.msg);
+			goto out;
+		}
+		/* The pipeline's clone is the commit being built. */
+		opts.dry_run = 1;
+		opts.trigger = "cli";
+		opts.local_dir = cli->ov.local_dir ? cli->ov.local_dir : ".";
+		tg_syncer_run(syncer, &opts, &res);
+	} else if (report_validate(&res, cli, sc)) {
+		goto out;
+	}
+	have_res = 1;
+	tg_problems_sort(&res.problems);
+	tg_bb_status_key(key, sc ? sc->name : "report");
+	in.sync = sc ? sc->name : NULL;
+	in.link = cli->rep.link;
+	in.path = sc ? sc->path : cli->ov.path;
+	in.gateway = gateway;
+	in.res = &res;
+	tg_insights_build(&ins, t.api, &in);
+	{
+		struct tg_report_ctx ctx = { sc ? sc->name : "report", "cli", tg_wall_ms(), 1, 0 };
+
+		tg_report_text(stdout, stderr, &ctx, &res);
+	}
+	if (cli->format && !strcmp(cli->format, "markdown")) {
+		const char *path = cli->rep.output ? cli->rep.output : "tyk-gitops-report.md";
+		struct tg_buf md = TG_BUF_INIT;
+		FILE *f = fopen(path, "w");
+
+		tg_insights_markdown(&md, &in, 32 * 1024);
+		if (!f || fputs(tg_buf_cstr(&md), f) < 0) {
+			fprintf(stderr, "tyk-gitops: cannot write '%s'\n", path);
+			if (f)
+				fclose(f);
+			tg_buf_release(&md);
+			goto out;
+		}
+		fclose(f);
+		tg_buf_release(&md);
+	}
+	if (publish_report(&t, sha, cli->rep.id ? cli->rep.id : key, &ins))
+		goto out;
+	printf("report: %s, %zu annotation(s)%s on %.12s\n", ins.passed ? "PASSED" : "FAILED",
+	       ins.n_annotations, ins.n_annotations < ins.n_found ? " (cut)" : "", sha);
+	if (res.outcome != TG_OUTCOME_SUCCESS || res.problems.errors)
+		rc = EXIT_FAIL;
+	else if (gateway && tg_report_has_changes(&res))
+		rc = EXIT_CHANGES;
+	else
+		rc = EXIT_OK;
+out:
+	tg_insights_release(&ins);
+	if (have_res)
+		tg_reconcile_result_release(&res);
+	tg_syncer_free(syncer);
+	tg_bb_target_release(&t);
+	tg_config_free(cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
@@ -399,7 +708,9 @@ int main(int argc, char **argv)
 	cJSON_InitHooks(&(cJSON_Hooks){ tg_xmalloc, free });
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	git_libgit2_init();
-	if (build_config(&cfg, &cli))
+	if (!strcmp(cli.command, "report"))
+		rc = cmd_report(&cli);
+	else if (build_config(&cfg, &cli))
 		rc = EXIT_FAIL;
 	else if (!strcmp(cli.command, "status"))
 		rc = cmd_status(&cli, cfg);

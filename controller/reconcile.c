@@ -36,6 +36,8 @@ struct tg_syncer {
 	unsigned long audit_seq;
 	tg_git_observe_fn git_observe;
 	void *git_observe_ctx;
+	tg_commit_observe_fn commit_observe;
+	void *commit_observe_ctx;
 };
 
 const char *tg_outcome_name(enum tg_outcome o)
@@ -127,6 +129,12 @@ void tg_syncer_set_git_observer(struct tg_syncer *s, tg_git_observe_fn fn, void 
 	s->git_observe_ctx = ctx;
 }
 
+void tg_syncer_set_commit_observer(struct tg_syncer *s, tg_commit_observe_fn fn, void *ctx)
+{
+	s->commit_observe = fn;
+	s->commit_observe_ctx = ctx;
+}
+
 static void result_error(struct tg_reconcile_result *res, enum tg_outcome o, const char *msg)
 {
 	res->outcome = o;
@@ -199,6 +207,8 @@ static void audit_base(struct tg_audit_record *r, struct pass *p)
 	r->sync = p->s->cfg->name;
 	r->commit = p->res->commit;
 	r->author = p->res->author;
+	r->author_name = p->res->author_name;
+	r->author_email = p->res->author_email;
 	r->trigger = p->opts->trigger ? p->opts->trigger : "cli";
 	r->actor = p->opts->actor;
 }
@@ -770,6 +780,20 @@ static void settle_open_ops(struct tg_syncer *s, cJSON *const actual[TG_KIND_COU
 
 /* --- the pass --- */
 
+static void find_sha(char out[41], const char *msg)
+{
+	for (const char *p = msg; *p; p++) {
+		size_t n = strspn(p, "0123456789abcdef");
+
+		if (n == 40 && (p == msg || p[-1] == ' ')) {
+			memcpy(out, p, 40);
+			out[40] = '\0';
+			return;
+		}
+		p += n ? n - 1 : 0;
+	}
+}
+
 static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 			struct tg_reconcile_result *res, char **root)
 {
@@ -794,6 +818,10 @@ static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opt
 			       (double)(tg_now_ms() - t0) / 1000.0);
 	if (rc) {
 		result_error(res, TG_OUTCOME_ERROR, err.msg);
+		/* The git source names a commit it refuses (unsigned, a file
+		 * over the limit) in its message: the commit status goes there. */
+		if (rc == TG_EINVALID)
+			find_sha(res->refused_commit, err.msg);
 		/* Keep working from the last good checkout, if there is one:
 		 * drift is still repaired, and the pass says it is stale. */
 		if (!tg_git_commit(s->git))
@@ -810,6 +838,8 @@ static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opt
 			      ci->author_email ? ci->author_email : "");
 	res->author = tg_utf8_sanitize(author);
 	free(author);
+	res->author_name = tg_utf8_sanitize(ci->author_name ? ci->author_name : "");
+	res->author_email = tg_utf8_sanitize(ci->author_email ? ci->author_email : "");
 	res->summary_line = tg_utf8_sanitize(ci->summary ? ci->summary : "");
 	*root = tg_xstrdup(tg_git_workdir(s->git));
 	res->outcome = TG_OUTCOME_SUCCESS;
@@ -835,6 +865,9 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	tg_problems_init(&res->problems);
 	if (fetch_source(s, opts, res, &root))
 		goto out;
+	if (s->commit_observe && !opts->dry_run && !opts->local_dir && !res->source_error[0] &&
+	    res->commit[0])
+		s->commit_observe(s->commit_observe_ctx, s->cfg->name, res->commit);
 	lopts.root = root;
 	/* The repository's side of the path: opened without following links. */
 	lopts.path = s->cfg->path;
@@ -917,6 +950,8 @@ void tg_reconcile_result_release(struct tg_reconcile_result *res)
 		free(res->objects[i].error);
 	free(res->objects);
 	free(res->author);
+	free(res->author_name);
+	free(res->author_email);
 	free(res->summary_line);
 	memset(res, 0, sizeof(*res));
 }

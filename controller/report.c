@@ -234,6 +234,8 @@ cJSON *tg_report_json(const struct tg_report_ctx *ctx, const struct tg_reconcile
 	cJSON_AddStringToObject(o, "outcome", tg_outcome_name(res->outcome));
 	tg_json_add_str_or_null(o, "commit", res->commit);
 	tg_json_add_str_or_null(o, "author", res->author);
+	tg_json_add_str_or_null(o, "author_name", res->author_name);
+	tg_json_add_str_or_null(o, "author_email", res->author_email);
 	tg_json_add_str_or_null(o, "commit_summary", res->summary_line);
 	tg_json_add_str_or_null(o, "error", res->error);
 	cJSON_AddBoolToObject(o, "plan_only", ctx->plan_only);

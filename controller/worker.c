@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <git2.h>
 
+#include "tg/bitbucket.h"
 #include "tg/catalog.h"
 #include "tg/log.h"
 #include "tg/report.h"
@@ -150,6 +151,116 @@ static size_t pending_queries(struct tg_dsync *s, unsigned long long ticket,
 	return n;
 }
 
+/* --- Bitbucket build statuses ---------------------------------------------- */
+
+/* Queues one state of the sync's status on commit (never waits on I/O). */
+static void bb_post(struct tg_daemon *d, struct tg_dsync *s, const char *commit, const char *state,
+		    const char *desc)
+{
+	struct tg_bb_target t;
+	struct tg_err err = { 0, "" };
+	struct tg_bb_status st;
+	char key[TG_BB_KEY_MAX + 1], *name, *url;
+
+	if (!d->notifier || !s->cfg->bitbucket || !s->cfg->bb_statuses)
+		return;
+	if (tg_bb_target_resolve(&t, s->cfg, &err)) {
+		tg_log_kv(TG_LOG_WARN, "no bitbucket status", "sync", s->cfg->name, "error",
+			  err.msg, NULL);
+		return;
+	}
+	tg_bb_status_key(key, s->cfg->name);
+	name = tg_xasprintf("tyk-gitops %s", s->cfg->name);
+	url = s->cfg->bb_status_url ? tg_xstrdup(s->cfg->bb_status_url)
+				    : tg_bb_default_status_url(d->global->listen, s->cfg->name);
+	st.key = key;
+	st.state = state;
+	st.name = name;
+	st.url = url;
+	st.description = desc;
+	tg_notifier_status(d->notifier, s->cfg->name, &t, commit, &st);
+	free(name);
+	free(url);
+	tg_bb_target_release(&t);
+}
+
+/* The syncer's commit observer: a pass that will apply commit begins. */
+static void bb_begin(void *ctx, const char *sync, const char *commit)
+{
+	struct tg_daemon *d = ctx;
+	struct tg_dsync *s = tg_daemon_find_sync(d, sync); /* worker: the list is ours */
+
+	if (!s)
+		return;
+	/* A drift pass of a commit already reported SUCCESSFUL posts nothing
+	 * unless its outcome changes. */
+	if (!strcmp(s->bb_commit, commit) && s->bb_state && !strcmp(s->bb_state, "SUCCESSFUL"))
+		return;
+	s->bb_began = 1;
+	bb_post(d, s, commit, "INPROGRESS", "applying the commit to the gateway");
+}
+
+/* The one-line description of a pass's end: the summary, or the first
+ * error (for a refused commit, its first problem too). */
+static char *bb_description(const struct tg_reconcile_result *res)
+{
+	struct tg_buf b = TG_BUF_INIT;
+	char summary[256];
+
+	if (res->outcome == TG_OUTCOME_SUCCESS) {
+		tg_report_summary(res, summary, sizeof(summary));
+		return tg_xstrdup(summary);
+	}
+	tg_buf_puts(&b, res->error);
+	for (size_t i = 0; i < res->n_objects; i++)
+		if (!res->objects[i].ok && res->objects[i].error) {
+			const struct tg_plan_item *it = res->objects[i].item;
+
+			tg_buf_printf(&b, ": %s '%s': %s", tg_kind_name(it->kind), it->id,
+				      res->objects[i].error);
+			break;
+		}
+	for (size_t i = 0; i < res->problems.len; i++) {
+		const struct tg_problem *p = &res->problems.items[i];
+
+		if (p->severity != TG_SEV_ERROR)
+			continue;
+		tg_buf_printf(&b, ": %s:%d:%d: %s%s%s", p->file ? p->file : "", p->line, p->column,
+			      p->field ? p->field : "", p->field ? ": " : "", p->msg);
+		break;
+	}
+	return tg_buf_detach(&b);
+}
+
+static void bb_end(struct tg_daemon *d, struct tg_dsync *s, const struct tg_reconcile_result *res)
+{
+	const char *state = res->outcome == TG_OUTCOME_SUCCESS ? "SUCCESSFUL" : "FAILED";
+	char *desc;
+	int began = s->bb_began;
+
+	s->bb_began = 0;
+	if (res->refused_commit[0]) {
+		if (strcmp(s->bb_commit, res->refused_commit)) {
+			bb_post(d, s, res->refused_commit, "FAILED", res->error);
+			memcpy(s->bb_commit, res->refused_commit, sizeof(s->bb_commit));
+			s->bb_state = "FAILED";
+		}
+		return;
+	}
+	/* A fetch that failed ran the last good commit again: not the one
+	 * anyone waits for a status on. */
+	if (!res->commit[0] || res->source_error[0])
+		return;
+	if (!began && !strcmp(s->bb_commit, res->commit) && s->bb_state &&
+	    !strcmp(s->bb_state, state))
+		return;
+	desc = bb_description(res);
+	bb_post(d, s, res->commit, state, desc);
+	free(desc);
+	memcpy(s->bb_commit, res->commit, sizeof(s->bb_commit));
+	s->bb_state = state;
+}
+
 /* --- passes ----------------------------------------------------------------- */
 
 static void ensure_syncer(struct tg_daemon *d, struct tg_dsync *s, struct tg_err *err)
@@ -163,6 +274,7 @@ static void ensure_syncer(struct tg_daemon *d, struct tg_dsync *s, struct tg_err
 	tg_syncer_set_audit(s->syncer, d->audit);
 	tg_syncer_set_gateway_observer(s->syncer, tg_catalog_observe_gateway, d->metrics);
 	tg_syncer_set_git_observer(s->syncer, tg_catalog_observe_git, d->metrics);
+	tg_syncer_set_commit_observer(s->syncer, bb_begin, d);
 	/* Say what is wrong with the gateway once, plainly, before the first
 	 * pass fails on it and backs off. */
 	if (tg_syncer_check_gateway(s->syncer, err))
@@ -247,6 +359,8 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 		  (res.outcome == TG_OUTCOME_SUCCESS || res.outcome == TG_OUTCOME_PARTIAL);
 	tg_report_metrics(d->metrics, &ctx, &res, prev_commit);
 	tg_report_log(&ctx, &res);
+	if (!plan_only)
+		bb_end(d, s, &res);
 	o = tg_report_json(&ctx, &res);
 	/* Provenance of the run for the status API: who asked for it. */
 	tg_json_add_str_or_null(o, "actor", actor);

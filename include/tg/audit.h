@@ -41,6 +41,9 @@ struct tg_audit_record {
 	enum tg_audit_result result;
 	char op[TG_AUDIT_OP_MAX]; /* links an intent with its outcome */
 	const char *sync, *commit, *author, *trigger, *actor;
+	/* the commit author as Bitbucket shows it (its account mapping
+	 * matches on the email); author is "name <email>" */
+	const char *author_name, *author_email;
 	enum tg_kind kind;
 	const char *id;
 	enum tg_action action;
@@ -55,6 +58,7 @@ struct tg_audit_record {
 struct tg_audit_op {
 	char op[TG_AUDIT_OP_MAX];
 	char *sync, *commit, *author, *trigger, *actor;
+	char *author_name, *author_email;
 	enum tg_kind kind;
 	char *id;
 	enum tg_action action;

@@ -25,6 +25,7 @@
 #define TG_M_WEBHOOKS "tyk_gitops_webhook_requests_total"
 #define TG_M_AUTH "tyk_gitops_auth_requests_total"
 #define TG_M_HTTP_CUT "tyk_gitops_http_requests_cut_total"
+#define TG_M_BITBUCKET "tyk_gitops_bitbucket_requests_total"
 
 /* Defines every family and sets the build info. */
 void tg_catalog_define(struct tg_metrics *m);

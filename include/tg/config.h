@@ -90,6 +90,21 @@ struct tg_sync_config {
 	/* Pipelines OIDC rules (applied in place on reload too) */
 	struct tg_oidc_rule *oidc_rules;
 	size_t n_oidc_rules;
+	/* Bitbucket out (`bitbucket:`): commit build statuses, and the
+	 * coordinates `tyk-gitops report` uses (see tg/bitbucket.h) */
+	int bitbucket;      /* a `bitbucket:` section is present */
+	int bb_statuses;    /* post build statuses (default true) */
+	char *bb_api;       /* "cloud", "datacenter", or NULL: from repo.url */
+	char *bb_url;       /* REST base URL; NULL: from repo.url */
+	char *bb_workspace; /* Cloud workspace; NULL: from repo.url */
+	char *bb_project;   /* Data Center project key; NULL: from repo.url */
+	char *bb_repo_slug; /* NULL: from repo.url */
+	char *bb_token_file;
+	char *bb_email;      /* with token_file: Atlassian account email + API token (Basic) */
+	char *bb_ca_file;    /* NULL: the system CAs */
+	char *bb_proxy;      /* HTTP proxy for Bitbucket requests, or NULL */
+	char *bb_status_url; /* link of the status; NULL: the controller's /api/v1/syncs/<name> */
+	long long bb_timeout_ms; /* per request (10s) */
 	/* daemon (`run`) */
 	long long backoff_max_ms; /* cap of the retry backoff after failures; 0 = 5m */
 };

@@ -36,6 +36,7 @@
 #include "tg/config.h"
 #include "tg/httpd.h"
 #include "tg/metrics.h"
+#include "tg/notifier.h"
 #include "tg/oidc.h"
 #include "tg/reconcile.h"
 #include "tg/scheduler.h"
@@ -97,6 +98,12 @@ struct tg_dsync {
 	struct tg_actor actors[TG_MAX_PENDING_ACTORS]; /* of pending triggers */
 	size_t n_actors, more_actors;
 	struct tg_commit_query *queries;
+	/* Bitbucket build status, worker only: the last final state posted
+	 * (so a drift pass of the same commit posts nothing), and whether
+	 * this pass posted INPROGRESS. */
+	char bb_commit[41];
+	const char *bb_state; /* static string */
+	int bb_began;
 };
 
 struct tg_daemon {
@@ -121,6 +128,7 @@ struct tg_daemon {
 	unsigned long long query_seq;
 	struct tg_audit *audit;
 	char *audit_path;
+	struct tg_notifier *notifier; /* Bitbucket build statuses; NULL: not started */
 	long long heartbeat_ms, busy_since_ms;
 	int stopping;
 	unsigned long long rng; /* worker only */

@@ -44,7 +44,10 @@ struct tg_reconcile_result {
 	char error[TG_ERR_MSG_MAX];
 	char source_error[TG_ERR_MSG_MAX]; /* git failed: the pass ran on the last good commit */
 	char commit[41];
-	char *author;
+	char refused_commit[41]; /* the git source refused this commit (unsigned, too big) */
+	char *author;            /* "name <email>" */
+	char *author_name;       /* the commit author's name and email, apart */
+	char *author_email;
 	char *summary_line;  /* commit summary */
 	struct tg_plan plan; /* items point into desired and actual */
 	cJSON *actual[TG_KIND_COUNT];
@@ -81,6 +84,13 @@ void tg_syncer_set_gateway_observer(struct tg_syncer *s, tg_gateway_observe_fn f
 typedef void (*tg_git_observe_fn)(void *ctx, const char *sync, const char *op, int ok,
 				  double seconds);
 void tg_syncer_set_git_observer(struct tg_syncer *s, tg_git_observe_fn fn, void *ctx);
+
+/* Called when a pass that will apply has its commit (after the fetch,
+ * before anything is loaded or written): where the notifier posts
+ * INPROGRESS.  Not called for dry runs, local directories, or a pass
+ * running on the last good commit because the fetch failed. */
+typedef void (*tg_commit_observe_fn)(void *ctx, const char *sync, const char *commit);
+void tg_syncer_set_commit_observer(struct tg_syncer *s, tg_commit_observe_fn fn, void *ctx);
 
 /* Runs one pass.  res must be released with tg_reconcile_result_release. */
 void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,

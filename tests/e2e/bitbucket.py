@@ -404,3 +404,184 @@ def sync(name, repo_url, gateway, branch="main", **more):
          "interval": "1h", "drift": {"interval": "1h"}}
     s.update(more)
     return s
+
+
+# ---- Bitbucket's REST API (build statuses, Code Insights) --------------------------
+
+class BitbucketApi:
+    """Bitbucket's REST API on loopback, for what the controller sends out:
+    commit build statuses and Code Insights reports, Cloud or Data Center.
+
+    It records every request (method, path, headers, JSON body) and answers
+    as Atlassian documents:
+    - Cloud build status: POST /2.0/repositories/{ws}/{slug}/commit/{sha}/statuses/build
+      -> 201 with the commit status object (developer.atlassian.com/cloud/bitbucket/
+      rest/api-group-commit-statuses/); errors as {"type": "error", "error":
+      {"message": ...}}.
+    - Data Center build status: POST /rest/api/latest/projects/{key}/repos/{slug}/
+      commits/{sha}/builds -> 204 (developer.atlassian.com/server/bitbucket/how-tos/
+      updating-build-status-for-commits); errors as {"errors": [{"message": ...}]}.
+    - Cloud reports: PUT .../commit/{sha}/reports/{id} -> 200 with the report,
+      POST .../reports/{id}/annotations -> 200 with the annotations (at most 100
+      per request, 1000 per report: 400 beyond), DELETE -> 204 or 404
+      (developer.atlassian.com/cloud/bitbucket/rest/api-group-reports/).
+    - Data Center insights: PUT /rest/insights/1.0/projects/{key}/repos/{slug}/
+      commits/{sha}/reports/{key} -> 200, POST .../annotations {"annotations": [...]}
+      -> 204, DELETE -> 204 (developer.atlassian.com/server/bitbucket/how-tos/
+      code-insights/).
+    Faults: `faults` is a list of what the next requests get instead: an int
+    status (429 comes with Retry-After: 1), or "hang" (no answer until stop).
+    Auth: a Bearer token, or Basic email:token; anything else is 401.
+    As the Pipelines proxy (proxy=True) it takes absolute-form requests for
+    http://api.bitbucket.org and needs no credentials, as Pipelines' local
+    proxy adds the step's own.
+    """
+
+    def __init__(self, api="cloud", owner="acme", slug="gateway-config", token="bb-token-1",
+                 email=None, proxy=False):
+        self.api, self.owner, self.slug = api, owner, slug
+        self.token, self.email, self.proxy = token, email, proxy
+        self.requests = []
+        self.faults = []
+        self.reports = {}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, code, doc=None, headers=None):
+                body = json.dumps(doc).encode() if doc is not None else b""
+                self.send_response(code)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                if doc is not None:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _error(self, code, message):
+                if peer.api == "cloud":
+                    self._answer(code, {"type": "error", "error": {"message": message}})
+                else:
+                    self._answer(code, {"errors": [{"context": None, "message": message,
+                                                    "exceptionName": None}]})
+
+            def _handle(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(n) if n else b""
+                path = self.path
+                host = None
+                if path.startswith("http://"):
+                    host = path[len("http://"):].split("/", 1)[0]
+                    path = "/" + path[len("http://"):].split("/", 1)[1]
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw
+                rec = {"method": self.command, "path": path, "host": host,
+                       "headers": {k.lower(): v for k, v in self.headers.items()},
+                       "body": body, "time": time.time()}
+                with peer.lock:
+                    peer.requests.append(rec)
+                    fault = peer.faults.pop(0) if peer.faults else None
+                if fault == "hang":
+                    peer.stopping.wait(120)
+                    return
+                if fault == 429:
+                    self._answer(429, None, {"Retry-After": "1"})
+                    return
+                if fault:
+                    self._error(fault, "fault injected by the test")
+                    return
+                if not peer.authorized(rec):
+                    self._error(401, "Unauthorized")
+                    return
+                peer.route(self, rec)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def authorized(self, rec):
+        if self.proxy:
+            return rec["host"] == "api.bitbucket.org" and "authorization" not in rec["headers"]
+        got = rec["headers"].get("authorization", "")
+        if self.email:
+            want = "Basic " + base64.b64encode(("%s:%s" % (self.email, self.token)).encode()).decode()
+        else:
+            want = "Bearer " + self.token
+        return hmac.compare_digest(got, want)
+
+    def route(self, h, rec):
+        p, m, body = rec["path"], rec["method"], rec["body"]
+        if self.api == "cloud":
+            base = "/2.0/repositories/%s/%s/commit/" % (self.owner, self.slug)
+        else:
+            base = "/rest/api/latest/projects/%s/repos/%s/commits/" % (self.owner, self.slug)
+        ins = "/rest/insights/1.0/projects/%s/repos/%s/commits/" % (self.owner, self.slug)
+        parts = None
+        if p.startswith(base):
+            parts = p[len(base):].split("/")
+        elif self.api == "dc" and p.startswith(ins):
+            parts = p[len(ins):].split("/")
+        if parts is None:
+            h._error(404, "Repository not found")
+            return
+        sha = parts[0]
+        if self.api == "cloud" and parts[1:] == ["statuses", "build"] and m == "POST":
+            st = dict(body, type="build", uuid="{%s}" % uuid.uuid4(),
+                      created_on="2026-12-03T18:00:00+00:00", updated_on="2026-12-03T18:00:00+00:00",
+                      links={"commit": {"href": "https://api.bitbucket.org/2.0/repositories/%s/%s/commit/%s"
+                                        % (self.owner, self.slug, sha)}})
+            h._answer(201, st)
+        elif self.api == "dc" and parts[1:] == ["builds"] and m == "POST":
+            h._answer(204)
+        elif len(parts) >= 3 and parts[1] == "reports":
+            key = (sha, parts[2])
+            if len(parts) == 3 and m == "PUT":
+                self.reports[key] = {"report": body, "annotations": []}
+                h._answer(200, dict(body, uuid="{%s}" % uuid.uuid4()))
+            elif len(parts) == 3 and m == "DELETE":
+                if self.reports.pop(key, None) is None and self.api == "cloud":
+                    h._error(404, "Report not found")
+                else:
+                    h._answer(204)
+            elif parts[3:] == ["annotations"] and m == "POST":
+                rep = self.reports.get(key)
+                items = body if self.api == "cloud" else body["annotations"]
+                if rep is None:
+                    h._error(404, "Report not found")
+                elif (self.api == "cloud" and len(items) > 100) or \
+                        len(rep["annotations"]) + len(items) > 1000:
+                    h._error(400, "Too many annotations")
+                else:
+                    rep["annotations"].extend(items)
+                    if self.api == "cloud":
+                        h._answer(200, [dict(a, uuid="{%s}" % uuid.uuid4()) for a in items])
+                    else:
+                        h._answer(204)
+            else:
+                h._error(405, "Method not allowed")
+        else:
+            h._error(404, "Not found")
+
+    def statuses(self, sha=None):
+        with self.lock:
+            return [r for r in self.requests if r["method"] == "POST" and
+                    (r["path"].endswith("/statuses/build") or r["path"].endswith("/builds")) and
+                    (sha is None or "/%s/" % sha in r["path"])]
+
+    def stop(self):
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()

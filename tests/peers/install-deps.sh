@@ -5,7 +5,7 @@ set -eu
 
 packages="build-essential pkg-config git libgit2-dev libcurl4-openssl-dev libcjson-dev
 libyaml-dev libssl-dev libmicrohttpd-dev libcmocka-dev redis-server valgrind clang clang-tidy
-python3 python3-pytest openssh-server openssh-client apache2 prometheus curl ca-certificates openssl
+python3 python3-pytest python3-yaml openssh-server openssh-client apache2 prometheus curl ca-certificates openssl
 clang-format libclang-rt-14-dev python3-jwt python3-cryptography"
 
 missing=""

@@ -272,6 +272,56 @@ static void test_config__webhook_and_oidc_mistakes_are_errors_with_lines(void **
 				"must differ from listen"));
 }
 
+static void test_config__bitbucket_statuses_settings_and_mistakes(void **state)
+{
+	struct tg_config *cfg = NULL;
+	struct tg_problems p;
+	struct tg_buf out = TG_BUF_INIT;
+	const struct tg_sync_config *s;
+
+	(void)state;
+	assert_int_equal(
+		load(&cfg,
+		     "syncs:\n  - name: a\n"
+		     "    repo: {url: 'https://bitbucket.org/acme/gw.git'}\n"
+		     "    gateway: {url: 'http://gw:8080', secret_file: /s}\n"
+		     "    bitbucket: {token_file: /t, email: ops@example.com, timeout: 3s,\n"
+		     "                status_url: 'https://gitops.example.com/s'}\n",
+		     &p),
+		0);
+	s = &cfg->syncs[0];
+	assert_true(s->bitbucket && s->bb_statuses);
+	assert_string_equal(s->bb_token_file, "/t");
+	assert_string_equal(s->bb_email, "ops@example.com");
+	assert_int_equal(s->bb_timeout_ms, 3000);
+	assert_int_equal(tg_config_check(cfg, &p), 0);
+	tg_config_free(cfg);
+	tg_problems_release(&p);
+
+	assert_true(problems_of(
+		"syncs:\n  - name: a\n    bitbucket: {api: server}\n",
+		":3:17: error: syncs.0.bitbucket.api: 'api' must be cloud or datacenter"));
+	/* App passwords are gone: an email only goes with an API token. */
+	assert_true(problems_of("syncs:\n  - name: a\n    bitbucket: {email: a@b.c}\n",
+				"'email' needs token_file"));
+	assert_true(problems_of("syncs:\n  - name: a\n    bitbucket: {app_password: x}\n",
+				"unknown key 'app_password'"));
+	/* Coordinates that cannot be found fail at start, not on a status. */
+	assert_int_equal(load(&cfg,
+			      "syncs:\n  - name: a\n    repo: {url: /srv/git/gw.git}\n"
+			      "    gateway: {url: 'http://gw:8080', secret_file: /s}\n"
+			      "    bitbucket: {token_file: /t}\n",
+			      &p),
+			 0);
+	assert_int_equal(tg_config_check(cfg, &p), TG_EINVALID);
+	tg_problems_format_text(&p, &out);
+	assert_non_null(
+		strstr(tg_buf_cstr(&out), "cannot tell the Bitbucket Data Center repository"));
+	tg_buf_release(&out);
+	tg_config_free(cfg);
+	tg_problems_release(&p);
+}
+
 static void test_config__webhook_and_rules_change_in_place_on_reload(void **state)
 {
 	struct tg_config *a = NULL, *b = NULL;
@@ -312,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_config__reads_webhook_oidc_and_auth),
 		cmocka_unit_test(test_config__webhook_and_oidc_mistakes_are_errors_with_lines),
 		cmocka_unit_test(test_config__webhook_and_rules_change_in_place_on_reload),
+		cmocka_unit_test(test_config__bitbucket_statuses_settings_and_mistakes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
