@@ -58,7 +58,8 @@ struct tg_git_source {
 	int swept;     /* trees of earlier processes removed */
 	int have_commit;
 	struct tg_commit_info commit;
-	char port[8]; /* ssh port for known_hosts lookups */
+	char refused[41]; /* the head the last sync refused, or "" */
+	char port[8];     /* ssh port for known_hosts lookups */
 };
 
 /* One network operation: deadline, auth attempts, failure reasons. */
@@ -585,6 +586,11 @@ const struct tg_commit_info *tg_git_commit(const struct tg_git_source *src)
 	return src->have_commit ? &src->commit : NULL;
 }
 
+const char *tg_git_refused(const struct tg_git_source *src)
+{
+	return src->refused[0] ? src->refused : NULL;
+}
+
 /* ---- remote ref lookup ------------------------------------------------ */
 
 static const char *ref_kind(const struct tg_git_source *src)
@@ -741,6 +747,7 @@ static int check_sizes(git_repository *repo, git_commit *commit, struct tg_git_s
 	rc = git_tree_walk(tree, GIT_TREEWALK_PRE, size_walk_cb, &sc);
 	if (sc.failed) {
 		git_oid_tostr(sha, sizeof(sha), git_commit_id(commit));
+		memcpy(src->refused, sha, sizeof(src->refused));
 		rc = tg_err_set(
 			err, TG_EINVALID,
 			"refusing to check out commit %s: file '%s' is %zu bytes, over the limit of %zu bytes",
@@ -763,6 +770,8 @@ static int verify_signature(git_repository *repo, const git_oid *id, struct tg_g
 	int rc;
 
 	git_oid_tostr(sha, sizeof(sha), id);
+	/* Until verified: any way out below refuses this commit. */
+	memcpy(src->refused, sha, sizeof(src->refused));
 	rc = git_commit_extract_signature(&sig, &data, repo, (git_oid *)id, NULL);
 	if (rc < 0) {
 		rc = tg_err_set(err, TG_EINVALID, "refusing commit %s: it is not signed", sha);
@@ -774,6 +783,7 @@ static int verify_signature(git_repository *repo, const git_oid *id, struct tg_g
 		goto out;
 	}
 	tg_log_kv(TG_LOG_DEBUG, "commit signature verified", "commit", sha, "key", fpr, NULL);
+	src->refused[0] = '\0';
 	rc = 0;
 out:
 	git_buf_dispose(&sig);
@@ -1088,6 +1098,7 @@ int tg_git_sync(struct tg_git_source *src, int *changed, struct tg_err *err)
 	*changed = 0;
 	if (!src->swept)
 		sweep_trees(src);
+	src->refused[0] = '\0';
 	op_begin(&op, src);
 	rc = sync_once(src, &op, changed, stat(src->gitdir, &sb) != 0, err);
 	if (rc < 0 && op.local_fault && !tg_gitstream_timed_out(&op.dl)) {

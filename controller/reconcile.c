@@ -780,20 +780,6 @@ static void settle_open_ops(struct tg_syncer *s, cJSON *const actual[TG_KIND_COU
 
 /* --- the pass --- */
 
-static void find_sha(char out[41], const char *msg)
-{
-	for (const char *p = msg; *p; p++) {
-		size_t n = strspn(p, "0123456789abcdef");
-
-		if (n == 40 && (p == msg || p[-1] == ' ')) {
-			memcpy(out, p, 40);
-			out[40] = '\0';
-			return;
-		}
-		p += n ? n - 1 : 0;
-	}
-}
-
 static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 			struct tg_reconcile_result *res, char **root)
 {
@@ -818,10 +804,11 @@ static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opt
 			       (double)(tg_now_ms() - t0) / 1000.0);
 	if (rc) {
 		result_error(res, TG_OUTCOME_ERROR, err.msg);
-		/* The git source names a commit it refuses (unsigned, a file
-		 * over the limit) in its message: the commit status goes there. */
-		if (rc == TG_EINVALID)
-			find_sha(res->refused_commit, err.msg);
+		/* A refused commit (unsigned, a file over the limit) gets
+		 * its commit status too. */
+		if (tg_git_refused(s->git))
+			snprintf(res->refused_commit, sizeof(res->refused_commit), "%s",
+				 tg_git_refused(s->git));
 		/* Keep working from the last good checkout, if there is one:
 		 * drift is still repaired, and the pass says it is stale. */
 		if (!tg_git_commit(s->git))

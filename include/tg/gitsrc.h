@@ -93,6 +93,9 @@ const char *tg_git_workdir(const struct tg_git_source *src);
 /* Metadata of the checked-out commit, or NULL before the first sync.  It
  * always describes the tree tg_git_workdir() names. */
 const struct tg_commit_info *tg_git_commit(const struct tg_git_source *src);
+/* The head commit the last tg_git_sync refused to check out (unsigned,
+ * untrusted signer, a file over max_file_size), or NULL. */
+const char *tg_git_refused(const struct tg_git_source *src);
 
 /*
  * "https://user:***@host/path" style rendering for logs. Caller frees.

@@ -140,6 +140,30 @@ def test_dc_invalid_commit_ends_failed_with_the_problem(gateway, repo, upstream,
                   result="ok") == 4
 
 
+def test_an_unsigned_commit_is_failed_with_the_reason(gateway, repo, upstream, tmp_path,
+                                                      controllers, peers):
+    # trusted_keys makes the git source refuse an unsigned head before any
+    # checkout: the status goes on the refused commit, named by the git source.
+    peer = BitbucketApi("cloud")
+    peers.append(peer)
+    key = str(tmp_path / "signer")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "signer@test", "-f",
+                    key], check=True)
+    with open(key + ".pub") as f:
+        pub = f.read().strip()
+    repo.write("apis/echo.json", keyless_api("bb-unsigned", "/bb-unsigned/", upstream.url))
+    sha = repo.commit("unsigned")
+    s = sync("prod", repo.url, gateway, bitbucket=cloud(peer, tmp_path))
+    s["repo"]["trusted_keys"] = [pub]
+    c = Controller(str(tmp_path), [s])
+    controllers.append(c)
+    reqs = wait_state(peer, sha, "FAILED")
+    assert states(peer, sha) == ["FAILED"]
+    assert reqs[-1]["body"]["description"].startswith(
+        "refusing commit %s: it is not signed" % sha), reqs[-1]["body"]
+    assert gateway.request("/bb-unsigned/x")[0] != 200
+
+
 def test_retries_429_after_retry_after_and_5xx_then_gives_up(gateway, repo, upstream, tmp_path,
                                                              controllers, peers):
     peer = BitbucketApi("cloud", email="ops@example.com")
