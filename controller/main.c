@@ -61,6 +61,9 @@ static const char usage_text[] =
 	"      --gateway URL --secret-file FILE --cache-dir DIR --secrets-dir DIR\n"
 	"      --adopt --no-prune --allow-empty --audit FILE|-\n"
 	"      --log-format json|text --log-level debug|info|warn|error\n"
+	"  leader election (run; enable with leader_election.enabled):\n"
+	"      --kube-api URL --kube-token-file FILE --kube-ca-file FILE\n"
+	"      --lease-identity ID --advertise-url URL\n"
 	"  -h, --help              this help\n";
 
 static int usage(FILE *f, int code)
@@ -102,7 +105,12 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		O_EMPTY,
 		O_AUDIT,
 		O_LOGF,
-		O_LOGL
+		O_LOGL,
+		O_KAPI,
+		O_KTOKEN,
+		O_KCA,
+		O_LID,
+		O_ADDR
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -128,6 +136,11 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		{ "audit", required_argument, NULL, O_AUDIT },
 		{ "log-format", required_argument, NULL, O_LOGF },
 		{ "log-level", required_argument, NULL, O_LOGL },
+		{ "kube-api", required_argument, NULL, O_KAPI },
+		{ "kube-token-file", required_argument, NULL, O_KTOKEN },
+		{ "kube-ca-file", required_argument, NULL, O_KCA },
+		{ "lease-identity", required_argument, NULL, O_LID },
+		{ "advertise-url", required_argument, NULL, O_ADDR },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
@@ -157,6 +170,11 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		case O_AUDIT: cli->ov.audit = optarg; break;
 		case O_LOGF: cli->ov.log_format = optarg; break;
 		case O_LOGL: cli->ov.log_level = optarg; break;
+		case O_KAPI: cli->ov.kube_api = optarg; break;
+		case O_KTOKEN: cli->ov.kube_token_file = optarg; break;
+		case O_KCA: cli->ov.kube_ca_file = optarg; break;
+		case O_LID: cli->ov.lease_identity = optarg; break;
+		case O_ADDR: cli->ov.advertise_url = optarg; break;
 		default: return usage(stderr, EXIT_FAIL);
 		}
 	}
