@@ -124,10 +124,11 @@ void tg_catalog_define(struct tg_metrics *m)
 			  "Kubernetes API requests for leader election by verb (list, create, "
 			  "update) and result (ok, conflict, error).",
 			  l_kube, NULL, 0);
-	tg_metrics_define(m, TG_M_FORWARDS, TG_METRIC_COUNTER,
-			  "Requests for a sync this replica does not hold, handed to the holder, by "
-			  "result (ok, error, no_holder).",
-			  l_result, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_FORWARDS, TG_METRIC_COUNTER,
+		"Requests for a sync this replica does not hold, handed to the holder, by "
+		"result (ok, error, no_holder).",
+		l_result, NULL, 0);
 	tg_metrics_set(m, TG_M_BUILD, version, 1);
 	for (size_t i = 0; i < TG_ARRAY_SIZE(hook_results); i++) {
 		const char *l[] = { hook_results[i] };

@@ -79,7 +79,8 @@ static char *default_identity(void)
 	 * restarted container must not mistake its predecessor's Lease for its
 	 * own while that one may still be writing. */
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		unsigned long long x = (unsigned long long)tg_wall_ms() ^ (unsigned long long)getpid();
+		unsigned long long x =
+			(unsigned long long)tg_wall_ms() ^ (unsigned long long)getpid();
 
 		memcpy(rnd, &x, sizeof(rnd));
 	}
@@ -167,7 +168,8 @@ cJSON *tg_elector_status_json_locked(const struct tg_elector *el, const char *sy
 	tg_json_add_str_or_null(o, "holder", live ? e->v.rec.holder : NULL);
 	cJSON_AddBoolToObject(o, "this_replica", e && e->v.held && !e->releasing);
 	cJSON_AddStringToObject(o, "identity", el->identity);
-	tg_json_add_str_or_null(o, "address", live && e->v.rec.address[0] ? e->v.rec.address : NULL);
+	tg_json_add_str_or_null(o, "address",
+				live && e->v.rec.address[0] ? e->v.rec.address : NULL);
 	cJSON_AddNumberToObject(o, "transitions", e ? (double)e->v.rec.transitions : 0);
 	tg_json_add_time(o, "renewed_at", e && e->v.rec.renew_us ? e->v.rec.renew_us / 1000 : 0);
 	return o;
@@ -313,8 +315,7 @@ static void act(struct tg_elector *el, size_t i, enum tg_lease_action a, int sto
 			if (rc == 0)
 				tg_lease_observe(&e->v, &stored, tg_now_ms());
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -322,14 +323,14 @@ static void act(struct tg_elector *el, size_t i, enum tg_lease_action a, int sto
 		char t[32];
 
 		snprintf(t, sizeof(t), "%lld", stored.transitions);
-		tg_log_kv(TG_LOG_INFO, "lease acquired: applying this sync, starting with a drift pass",
-			  "sync", sync, "lease", name, "identity", el->identity, "transitions", t,
-			  NULL);
+		tg_log_kv(TG_LOG_INFO,
+			  "lease acquired: applying this sync, starting with a drift pass", "sync",
+			  sync, "lease", name, "identity", el->identity, "transitions", t, NULL);
 		transition(el, sync, "acquired");
 	} else if (a == TG_LEASE_RELEASE) {
 		tg_log_kv(TG_LOG_INFO,
-			  stopping ? "lease released: shutting down" :
-				     "lease released: another replica is below its share",
+			  stopping ? "lease released: shutting down"
+				   : "lease released: another replica is below its share",
 			  "sync", sync, "lease", name, "error", rc ? err.msg : "", NULL);
 		transition(el, sync, "released");
 	} else if (rc && a == TG_LEASE_RENEW) {

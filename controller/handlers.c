@@ -480,8 +480,8 @@ static int put_result(struct tg_buf *out, const char *result, enum tg_outcome ou
 static void put_escaped(struct tg_buf *b, const char *s)
 {
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-		    *c == '-' || *c == '.' || *c == '_' || *c == '~')
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' || *c == '_' || *c == '~')
 			tg_buf_put(b, c, 1);
 		else
 			tg_buf_printf(b, "%%%02X", *c);
@@ -490,7 +490,7 @@ static void put_escaped(struct tg_buf *b, const char *s)
 
 /* What a client of the API sends that the holder needs too. */
 static const char *const api_headers[] = { "Authorization", "Content-Type", "User-Agent",
-					    "X-Request-Id", NULL };
+					   "X-Request-Id", NULL };
 
 /*
  * A reconcile for a sync this replica does not hold goes to the holder
@@ -887,9 +887,9 @@ static void free_forwards(struct hook_forward *fw, size_t n)
 }
 
 /* What Bitbucket sends that the holder verifies and reads. */
-static const char *const hook_headers[] = { "Content-Type", "User-Agent",     "X-Event-Key",
-					     "X-Request-UUID", "X-Request-Id",  "X-Hook-UUID",
-					     "X-Hub-Signature", "X-Attempt-Number", NULL };
+static const char *const hook_headers[] = { "Content-Type",    "User-Agent",       "X-Event-Key",
+					    "X-Request-UUID",  "X-Request-Id",     "X-Hook-UUID",
+					    "X-Hub-Signature", "X-Attempt-Number", NULL };
 
 /* Hands the delivery to the replica at f->address; 1 when it took it. */
 static int forward_hook(struct tg_daemon *d, const struct hook_forward *f,

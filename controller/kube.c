@@ -158,9 +158,9 @@ static int time_at(const cJSON *o, const char *key, long long *out)
 	*out = 0;
 	if (!s)
 		return cJSON_GetObjectItemCaseSensitive(o, key) &&
-				       !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, key)) ?
-			       -1 :
-			       0;
+				       !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, key))
+			       ? -1
+			       : 0;
 	return tg_kube_parse_time(out, s) ? -1 : 0;
 }
 
@@ -177,14 +177,12 @@ static int lease_from(struct tg_lease_record *r, const cJSON *o, struct tg_err *
 	if (copy_str(r->name, sizeof(r->name), str_at(meta, "name")) || !r->name[0])
 		return tg_err_set(err, TG_EINVALID, "not a Lease: bad metadata.name");
 	if (copy_str(r->rv, sizeof(r->rv), str_at(meta, "resourceVersion")) || !r->rv[0])
-		return tg_err_set(err, TG_EINVALID, "Lease '%.100s': bad resourceVersion",
-				  r->name);
+		return tg_err_set(err, TG_EINVALID, "Lease '%.100s': bad resourceVersion", r->name);
 	ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
 	if (cJSON_IsObject(ann) &&
 	    (copy_str(r->sync, sizeof(r->sync), str_at(ann, TG_LEASE_ANNOTATION_SYNC)) ||
 	     copy_str(r->address, sizeof(r->address), str_at(ann, TG_LEASE_ANNOTATION_ADDRESS))))
-		return tg_err_set(err, TG_EINVALID, "Lease '%.100s': annotation too long",
-				  r->name);
+		return tg_err_set(err, TG_EINVALID, "Lease '%.100s': annotation too long", r->name);
 	labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
 	role = cJSON_IsObject(labels) ? str_at(labels, TG_LEASE_LABEL_ROLE) : NULL;
 	r->member = role && !strcmp(role, "member");
@@ -337,9 +335,9 @@ int tg_kube_new(struct tg_kube **out, const struct tg_kube_opts *opts, struct tg
 					  host, port && port[0] ? port : "443");
 	}
 	k->token_file = tg_xstrdup(opts->token_file ? opts->token_file : TG_KUBE_SA_DIR "/token");
-	k->ca_file = opts->ca_file ? tg_xstrdup(opts->ca_file) :
-		     opts->api_url ? NULL :
-				     tg_xstrdup(TG_KUBE_SA_DIR "/ca.crt");
+	k->ca_file = opts->ca_file   ? tg_xstrdup(opts->ca_file)
+		     : opts->api_url ? NULL
+				     : tg_xstrdup(TG_KUBE_SA_DIR "/ca.crt");
 	if (opts->namespace) {
 		k->ns = tg_xstrdup(opts->namespace);
 	} else if (!(k->ns = read_small(TG_KUBE_SA_DIR "/namespace", err))) {
@@ -451,17 +449,17 @@ static int status_error(long status, const struct tg_buf *reply, const char *wha
 			struct tg_err *err)
 {
 	char msg[256];
-	int code = status == 401 || status == 403 ? TG_EAUTH :
-		   status == 404		  ? TG_ENOTFOUND :
-		   status == 409		  ? TG_ECONFLICT :
-						    TG_ERROR;
+	int code = status == 401 || status == 403 ? TG_EAUTH
+		   : status == 404                ? TG_ENOTFOUND
+		   : status == 409                ? TG_ECONFLICT
+						  : TG_ERROR;
 
 	tg_kube_status_message(msg, sizeof(msg), tg_buf_cstr(reply), reply->len);
 	return tg_err_set(err, code, "%s: HTTP %ld%s%s", what, status, msg[0] ? ": " : "", msg);
 }
 
-int tg_kube_list_leases(struct tg_kube *k, const char *label_selector,
-			struct tg_lease_record **out, size_t *n, struct tg_err *err)
+int tg_kube_list_leases(struct tg_kube *k, const char *label_selector, struct tg_lease_record **out,
+			size_t *n, struct tg_err *err)
 {
 	struct tg_buf reply;
 	char *path, *sel = curl_easy_escape(k->h, label_selector, 0);
@@ -495,8 +493,8 @@ int tg_kube_write_lease(struct tg_kube *k, const struct tg_lease_record *rec, co
 	long status;
 	int rc;
 
-	path = create ? tg_xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases", k->ns) :
-			tg_xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", k->ns,
+	path = create ? tg_xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases", k->ns)
+		      : tg_xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", k->ns,
 				     rec->name);
 	tg_buf_init(&reply, TG_KUBE_REPLY_MAX);
 	rc = request(k, create ? "POST" : "PUT", path, body, &reply, &status, err);

@@ -14,8 +14,9 @@
 
 const char *tg_lease_action_name(enum tg_lease_action a)
 {
-	static const char *const names[] = { "none",  "create",  "acquire",
-					     "renew", "release", "lost" };
+	static const char *const names[] = {
+		"none", "create", "acquire", "renew", "release", "lost"
+	};
 
 	return names[a];
 }
@@ -132,8 +133,7 @@ static void free_members(char **list, size_t n)
 }
 
 /* How many live sync Leases id holds. */
-static size_t live_count(const struct tg_lease_view *syncs, size_t n, const char *id,
-			 long long now)
+static size_t live_count(const struct tg_lease_view *syncs, size_t n, const char *id, long long now)
 {
 	size_t c = 0;
 
@@ -259,9 +259,7 @@ void tg_lease_next_record(struct tg_lease_record *out, const struct tg_lease_vie
 		out->acquire_us = out->renew_us = now_us;
 		break;
 	case TG_LEASE_NONE:
-	case TG_LEASE_LOST:
-		assert(!"no record to write");
-		break;
+	case TG_LEASE_LOST: assert(!"no record to write"); break;
 	}
 	if (a == TG_LEASE_RELEASE)
 		out->address[0] = '\0';

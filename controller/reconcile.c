@@ -261,9 +261,11 @@ static int write_intents(struct pass *p, const size_t *idx, size_t n)
  */
 static int may_write(struct pass *p)
 {
-	if (!p->write_refused && p->opts->may_write && !p->opts->may_write(p->opts->may_write_ctx)) {
+	if (!p->write_refused && p->opts->may_write &&
+	    !p->opts->may_write(p->opts->may_write_ctx)) {
 		p->write_refused = 1;
-		tg_log_kv(TG_LOG_WARN, "stopping the pass: this replica no longer holds the sync's lease",
+		tg_log_kv(TG_LOG_WARN,
+			  "stopping the pass: this replica no longer holds the sync's lease",
 			  "sync", p->s->cfg->name, NULL);
 	}
 	return !p->write_refused;
@@ -412,7 +414,7 @@ static void write_tombstone(struct pass *p)
 	if (!may_write(p))
 		tg_err_set(&err, TG_ERROR, NOT_HOLDER);
 	else if (tombstone_intent(p, &err) == 0 &&
-	    (tg_gateway_write_all(p->s->gw, &w, 1, &err) == 0 && w.rc == 0))
+		 (tg_gateway_write_all(p->s->gw, &w, 1, &err) == 0 && w.rc == 0))
 		p->tombstone.written = 1;
 	if (!p->tombstone.written) {
 		p->tombstone.error = tg_xstrdup(w.rc ? w.error : err.msg);

@@ -113,16 +113,16 @@ struct tg_config {
 	size_t n_oidc_issuers;
 	/* `leader_election:` (`run`): one Lease per sync; off by default */
 	int le_enabled;
-	char *le_namespace;         /* NULL: the ServiceAccount's namespace file */
-	char *le_identity;          /* NULL: <hostname>_<random> */
-	char *le_address;           /* where other replicas forward requests; NULL: none */
-	char *le_lease_prefix;      /* Lease names: <prefix>-<sync> ("tyk-gitops") */
-	long long le_duration_ms;   /* 15s */
+	char *le_namespace;             /* NULL: the ServiceAccount's namespace file */
+	char *le_identity;              /* NULL: <hostname>_<random> */
+	char *le_address;               /* where other replicas forward requests; NULL: none */
+	char *le_lease_prefix;          /* Lease names: <prefix>-<sync> ("tyk-gitops") */
+	long long le_duration_ms;       /* 15s */
 	long long le_renew_deadline_ms; /* 10s */
-	long long le_retry_ms;      /* 2s */
-	char *kube_api;             /* NULL: in-cluster */
-	char *kube_token_file;      /* NULL: the ServiceAccount token */
-	char *kube_ca_file;         /* NULL: the ServiceAccount CA (in-cluster) */
+	long long le_retry_ms;          /* 2s */
+	char *kube_api;                 /* NULL: in-cluster */
+	char *kube_token_file;          /* NULL: the ServiceAccount token */
+	char *kube_ca_file;             /* NULL: the ServiceAccount CA (in-cluster) */
 	struct tg_sync_config *syncs;
 	size_t n_syncs;
 };

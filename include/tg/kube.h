@@ -28,7 +28,7 @@
 #define TG_KUBE_REPLY_MAX ((size_t)8 * 1024 * 1024)
 
 struct tg_kube_opts {
-	const char *api_url;    /* NULL: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT */
+	const char *api_url; /* NULL: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT */
 	const char *token_file; /* NULL: TG_KUBE_SA_DIR/token */
 	const char *ca_file;    /* NULL: TG_KUBE_SA_DIR/ca.crt */
 	const char *namespace;  /* NULL: TG_KUBE_SA_DIR/namespace */
@@ -49,8 +49,8 @@ unsigned long tg_kube_request_count(const struct tg_kube *k);
  * "tyk-gitops.io/lease").  *out (caller frees) gets *n records.
  * TG_EAUTH on 401/403; TG_ERROR otherwise.
  */
-int tg_kube_list_leases(struct tg_kube *k, const char *label_selector,
-			struct tg_lease_record **out, size_t *n, struct tg_err *err);
+int tg_kube_list_leases(struct tg_kube *k, const char *label_selector, struct tg_lease_record **out,
+			size_t *n, struct tg_err *err);
 
 /*
  * Creates (rec->rv empty) or updates (PUT carrying rec->rv) the Lease

@@ -57,12 +57,12 @@ struct tg_lease_params {
 /* The fields of a coordination.k8s.io/v1 Lease this controller uses. */
 struct tg_lease_record {
 	char name[TG_LEASE_NAME_MAX];
-	char holder[TG_LEASE_NAME_MAX]; /* holderIdentity; "" = free */
-	long long duration_s;           /* leaseDurationSeconds; 0 when absent */
-	long long acquire_us, renew_us; /* MicroTime as wall microseconds; 0 when absent */
-	long long transitions;          /* leaseTransitions */
-	char rv[TG_LEASE_RV_MAX];       /* metadata.resourceVersion */
-	char sync[TG_LEASE_NAME_MAX];   /* TG_LEASE_ANNOTATION_SYNC */
+	char holder[TG_LEASE_NAME_MAX];  /* holderIdentity; "" = free */
+	long long duration_s;            /* leaseDurationSeconds; 0 when absent */
+	long long acquire_us, renew_us;  /* MicroTime as wall microseconds; 0 when absent */
+	long long transitions;           /* leaseTransitions */
+	char rv[TG_LEASE_RV_MAX];        /* metadata.resourceVersion */
+	char sync[TG_LEASE_NAME_MAX];    /* TG_LEASE_ANNOTATION_SYNC */
 	char address[TG_LEASE_ADDR_MAX]; /* TG_LEASE_ANNOTATION_ADDRESS */
 	int member;                      /* label role=member */
 };
