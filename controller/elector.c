@@ -56,7 +56,8 @@ struct tg_elector {
 	size_t n_members;
 	char member_name[TG_LEASE_NAME_MAX]; /* ours, while held */
 	struct tg_lease_view member;
-	int api_down; /* the last list failed (logged once per outage) */
+	int api_down;  /* the last list failed (logged once per outage) */
+	int timed_out; /* a request of this tick timed out */
 };
 
 static struct entry *find_entry(const struct tg_elector *el, const char *sync)
@@ -166,7 +167,8 @@ cJSON *tg_elector_status_json_locked(const struct tg_elector *el, const char *sy
 
 	cJSON_AddStringToObject(o, "lease", e ? e->name : "");
 	tg_json_add_str_or_null(o, "holder", live ? e->v.rec.holder : NULL);
-	cJSON_AddBoolToObject(o, "this_replica", e && e->v.held && !e->releasing);
+	/* Applying it now: held, not being given back, renewals going through. */
+	cJSON_AddBoolToObject(o, "this_replica", e && tg_elector_holds_locked(el, sync));
 	cJSON_AddStringToObject(o, "identity", el->identity);
 	tg_json_add_str_or_null(o, "address",
 				live && e->v.rec.address[0] ? e->v.rec.address : NULL);
@@ -228,6 +230,8 @@ static int write_lease(struct tg_elector *el, const struct tg_lease_view *v, con
 	snprintf(next.sync, sizeof(next.sync), "%s", sync ? sync : "");
 	rc = tg_kube_write_lease(el->kube, &next, role, stored, err);
 	count_request(el, a == TG_LEASE_CREATE ? "create" : "update", rc);
+	if (rc == TG_ETIMEOUT)
+		el->timed_out = 1;
 	return rc;
 }
 
@@ -441,14 +445,24 @@ static void tick(struct tg_elector *el, int stopping)
 	}
 	pthread_mutex_unlock(&d->lock);
 
+	el->timed_out = 0;
 	rc = tg_kube_list_leases(el->kube, TG_LEASE_LABEL_ROLE, &recs, &n_recs, &err);
 	count_request(el, "list", rc);
+	if (rc == TG_ETIMEOUT)
+		el->timed_out = 1;
 	now = tg_now_ms();
 	if (rc) {
 		if (!el->api_down)
 			tg_log_kv(TG_LOG_WARN, "cannot list leases; renewing what is held", "error",
 				  err.msg, NULL);
 		el->api_down = 1;
+		/* The API server is unreachable or refusing: the renewals will
+		 * most likely fail too, so no write goes ahead until one succeeds. */
+		pthread_mutex_lock(&d->lock);
+		for (size_t i = 0; i < el->n; i++)
+			if (el->e[i].v.held)
+				el->e[i].v.renew_failed = 1;
+		pthread_mutex_unlock(&d->lock);
 	} else {
 		if (el->api_down)
 			tg_log_kv(TG_LOG_INFO, "the Kubernetes API answers again", NULL);
@@ -479,6 +493,18 @@ static void tick(struct tg_elector *el, int stopping)
 		/* A Lease being given back is renewed until its pass ended. */
 		if (el->e[i].releasing && actions[i] == TG_LEASE_RENEW)
 			actions[i] = TG_LEASE_RELEASE;
+		/* After a request timed out, the others would each wait as long:
+		 * keep the tick short so the next one comes in time (the renew
+		 * deadline, not this loop, decides when a Lease is given up). */
+		if (el->timed_out && actions[i] != TG_LEASE_LOST && actions[i] != TG_LEASE_NONE &&
+		    !stopping) {
+			if (actions[i] == TG_LEASE_RENEW) {
+				pthread_mutex_lock(&d->lock);
+				el->e[i].v.renew_failed = 1;
+				pthread_mutex_unlock(&d->lock);
+			}
+			continue;
+		}
 		act(el, i, actions[i], stopping);
 	}
 	keep_member(el, tg_lease_need_member(views, n, stopping), now);
