@@ -187,7 +187,7 @@ static void test_lease__surplus_released_only_when_others_lack(void **state)
 	memset(v, 0, sizeof(v));
 	memset(m, 0, sizeof(m));
 	for (int i = 0; i < 4; i++) {
-		char n[8];
+		char n[16];
 
 		snprintf(n, sizeof(n), "s%d", i);
 		ours(&v[i], n, "a", 0);
