@@ -35,7 +35,7 @@ struct entry {
 	char *sync;
 	char name[TG_LEASE_NAME_MAX];
 	struct tg_lease_view v;
-	int releasing; /* being given back: no new passes, no writes */
+	int releasing; /* being given back: no new passes; released once none runs */
 	int gone;      /* left the configuration */
 };
 
@@ -143,7 +143,10 @@ int tg_elector_may_write(struct tg_elector *el, const char *sync)
 
 	pthread_mutex_lock(&el->d->lock);
 	e = find_entry(el, sync);
-	ok = e && !e->releasing && tg_lease_may_write(&e->v, &el->p, tg_now_ms());
+	/* A Lease being given back for the spread stays ours, and renewed,
+	 * until the pass running now is over: cutting that pass short would
+	 * leave its writes unloaded for the next holder to write again. */
+	ok = e && tg_lease_may_write(&e->v, &el->p, tg_now_ms());
 	pthread_mutex_unlock(&el->d->lock);
 	return ok;
 }
@@ -262,8 +265,8 @@ static void act(struct tg_elector *el, size_t i, enum tg_lease_action a, int sto
 	if (a == TG_LEASE_RELEASE && !stopping) {
 		struct tg_dsync *s = tg_daemon_find_sync(d, el->e[i].sync);
 
-		/* Given back for the spread: not while a pass of it runs, which
-		 * the guard now stops at its next batch. */
+		/* Given back for the spread: no new pass starts from now on, and
+		 * the one running (if any) finishes before the release. */
 		el->e[i].releasing = 1;
 		if (s && s->sched.running)
 			a = TG_LEASE_RENEW;

@@ -15,7 +15,9 @@
  * sync's passes only while this replica holds its Lease (acquiring it
  * queues a drift pass first), and every write batch of a pass asks
  * tg_elector_may_write first.  A Lease given back for the spread is
- * released only once the sync's running pass is over.
+ * released only once the sync's running pass is over (that pass may still
+ * write: the Lease is renewed until then); a Lease lost (renewals failing,
+ * someone else on it) stops writes at the next batch.
  */
 #ifndef TG_ELECTOR_H
 #define TG_ELECTOR_H

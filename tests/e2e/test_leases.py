@@ -78,13 +78,17 @@ def all_live(gateway, version):
     return all(api_name(gateway, i) == "a%d %s" % (i, version) for i in range(N))
 
 
-def intents(replicas, commit):
+def intents(replicas, commit, detail=False):
     """(sync, kind, id) of every write intent for commit, over all audit trails."""
-    out = []
+    out, seen = [], set()
     for r in replicas:
+        if r.audit_path in seen:  # a restarted replica keeps its trail
+            continue
+        seen.add(r.audit_path)
         for rec in r.audit():
             if rec.get("phase") == "intent" and rec.get("commit") == commit:
-                out.append((rec["sync"], rec["kind"], rec["id"]))
+                out.append((rec["sync"], rec["kind"], rec["id"]) +
+                           ((r.identity, rec.get("trigger"), rec.get("ts")) if detail else ()))
     return out
 
 
@@ -104,7 +108,7 @@ def test_leases__spread_join_leave_failover_and_api_outage(cluster, upstream, ca
     a = c.start("a")
     wait_for(lambda: counts([a]).get("a") == N, 30, "replica a holding all nine")
     wait_for(lambda: all_live(c.gateway, "v1"), 30, "v1 live")
-    assert a.get("/readyz")[0] == 200
+    wait_for(lambda: a.get("/readyz")[0] == 200, 10, "a ready")
     leases = lease_objects(c.kube, c.ns)
     for i in range(N):
         spec = leases["tyk-gitops-s%d" % i]["spec"]
@@ -123,6 +127,9 @@ def test_leases__spread_join_leave_failover_and_api_outage(cluster, upstream, ca
     wait_for(lambda: spread_ok(c.replicas, N) and set(counts(c.replicas).values()) == {3}, 40,
              "3/3/3")
     report.append("join: 9/0/0 -> 3/3/3 in %.1f s" % (time.time() - t0))
+    # Every replica's view names the holders (within one retry period).
+    wait_for(lambda: all(v["leader"]["holder"] for r in c.replicas
+                         for v in r.syncs().values()), 5, "holders in every view")
     st = a.syncs()
     for name, s in st.items():
         lead = s["leader"]
@@ -144,19 +151,22 @@ def test_leases__spread_join_leave_failover_and_api_outage(cluster, upstream, ca
 
     # A webhook reaching a standby goes to the holders and the push goes
     # live within the webhook latency target.
-    sha = bump(c.repo, upstream, "v2")
+    # v2 changes one sync, held by another replica than the one the
+    # webhook reaches.
+    changed = int(target[1:])
+    sha = bump(c.repo, upstream, "v2", only=[changed])
     t_push = time.time()
     code, body, took = deliver(a.base, cloud_push(FULL, "{0c3b6e55-3c5d-4c4e-9f3a-6a0d1e2f3a4b}",
                                                   [("branch", "main", sha, c.first)]), SECRET)
     assert code == 202, body
     assert sorted(body["triggered"]) == ["s%d" % i for i in range(N)]
-    wait_for(lambda: all_live(c.gateway, "v2"), 10, "v2 live", step=0.02)
+    wait_for(lambda: api_name(c.gateway, changed) == "a%d v2" % changed, 10, "v2 live",
+             step=0.02)
     push_to_live = time.time() - t_push
     report.append("webhook on a non-holder: accepted in %.0f ms, push-to-live %.0f ms"
                   % (took * 1000, push_to_live * 1000))
-    assert push_to_live < 1.5 + 1.0, "push-to-live %.2f s" % push_to_live
-    assert sorted(intents(c.replicas, sha)) == sorted(("s%d" % i, "api", "a%d" % i)
-                                                      for i in range(N))
+    assert push_to_live < 1.5, "push-to-live %.2f s" % push_to_live
+    assert intents(c.replicas, sha) == [(target, "api", "a%d" % changed)]
 
     # SIGTERM: the leaving replica releases its Leases; the others take them
     # at once (not after the lease duration).
@@ -194,7 +204,7 @@ def test_leases__spread_join_leave_failover_and_api_outage(cluster, upstream, ca
     wait_for(lambda: all_live(c.gateway, "v3"), 30, "v3 live")
     assert sorted(intents(c.replicas, sha3)) == sorted(("s%d" % i, "api", "a%d" % i)
                                                        for i in range(N)), \
-        "every object of the commit written exactly once"
+        "every object of the commit written exactly once: %r" % intents(c.replicas, sha3, True)
     drift = [r for r in (a.audit() + cc.audit()) if r.get("trigger") == "drift"]
     for n in lost:
         st = [s for s in (a.syncs(), cc.syncs()) if s[n]["leader"]["this_replica"]][0][n]
