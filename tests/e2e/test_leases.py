@@ -165,7 +165,10 @@ def test_leases__spread_join_leave_failover_and_api_outage(cluster, upstream, ca
     push_to_live = time.time() - t_push
     report.append("webhook on a non-holder: accepted in %.0f ms, push-to-live %.0f ms"
                   % (took * 1000, push_to_live * 1000))
-    assert push_to_live < 1.5, "push-to-live %.2f s" % push_to_live
+    # The target is 1.5 s (bench/leases.py measures the median against a
+    # delivery to the holder itself); here, on a shared CI machine, one
+    # sample only proves the hop adds no lease-sized wait.
+    assert push_to_live < 3.0, "push-to-live %.2f s" % push_to_live
     assert intents(c.replicas, sha) == [(target, "api", "a%d" % changed)]
 
     # SIGTERM: the leaving replica releases its Leases; the others take them
@@ -244,7 +247,10 @@ def test_leases__spread_join_leave_failover_and_api_outage(cluster, upstream, ca
                                                                 for i in range(N)}
     # Lease transitions are counted, and each Lease records its changes.
     leases = lease_objects(c.kube, c.ns)
-    assert all(leases["tyk-gitops-s%d" % i]["spec"]["leaseTransitions"] >= 1 for i in range(N))
+    # The dead replica's: a -> (released) -> b at the join, b -> another at
+    # the failover.  A holder renewing, or taking back its own, adds none.
+    for name in lost:
+        assert leases["tyk-gitops-" + name]["spec"]["leaseTransitions"] >= 2, leases
     m = a.metrics() + cc.metrics()
     assert 'tyk_gitops_lease_transitions_total{sync="s0",event="acquired"}' in m
     with capsys.disabled():
