@@ -87,8 +87,12 @@ def config_agrees_with_pod(docs):
     mounts = {m["mountPath"]: vols[m["name"]] for m in c["volumeMounts"]}
     cm = one(docs, "ConfigMap")
     assert mounts["/etc/tyk-gitops"]["configMap"]["name"] == cm["metadata"]["name"]
-    assert c["args"][-1] == "/etc/tyk-gitops/config.yaml"
+    assert c["args"][c["args"].index("--config") + 1] == "/etc/tyk-gitops/config.yaml"
     cfg = yaml.safe_load(cm["data"]["config.yaml"])
+    # The address handed to the other replicas is the API port's.
+    if cfg.get("leader_election", {}).get("enabled"):
+        assert c["args"][c["args"].index("--advertise-url") + 1] == "http://$(POD_IP):%d" % (
+            {p["name"]: p["containerPort"] for p in c["ports"]}["http"])
 
     def volume_of(path):
         best = max((m for m in mounts if path.startswith(m.rstrip("/") + "/")), key=len)
@@ -501,6 +505,10 @@ def test_image_in_pod_environment__syncs_and_holds_a_lease(
         assert get(probes + live)[0] == 200
         assert get("http://127.0.0.1:%d/healthz" % hooks)[0] == 200
         assert get("http://127.0.0.1:%d/api/v1/syncs" % listen)[0] == 200
+        # Ready means serving, a standby included: the pass comes once the
+        # Lease is held (at once, alone).
+        wait_for(lambda: gateway.api("GET", "/tyk/apis/pod-echo")[0] == 200, 30,
+                 "the sync applied; logs:\n" + ctr.logs())
         code, obj = gateway.api("GET", "/tyk/apis/pod-echo")
         assert code == 200 and obj["config_data"]["tyk_gitops"]["commit"] == sha
         assert gateway.api("GET", "/tyk/policies/pod-pol")[0] == 200
