@@ -311,6 +311,7 @@ static char *read_small(const char *path, struct tg_err *err)
 int tg_kube_new(struct tg_kube **out, const struct tg_kube_opts *opts, struct tg_err *err)
 {
 	struct tg_kube *k = tg_xcalloc(1, sizeof(*k));
+	struct tg_err ferr = { 0, "" };
 	int rc = 0;
 
 	*out = NULL;
@@ -340,11 +341,11 @@ int tg_kube_new(struct tg_kube **out, const struct tg_kube_opts *opts, struct tg
 				     : tg_xstrdup(TG_KUBE_SA_DIR "/ca.crt");
 	if (opts->namespace) {
 		k->ns = tg_xstrdup(opts->namespace);
-	} else if (!(k->ns = read_small(TG_KUBE_SA_DIR "/namespace", err))) {
+	} else if (!(k->ns = read_small(TG_KUBE_SA_DIR "/namespace", &ferr))) {
 		rc = tg_err_set(
 			err, TG_EINVALID,
 			"leader election: cannot read the namespace from '%s' (%s); set leader_election.namespace",
-			TG_KUBE_SA_DIR "/namespace", err->msg);
+			TG_KUBE_SA_DIR "/namespace", ferr.msg);
 		goto fail;
 	}
 	k->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -395,14 +396,15 @@ static int request(struct tg_kube *k, const char *method, const char *path, cons
 		   struct tg_buf *reply, long *status, struct tg_err *err)
 {
 	struct curl_slist *hdrs = NULL;
+	struct tg_err ferr = { 0, "" };
 	char curl_error[CURL_ERROR_SIZE] = "";
 	char *token = NULL, *auth = NULL, *url = NULL;
 	CURLcode cc;
 	int rc = 0;
 
 	*status = 0;
-	if (!(token = read_small(k->token_file, err))) {
-		rc = tg_err_set(err, TG_EAUTH, "cannot read the Kubernetes token: %s", err->msg);
+	if (!(token = read_small(k->token_file, &ferr))) {
+		rc = tg_err_set(err, TG_EAUTH, "cannot read the Kubernetes token: %s", ferr.msg);
 		goto out;
 	}
 	auth = tg_xasprintf("Authorization: Bearer %s", token);
