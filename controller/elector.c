@@ -244,6 +244,9 @@ static void start_holding(struct tg_elector *el, const char *sync)
 	struct tg_dsync *s = tg_daemon_find_sync(el->d, sync);
 
 	if (s) {
+		/* A sync this replica never ran still has its start-up pass
+		 * pending: what runs now is a takeover's drift pass. */
+		s->sched.pending &= ~(unsigned)TG_TRIGGER_STARTUP;
 		tg_sched_trigger(&s->sched, TG_TRIGGER_DRIFT);
 		pthread_cond_broadcast(&el->d->wake);
 	}
