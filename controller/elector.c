@@ -192,7 +192,11 @@ static void count_request(struct tg_elector *el, const char *verb, int rc)
 static void transition(struct tg_elector *el, const char *sync, const char *event)
 {
 	const char *l[] = { sync, event };
+	const struct entry *e = find_entry(el, sync);
 
+	/* A sync that left the configuration has no series any more. */
+	if (e && e->gone)
+		return;
 	tg_metrics_add(el->d->metrics, TG_M_LEASE_TRANSITIONS, l, 1);
 }
 

@@ -75,6 +75,15 @@ class Replica:
         self.base = "http://127.0.0.1:%d" % self.port
         self.audit_path = os.path.join(self.dir, "audit.jsonl")
         self.config = os.path.join(self.dir, "config.yaml")
+        self.settings = (ns, lease, renew, retry, webhook_secret_file)
+        self.write_config(syncs)
+        self.args = [BIN, "run", "--config", self.config, "--kube-api", kube.url,
+                     "--kube-token-file", token_file, "--kube-ca-file", kube.ca]
+        self.log_path = os.path.join(self.dir, "daemon.log")
+        self.start()
+
+    def write_config(self, syncs):
+        ns, lease, renew, retry, webhook_secret_file = self.settings
         lines = [
             "listen: 127.0.0.1:%d" % self.port,
             "cache_dir: %s" % os.path.join(self.dir, "cache"),
@@ -83,7 +92,7 @@ class Replica:
             "leader_election:",
             "  enabled: true",
             "  namespace: %s" % ns,
-            "  identity: %s" % identity,
+            "  identity: %s" % self.identity,
             "  address: %s" % self.base,
             "  lease_duration: %s" % lease,
             "  renew_deadline: %s" % renew,
@@ -104,10 +113,6 @@ class Replica:
                              % (webhook_secret_file, FULL))
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
-        self.args = [BIN, "run", "--config", self.config, "--kube-api", kube.url,
-                     "--kube-token-file", token_file, "--kube-ca-file", kube.ca]
-        self.log_path = os.path.join(self.dir, "daemon.log")
-        self.start()
 
     def start(self):
         self.log = open(self.log_path, "ab")

@@ -254,3 +254,31 @@ def test_leases__spread_join_leave_failover_and_api_outage(cluster, upstream, ca
     assert 'tyk_gitops_lease_transitions_total{sync="s0",event="acquired"}' in m
     with capsys.disabled():
         print("\n  " + "\n  ".join(report))
+
+
+def test_leases__sighup_adds_and_removes_syncs_and_their_leases(kube, gateway, repo, upstream,
+                                                               tmp_path):
+    """A reload that adds a sync makes its Lease (held, applied); one that
+    removes a sync gives its Lease back."""
+    ns = "%s-hup-%d" % (NS, int(time.time() * 1000) % 100000)
+    token_file = setup_namespace(kube, ns)
+    for i in range(2):
+        repo.write("s%d/apis/a%d.json" % (i, i),
+                   keyless_api("a%d" % i, "/s%d/" % i, upstream.url, name="a%d v1" % i))
+    repo.commit("two")
+    syncs = [{"name": "s%d" % i, "repo": repo.url, "path": "s%d" % i, "gateway": gateway.url,
+              "secret_file": gateway.secret_file} for i in range(2)]
+    r = Replica(str(tmp_path), "solo", syncs[:1], kube, token_file, ns=ns)
+    try:
+        wait_for(lambda: r.held() == ["s0"], 20, "s0 held")
+        r.write_config(syncs[1:])
+        r.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: r.held() == ["s1"], 20, "s1 held after the reload")
+        wait_for(lambda: api_name(gateway, 1) == "a1 v1", 20, "s1 applied")
+        leases = wait_for(lambda: (lambda ls: ls if not ls["tyk-gitops-s0"]["spec"].get(
+            "holderIdentity") else None)(lease_objects(kube, ns)), 10, "s0 released")
+        assert leases["tyk-gitops-s1"]["spec"]["holderIdentity"] == "solo"
+        assert 'tyk_gitops_leader{sync="s1"} 1' in r.metrics()
+        assert 'sync="s0"' not in r.metrics()
+    finally:
+        assert r.stop() == 0
