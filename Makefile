@@ -156,13 +156,21 @@ image:
 # kube-apiserver + etcd built from the Go module proxy (cached in
 # ~/.cache/tyk-gitops like the gateway; a cold run builds for ~15 minutes).
 # Installs docker.io and debootstrap and starts dockerd when none runs.
-test-deploy: deps
+# Leader election (tests/e2e/test_leases.py) runs here too: it needs the same
+# kube-apiserver peer, but no Docker.
+test-deploy: deps all
 	sh tests/peers/install-deploy-deps.sh
 	sh tests/peers/start-dockerd.sh
 	sh tests/peers/base-image.sh
 	sh tests/peers/build-kube.sh
 	$(MAKE) image
 	TG_DEPLOY=1 TG_IMAGE=$(IMAGE):$(IMAGE_TAG) $(PYTHON) -m pytest -q -p no:cacheprovider -rs \
-		tests/e2e/test_image.py tests/e2e/test_manifests.py
+		tests/e2e/test_image.py tests/e2e/test_manifests.py tests/e2e/test_leases.py
 
-.PHONY: image test-deploy
+# Only the leader election tests (the kube-apiserver peer, no Docker).
+test-leases: deps all
+	sh tests/peers/build-kube.sh >/dev/null
+	TG_DEPLOY=1 TG_BIN=$(abspath $(BUILD)/tyk-gitops) $(PYTHON) -m pytest -q -p no:cacheprovider -rs \
+		tests/e2e/test_leases.py
+
+.PHONY: image test-deploy test-leases

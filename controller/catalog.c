@@ -10,7 +10,8 @@
 /* Families of per-sync samples, dropped when a sync leaves the config. */
 static const char *const per_sync_families[] = {
 	TG_M_RECONCILES, TG_M_RECONCILE_SECONDS, TG_M_COMMIT,       TG_M_OBJECTS,   TG_M_DRIFT,
-	TG_M_GIT,        TG_M_GIT_SECONDS,       TG_M_LAST_SUCCESS, TG_M_SUSPENDED, TG_M_TRIGGERS
+	TG_M_GIT,        TG_M_GIT_SECONDS,       TG_M_LAST_SUCCESS, TG_M_SUSPENDED, TG_M_TRIGGERS,
+	TG_M_LEADER,     TG_M_LEASE_TRANSITIONS
 };
 
 void tg_catalog_define(struct tg_metrics *m)
@@ -28,6 +29,8 @@ void tg_catalog_define(struct tg_metrics *m)
 	static const char *const l_result[] = { "result", NULL };
 	static const char *const l_auth[] = { "result", "reason", NULL };
 	static const char *const l_listener[] = { "listener", NULL };
+	static const char *const l_lease[] = { "sync", "event", NULL };
+	static const char *const l_kube[] = { "verb", "result", NULL };
 	/* Series that exist from the start, so rate() and alerts see zeros
 	 * rather than nothing. */
 	static const char *const hook_results[] = { "triggered", "no_match",  "ping",
@@ -125,6 +128,23 @@ void tg_catalog_define(struct tg_metrics *m)
 			"rate_limited, server_error, timeout, error; dropped: given up).",
 			l_bb, NULL, 0);
 	}
+	tg_metrics_define(m, TG_M_LEADER, TG_METRIC_GAUGE,
+			  "1 when this replica holds the sync's Lease and applies it (leader "
+			  "election on; without it every sync is 1).",
+			  l_sync, NULL, 0);
+	tg_metrics_define(m, TG_M_LEASE_TRANSITIONS, TG_METRIC_COUNTER,
+			  "Changes of this replica's hold on a sync's Lease by event (acquired, "
+			  "released, lost).",
+			  l_lease, NULL, 0);
+	tg_metrics_define(m, TG_M_KUBE, TG_METRIC_COUNTER,
+			  "Kubernetes API requests for leader election by verb (list, create, "
+			  "update) and result (ok, conflict, error).",
+			  l_kube, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_FORWARDS, TG_METRIC_COUNTER,
+		"Requests for a sync this replica does not hold, handed to the holder, by "
+		"result (ok, error, no_holder).",
+		l_result, NULL, 0);
 	tg_metrics_set(m, TG_M_BUILD, version, 1);
 	for (int role = TG_HTTPD_MAIN; role <= TG_HTTPD_PUBLIC; role++)
 		tg_catalog_requests_cut(m, (enum tg_httpd_role)role, 0);
@@ -172,6 +192,9 @@ void tg_catalog_sync_init(struct tg_metrics *m, const char *sync, int suspended)
 	}
 	tg_metrics_add(m, TG_M_DRIFT, l_sync, 0);
 	tg_metrics_set(m, TG_M_SUSPENDED, l_sync, suspended);
+	/* Without leader election every replica applies every sync; the
+	 * elector sets 0 for the syncs it does not hold. */
+	tg_metrics_set(m, TG_M_LEADER, l_sync, 1);
 }
 
 void tg_catalog_sync_drop(struct tg_metrics *m, const char *name)

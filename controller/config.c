@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "tg/bitbucket.h"
+#include "tg/lease.h"
 #include "tg/yaml.h"
 #include "tg/banned.h"
 
@@ -254,7 +255,23 @@ static const struct option oidc_global_options[] = { { "issuers", OPT_CUSTOM, 0,
 						       set_issuers, NULL },
 						     { NULL, 0, 0, 0, NULL, NULL, NULL } };
 
+static const struct option leader_options[] = {
+	{ "enabled", OPT_BOOL, 0, G(le_enabled), NULL, NULL, NULL },
+	{ "namespace", OPT_STRING, 0, G(le_namespace), NULL, NULL, NULL },
+	{ "identity", OPT_STRING, 0, G(le_identity), NULL, NULL, NULL },
+	{ "address", OPT_STRING, 0, G(le_address), NULL, NULL, NULL },
+	{ "lease_prefix", OPT_STRING, 0, G(le_lease_prefix), NULL, NULL, NULL },
+	{ "lease_duration", OPT_DURATION, 0, G(le_duration_ms), NULL, NULL, NULL },
+	{ "renew_deadline", OPT_DURATION, 0, G(le_renew_deadline_ms), NULL, NULL, NULL },
+	{ "retry_period", OPT_DURATION, 0, G(le_retry_ms), NULL, NULL, NULL },
+	{ "kube_api", OPT_STRING, 0, G(kube_api), NULL, NULL, NULL },
+	{ "kube_token_file", OPT_STRING, 0, G(kube_token_file), NULL, NULL, NULL },
+	{ "kube_ca_file", OPT_STRING, 0, G(kube_ca_file), NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
+};
+
 static const struct option global_options[] = {
+	{ "leader_election", OPT_SECTION, 0, 0, leader_options, NULL, NULL },
 	{ "listen", OPT_STRING, 0, G(listen), NULL, NULL, NULL },
 	{ "webhook_listen", OPT_STRING, 0, G(webhook_listen), NULL, NULL, NULL },
 	{ "auth", OPT_SECTION, 0, 0, auth_global_options, NULL, NULL },
@@ -706,6 +723,10 @@ struct tg_config *tg_config_new(void)
 	cfg->log_level = TG_LOG_INFO;
 	cfg->log_format = TG_LOG_JSON;
 	cfg->cache_dir = tg_xstrdup("/var/cache/tyk-gitops");
+	cfg->le_lease_prefix = tg_xstrdup("tyk-gitops");
+	cfg->le_duration_ms = TG_LEASE_DEFAULT_DURATION_MS;
+	cfg->le_renew_deadline_ms = TG_LEASE_DEFAULT_RENEW_DEADLINE_MS;
+	cfg->le_retry_ms = TG_LEASE_DEFAULT_RETRY_MS;
 	return cfg;
 }
 
@@ -779,6 +800,27 @@ int tg_config_check(const struct tg_config *cfg, struct tg_problems *problems)
 	if (cfg->n_syncs == 0)
 		tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0, "syncs",
 				"no sync is configured");
+	if (cfg->le_enabled) {
+		/* client-go's rules: the holder gives up before others may
+		 * take over, and retries several times before giving up. */
+		if (cfg->le_renew_deadline_ms >= cfg->le_duration_ms)
+			tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0,
+					"leader_election.renew_deadline",
+					"renew_deadline must be shorter than lease_duration");
+		if (cfg->le_retry_ms <= 0 || cfg->le_retry_ms * 2 > cfg->le_renew_deadline_ms)
+			tg_problems_add(
+				problems, TG_SEV_ERROR, file, 0, 0, "leader_election.retry_period",
+				"retry_period must be positive and at most half of renew_deadline");
+		if (cfg->le_duration_ms < 1000)
+			tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0,
+					"leader_election.lease_duration",
+					"lease_duration must be at least 1s");
+		if (!cfg->le_lease_prefix || !cfg->le_lease_prefix[0] ||
+		    strlen(cfg->le_lease_prefix) > 60)
+			tg_problems_add(problems, TG_SEV_ERROR, file, 0, 0,
+					"leader_election.lease_prefix",
+					"lease_prefix must be 1 to 60 characters");
+	}
 	return problems->errors > before ? TG_EINVALID : 0;
 }
 
@@ -899,6 +941,11 @@ static int overlay(struct tg_config *cfg, const struct tg_config_overrides *ov, 
 		cfg->cache_dir = tg_xasprintf("%s/.cache/tyk-gitops/syncs", home ? home : "/tmp");
 	}
 	replace(&cfg->audit, ov->audit);
+	replace(&cfg->kube_api, ov->kube_api);
+	replace(&cfg->kube_token_file, ov->kube_token_file);
+	replace(&cfg->kube_ca_file, ov->kube_ca_file);
+	replace(&cfg->le_identity, ov->lease_identity);
+	replace(&cfg->le_address, ov->advertise_url);
 	if (ov->log_format && tg_log_parse_format(&cfg->log_format, ov->log_format))
 		return tg_err_set(err, TG_EINVALID, "--log-format must be json or text");
 	if (ov->log_level && tg_log_parse_level(&cfg->log_level, ov->log_level))
@@ -1045,6 +1092,7 @@ void tg_config_free(struct tg_config *cfg)
 	free(cfg->cache_dir);
 	free(cfg->audit);
 	free(cfg->webhook_listen);
+	free_strings(leader_options, cfg);
 	for (size_t i = 0; i < cfg->n_oidc_issuers; i++)
 		issuer_release(&cfg->oidc_issuers[i]);
 	free(cfg->oidc_issuers);

@@ -18,6 +18,7 @@
 #include "tg/buf.h"
 #include "tg/catalog.h"
 #include "tg/daemon_state.h"
+#include "tg/elector.h"
 #include "tg/log.h"
 #include "tg/oidc.h"
 #include "tg/banned.h"
@@ -167,6 +168,8 @@ static void daemon_release(struct tg_daemon *d, int worker_alive)
 	tg_webhook_keys_free(d->hook_keys);
 	tg_webhook_seen_free(d->hook_seen);
 	if (!worker_alive) {
+		/* Never started, or already stopped (NULL). */
+		tg_elector_stop(d->elector);
 		for (size_t i = 0; i < d->n_syncs; i++)
 			tg_dsync_free(d->syncs[i]);
 		free(d->syncs);
@@ -224,6 +227,18 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 		tg_log_kv(TG_LOG_ERROR, "cannot start", "error", err.msg, NULL);
 		goto out;
 	}
+	if (cfg->le_enabled) {
+		if (tg_elector_new(&d.elector, &d, cfg, &err)) {
+			tg_log_kv(TG_LOG_ERROR, "cannot start", "error", err.msg, NULL);
+			goto out;
+		}
+		/* Standby until the first Leases are ours. */
+		for (size_t i = 0; i < d.n_syncs; i++) {
+			const char *l[] = { d.syncs[i]->cfg->name };
+
+			tg_metrics_set(d.metrics, TG_M_LEADER, l, 0);
+		}
+	}
 
 	/* Handlers only set flags.  The signals are blocked in every thread
 	 * but this one, which waits for them in sigsuspend. */
@@ -261,6 +276,10 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 		goto restore;
 	}
 	worker_started = worker_alive = 1;
+	if (d.elector && tg_elector_start(d.elector, &err)) {
+		tg_log_kv(TG_LOG_ERROR, "cannot start", "error", err.msg, NULL);
+		got_stop = 1;
+	}
 	{
 		char n[32];
 
@@ -298,6 +317,10 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 		ts.tv_sec += DRAIN_DEADLINE_MS / 1000;
 		if (pthread_timedjoin_np(d.worker, NULL, &ts) == 0) {
 			worker_alive = 0;
+			/* No pass runs any more: give the Leases back so the other
+			 * replicas take over at once. */
+			tg_elector_stop(d.elector);
+			d.elector = NULL;
 		} else {
 			/* Returning would let the caller shut libgit2 and libcurl
 			 * down under the running pass. */

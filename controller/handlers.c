@@ -17,6 +17,8 @@
 #include <cjson/cJSON.h>
 
 #include "tg/catalog.h"
+#include "tg/elector.h"
+#include "tg/forward.h"
 #include "tg/log.h"
 #include "tg/report.h"
 #include "tg/banned.h"
@@ -75,6 +77,10 @@ static int http_readyz(void *ctx, struct tg_buf *out)
 	for (size_t i = 0; i < d->n_syncs && status == 200; i++) {
 		const struct tg_dsync *s = d->syncs[i];
 
+		/* A standby is ready: it serves the API and hands requests to
+		 * the holders. */
+		if (d->elector && !tg_elector_holds_locked(d->elector, s->cfg->name))
+			continue;
 		if (!s->passes && !s->sched.suspended) {
 			tg_buf_printf(out, "waiting for the first reconcile of sync '%s'\n",
 				      s->cfg->name);
@@ -88,7 +94,7 @@ static int http_readyz(void *ctx, struct tg_buf *out)
 }
 
 /* Under d->lock. */
-static cJSON *sync_status_json(const struct tg_dsync *s)
+static cJSON *sync_status_json(const struct tg_daemon *d, const struct tg_dsync *s)
 {
 	cJSON *o = cJSON_CreateObject();
 	long long now = tg_now_ms(), wall = tg_wall_ms();
@@ -126,6 +132,12 @@ static cJSON *sync_status_json(const struct tg_dsync *s)
 		cJSON_AddItemToObject(o, "last_result", cJSON_CreateRaw(s->last_result_json));
 	else
 		cJSON_AddNullToObject(o, "last_result");
+	/* Who applies it: with leader election, the holder of its Lease. */
+	if (d->elector)
+		cJSON_AddItemToObject(o, "leader",
+				      tg_elector_status_json_locked(d->elector, s->cfg->name));
+	else
+		cJSON_AddNullToObject(o, "leader");
 	return o;
 }
 
@@ -160,12 +172,12 @@ static int http_syncs(void *ctx, const char *name, struct tg_buf *out)
 		o = cJSON_CreateObject();
 		list = cJSON_AddArrayToObject(o, "syncs");
 		for (size_t i = 0; i < d->n_syncs; i++)
-			cJSON_AddItemToArray(list, sync_status_json(d->syncs[i]));
+			cJSON_AddItemToArray(list, sync_status_json(d, d->syncs[i]));
 	} else {
 		const struct tg_dsync *s = tg_daemon_find_sync(d, name);
 
 		if (s)
-			o = sync_status_json(s);
+			o = sync_status_json(d, s);
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (!o)
@@ -469,6 +481,84 @@ static int put_result(struct tg_buf *out, const char *result, enum tg_outcome ou
 	return status;
 }
 
+/* --- leader election: requests for syncs another replica holds ------------ */
+
+/* Percent-encodes everything but RFC 3986's unreserved characters. */
+static void put_escaped(struct tg_buf *b, const char *s)
+{
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' || *c == '_' || *c == '~')
+			tg_buf_put(b, c, 1);
+		else
+			tg_buf_printf(b, "%%%02X", *c);
+	}
+}
+
+/* What a client of the API sends that the holder needs too. */
+static const char *const api_headers[] = { "Authorization", "Content-Type", "User-Agent",
+					   "X-Request-Id", NULL };
+
+/*
+ * A reconcile for a sync this replica does not hold goes to the holder
+ * (its address is on the Lease); the holder's answer is the answer.  The
+ * caller authorized the request already; the holder checks it again (the
+ * token travels with it).  Never forwards twice.
+ */
+static int forward_reconcile(struct tg_daemon *d, const char *name, long long wait_ms,
+			     const struct tg_http_request *req, struct tg_buf *out)
+{
+	struct tg_err err = { 0, "" };
+	struct tg_buf path = TG_BUF_INIT;
+	const char *args[] = { "wait", "timeout", "commit" };
+	char addr[TG_LEASE_ADDR_MAX];
+	long status = 0;
+	int known;
+
+	pthread_mutex_lock(&d->lock);
+	known = tg_elector_holder_address_locked(d->elector, name, addr, sizeof(addr));
+	pthread_mutex_unlock(&d->lock);
+	if (req->header(req, TG_FORWARDED_HEADER) || !known) {
+		const char *l[] = { "no_holder" };
+
+		tg_metrics_add(d->metrics, TG_M_FORWARDS, l, 1);
+		return error_json(out, 503,
+				  "no replica holds sync '%s' right now (a takeover is under way); "
+				  "retry in a few seconds",
+				  name);
+	}
+	tg_buf_puts(&path, "/api/v1/syncs/");
+	put_escaped(&path, name);
+	tg_buf_puts(&path, "/reconcile");
+	for (size_t i = 0, n = 0; i < TG_ARRAY_SIZE(args); i++) {
+		const char *v = req->query(req, args[i]);
+
+		if (!v)
+			continue;
+		tg_buf_printf(&path, "%c%s=", n++ ? '&' : '?', args[i]);
+		put_escaped(&path, v);
+	}
+	if (tg_forward_post(addr, tg_buf_cstr(&path), req, api_headers,
+			    tg_elector_identity(d->elector), (long)wait_ms + 10000, out, &status,
+			    &err)) {
+		const char *l[] = { "error" };
+
+		tg_buf_release(&path);
+		tg_metrics_add(d->metrics, TG_M_FORWARDS, l, 1);
+		tg_buf_clear(out);
+		tg_log_kv(TG_LOG_WARN, "cannot hand the request to the sync's holder", "sync", name,
+			  "error", err.msg, NULL);
+		return error_json(out, 502, "%s", err.msg);
+	}
+	tg_buf_release(&path);
+	{
+		const char *l[] = { "ok" };
+
+		tg_metrics_add(d->metrics, TG_M_FORWARDS, l, 1);
+	}
+	return (int)status;
+}
+
 static int http_reconcile(void *ctx, const char *name, long long wait_ms,
 			  const struct tg_http_request *req, struct tg_buf *out)
 {
@@ -501,6 +591,11 @@ static int http_reconcile(void *ctx, const char *name, long long wait_ms,
 		tg_actor_release(&actor);
 		return s ? error_json(out, 503, "shutting down; sync '%s' was not triggered", name)
 			 : error_json(out, 404, "no sync named '%s'", name);
+	}
+	if (d->elector && !tg_elector_holds_locked(d->elector, name)) {
+		pthread_mutex_unlock(&d->lock);
+		tg_actor_release(&actor);
+		return forward_reconcile(d, name, wait_ms, req, out);
 	}
 	ticket = ++s->trigger_seq;
 	tg_sched_trigger(&s->sched, TG_TRIGGER_PIPELINE);
@@ -762,6 +857,74 @@ static int hook_answer(struct tg_daemon *d, struct tg_buf *out, int status, cons
 	return status;
 }
 
+/* A delivery to hand to one other replica, for the syncs it holds. */
+struct hook_forward {
+	char *address;
+	char **syncs;
+	size_t n;
+};
+
+static void add_forward(struct hook_forward **fw, size_t *n, const char *addr, const char *sync)
+{
+	struct hook_forward *f = NULL;
+
+	for (size_t i = 0; i < *n && !f; i++)
+		if (!strcmp((*fw)[i].address, addr))
+			f = &(*fw)[i];
+	if (!f) {
+		*fw = tg_xreallocarray(*fw, *n + 1, sizeof(**fw));
+		f = &(*fw)[(*n)++];
+		f->address = tg_xstrdup(addr);
+		f->syncs = NULL;
+		f->n = 0;
+	}
+	f->syncs = tg_xreallocarray(f->syncs, f->n + 1, sizeof(*f->syncs));
+	f->syncs[f->n++] = tg_xstrdup(sync);
+}
+
+static void free_forwards(struct hook_forward *fw, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < fw[i].n; j++)
+			free(fw[i].syncs[j]);
+		free(fw[i].syncs);
+		free(fw[i].address);
+	}
+	free(fw);
+}
+
+/* What Bitbucket sends that the holder verifies and reads. */
+static const char *const hook_headers[] = { "Content-Type",    "User-Agent",       "X-Event-Key",
+					    "X-Request-UUID",  "X-Request-Id",     "X-Hook-UUID",
+					    "X-Hub-Signature", "X-Attempt-Number", NULL };
+
+/* Hands the delivery to the replica at f->address; 1 when it took it. */
+static int forward_hook(struct tg_daemon *d, const struct hook_forward *f,
+			const struct tg_http_request *req)
+{
+	struct tg_buf reply;
+	struct tg_err err = { 0, "" };
+	long status = 0;
+	int ok;
+	const char *l[1];
+
+	tg_buf_init(&reply, 64 * 1024);
+	ok = tg_forward_post(f->address, "/hooks/bitbucket", req, hook_headers,
+			     tg_elector_identity(d->elector), 10000, &reply, &status, &err) == 0 &&
+	     status >= 200 && status < 300;
+	l[0] = ok ? "ok" : "error";
+	tg_metrics_add(d->metrics, TG_M_FORWARDS, l, 1);
+	if (!ok) {
+		char st[24];
+
+		snprintf(st, sizeof(st), "%ld", status);
+		tg_log_kv(TG_LOG_WARN, "cannot hand the webhook to the sync's holder", "address",
+			  f->address, "sync", f->syncs[0], "status", st, "error", err.msg, NULL);
+	}
+	tg_buf_release(&reply);
+	return ok;
+}
+
 static int http_hook(void *ctx, const struct tg_http_request *req, struct tg_buf *out)
 {
 	struct tg_daemon *d = ctx;
@@ -774,7 +937,8 @@ static int http_hook(void *ctx, const struct tg_http_request *req, struct tg_buf
 	const char *id = req->header(req, "X-Request-UUID");
 	char event[129], delivery[129], hook[129];
 	cJSON *triggered = NULL;
-	size_t n, n_triggered = 0;
+	struct hook_forward *fw = NULL;
+	size_t n, n_triggered = 0, n_fw = 0;
 	int status;
 
 	memset(&push, 0, sizeof(push));
@@ -868,6 +1032,23 @@ static int http_hook(void *ctx, const struct tg_http_request *req, struct tg_buf
 			      hook[0] ? hook : NULL, ch);
 		pthread_mutex_lock(&d->lock);
 		s = tg_daemon_find_sync(d, t[i].name);
+		if (s && !d->stopping && d->elector &&
+		    !tg_elector_holds_locked(d->elector, t[i].name)) {
+			/* Another replica applies it: the delivery goes there
+			 * (once per replica), unless it came from one. */
+			char addr[TG_LEASE_ADDR_MAX];
+
+			if (!req->header(req, TG_FORWARDED_HEADER) &&
+			    tg_elector_holder_address_locked(d->elector, t[i].name, addr,
+							     sizeof(addr)))
+				add_forward(&fw, &n_fw, addr, t[i].name);
+			else
+				tg_log_kv(TG_LOG_INFO,
+					  "webhook for a sync no replica holds right now: its next "
+					  "holder starts with a pass of the branch head",
+					  "sync", t[i].name, "delivery", delivery, NULL);
+			s = NULL;
+		}
 		if (s && !d->stopping) {
 			s->trigger_seq++;
 			tg_sched_trigger(&s->sched, TG_TRIGGER_WEBHOOK);
@@ -879,6 +1060,12 @@ static int http_hook(void *ctx, const struct tg_http_request *req, struct tg_buf
 		pthread_mutex_unlock(&d->lock);
 		tg_actor_release(&actor);
 	}
+	for (size_t k = 0; k < n_fw; k++)
+		if (forward_hook(d, &fw[k], req)) {
+			for (size_t j = 0; j < fw[k].n; j++)
+				cJSON_AddItemToArray(triggered, cJSON_CreateString(fw[k].syncs[j]));
+			n_triggered += fw[k].n;
+		}
 	{
 		char count[24];
 		char *names = cJSON_PrintUnformatted(triggered);
@@ -903,6 +1090,7 @@ out:
 	cJSON_Delete(triggered);
 	tg_webhook_push_release(&push);
 	free_targets(t, n);
+	free_forwards(fw, n_fw);
 	return status;
 }
 

@@ -77,6 +77,9 @@ static const char usage_text[] =
 	"      --project KEY --repo-slug S (BITBUCKET_REPO_SLUG) --token-file FILE --email E\n"
 	"      --proxy URL (in Pipelines: http://localhost:29418, no token) --ca-file FILE\n"
 	"      --format markdown --output FILE  also write a pull-request comment summary\n"
+	"  leader election (run; enable with leader_election.enabled):\n"
+	"      --kube-api URL --kube-token-file FILE --kube-ca-file FILE\n"
+	"      --lease-identity ID --advertise-url URL\n"
 	"  -h, --help              this help\n";
 
 static int usage(FILE *f, int code)
@@ -131,7 +134,12 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		O_CA,
 		O_OUTPUT,
 		O_RID,
-		O_LINK
+		O_LINK,
+		O_KAPI,
+		O_KTOKEN,
+		O_KCA,
+		O_LID,
+		O_ADDR
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -170,6 +178,11 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		{ "output", required_argument, NULL, O_OUTPUT },
 		{ "report-id", required_argument, NULL, O_RID },
 		{ "link", required_argument, NULL, O_LINK },
+		{ "kube-api", required_argument, NULL, O_KAPI },
+		{ "kube-token-file", required_argument, NULL, O_KTOKEN },
+		{ "kube-ca-file", required_argument, NULL, O_KCA },
+		{ "lease-identity", required_argument, NULL, O_LID },
+		{ "advertise-url", required_argument, NULL, O_ADDR },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
@@ -212,6 +225,11 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		case O_OUTPUT: cli->rep.output = optarg; break;
 		case O_RID: cli->rep.id = optarg; break;
 		case O_LINK: cli->rep.link = optarg; break;
+		case O_KAPI: cli->ov.kube_api = optarg; break;
+		case O_KTOKEN: cli->ov.kube_token_file = optarg; break;
+		case O_KCA: cli->ov.kube_ca_file = optarg; break;
+		case O_LID: cli->ov.lease_identity = optarg; break;
+		case O_ADDR: cli->ov.advertise_url = optarg; break;
 		default: return usage(stderr, EXIT_FAIL);
 		}
 	}

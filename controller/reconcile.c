@@ -171,6 +171,7 @@ struct pass {
 	unsigned char *not_loaded;    /* written, but not served after the reload */
 	size_t *write_order;          /* plan indexes in the order their intents were written */
 	size_t n_write_order;
+	int write_refused; /* the may_write hook said no: nothing more is written */
 	struct tombstone { /* the placeholder policy, when this pass wrote it */
 		char op[TG_AUDIT_OP_MAX];
 		int written;
@@ -263,11 +264,36 @@ static int write_intents(struct pass *p, const size_t *idx, size_t n)
 	return rc;
 }
 
+/*
+ * The hook before each write batch (see tg_reconcile_opts.may_write).
+ * Once refused, the rest of the pass writes nothing: a replica that lost
+ * its Lease must not race the new holder.
+ */
+static int may_write(struct pass *p)
+{
+	if (!p->write_refused && p->opts->may_write &&
+	    !p->opts->may_write(p->opts->may_write_ctx)) {
+		p->write_refused = 1;
+		tg_log_kv(TG_LOG_WARN,
+			  "stopping the pass: this replica no longer holds the sync's lease",
+			  "sync", p->s->cfg->name, NULL);
+	}
+	return !p->write_refused;
+}
+
+#define NOT_HOLDER "not applied: this replica no longer holds the sync's lease"
+
 static void run_writes(struct pass *p, const size_t *idx, size_t n)
 {
 	struct tg_write *w = tg_xcalloc(n ? n : 1, sizeof(*w));
 	struct tg_err err = { 0, "" };
 
+	if (n && !may_write(p)) {
+		for (size_t i = 0; i < n; i++)
+			p->errors[idx[i]] = tg_xstrdup(NOT_HOLDER);
+		free(w);
+		return;
+	}
 	if (write_intents(p, idx, n)) {
 		free(w);
 		return;
@@ -395,8 +421,10 @@ static void write_tombstone(struct pass *p)
 	w.kind = TG_KIND_POLICY;
 	w.id = TG_TOMBSTONE_POLICY_ID;
 	w.body = body;
-	if (tombstone_intent(p, &err) == 0 &&
-	    (tg_gateway_write_all(p->s->gw, &w, 1, &err) == 0 && w.rc == 0))
+	if (!may_write(p))
+		tg_err_set(&err, TG_ERROR, NOT_HOLDER);
+	else if (tombstone_intent(p, &err) == 0 &&
+		 (tg_gateway_write_all(p->s->gw, &w, 1, &err) == 0 && w.rc == 0))
 		p->tombstone.written = 1;
 	if (!p->tombstone.written) {
 		p->tombstone.error = tg_xstrdup(w.rc ? w.error : err.msg);
@@ -693,7 +721,9 @@ static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	for (size_t i = 0; i < plan->len; i++)
 		any |= p->written[i];
 	if (any) {
-		if (tg_gateway_reload(p->s->gw, &err)) {
+		if (!may_write(p))
+			tg_err_set(&err, TG_ERROR, NOT_HOLDER);
+		if (err.msg[0] || tg_gateway_reload(p->s->gw, &err)) {
 			for (size_t i = 0; i < plan->len; i++)
 				if (p->written[i] && !p->errors[i])
 					p->errors[i] = tg_xstrdup(err.msg);

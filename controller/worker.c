@@ -17,6 +17,7 @@
 
 #include "tg/bitbucket.h"
 #include "tg/catalog.h"
+#include "tg/elector.h"
 #include "tg/log.h"
 #include "tg/report.h"
 #include "tg/banned.h"
@@ -315,6 +316,19 @@ static void run_check(struct tg_daemon *d, struct tg_dsync *s)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* The reconcile hook before each write batch: only while our Lease holds. */
+struct guard_ctx {
+	struct tg_daemon *d;
+	const char *sync;
+};
+
+static int lease_guard(void *ctx)
+{
+	struct guard_ctx *g = ctx;
+
+	return tg_elector_may_write(g->d->elector, g->sync);
+}
+
 static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 		     unsigned long long ticket, int plan_only, struct pass_actors *pa)
 {
@@ -322,6 +336,7 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	struct tg_reconcile_opts opts = { 0 };
 	struct tg_report_ctx ctx = { 0 };
 	struct tg_err err = { 0, "" };
+	struct guard_ctx guard = { d, s->cfg->name };
 	struct query_answer *answers = NULL;
 	char prev_commit[41], live[41], *json, *actor = actor_text(pa);
 	size_t n_answers;
@@ -352,6 +367,10 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 		opts.trigger = ctx.trigger;
 		opts.actor = actor ? actor : triggers & TG_TRIGGER_PIPELINE ? "api" : NULL;
 		opts.dry_run = plan_only; /* suspended: plan only */
+		if (d->elector) {
+			opts.may_write = lease_guard;
+			opts.may_write_ctx = &guard;
+		}
 		tg_syncer_run(s->syncer, &opts, &res);
 	}
 	ok = res.outcome == TG_OUTCOME_SUCCESS || res.outcome == TG_OUTCOME_REFUSED;
@@ -517,6 +536,12 @@ static void apply_reload(struct tg_daemon *d, struct tg_config *nc)
 			old->n_actors = old->more_actors = 0;
 		}
 		tg_catalog_sync_init(d->metrics, next[j]->cfg->name, next[j]->sched.suspended);
+		if (d->elector) {
+			const char *l[] = { next[j]->cfg->name };
+
+			tg_metrics_set(d->metrics, TG_M_LEADER, l,
+				       tg_elector_holds_locked(d->elector, next[j]->cfg->name));
+		}
 	}
 	for (size_t i = 0; i < d->n_syncs; i++) {
 		size_t j;
@@ -599,6 +624,9 @@ void *tg_worker_main(void *arg)
 		for (size_t k = 0; k < d->n_syncs && !pick; k++) {
 			struct tg_dsync *s = d->syncs[(d->rr + k) % d->n_syncs];
 
+			/* Another replica applies the syncs whose Lease it holds. */
+			if (d->elector && !tg_elector_holds_locked(d->elector, s->cfg->name))
+				continue;
 			act = tg_sched_due(&s->sched, now);
 			if (act != TG_SCHED_NONE) {
 				pick = s;
@@ -609,7 +637,12 @@ void *tg_worker_main(void *arg)
 			struct timespec ts;
 
 			for (size_t k = 0; k < d->n_syncs; k++) {
-				long long t = tg_sched_next(&d->syncs[k]->sched, now);
+				long long t;
+
+				if (d->elector &&
+				    !tg_elector_holds_locked(d->elector, d->syncs[k]->cfg->name))
+					continue;
+				t = tg_sched_next(&d->syncs[k]->sched, now);
 
 				if (t < next)
 					next = t;

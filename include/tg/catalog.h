@@ -26,6 +26,10 @@
 #define TG_M_AUTH "tyk_gitops_auth_requests_total"
 #define TG_M_HTTP_CUT "tyk_gitops_http_requests_cut_total"
 #define TG_M_BITBUCKET "tyk_gitops_bitbucket_requests_total"
+#define TG_M_LEADER "tyk_gitops_leader"
+#define TG_M_LEASE_TRANSITIONS "tyk_gitops_lease_transitions_total"
+#define TG_M_KUBE "tyk_gitops_kube_requests_total"
+#define TG_M_FORWARDS "tyk_gitops_forwarded_requests_total"
 
 /* Defines every family and sets the build info. */
 void tg_catalog_define(struct tg_metrics *m);

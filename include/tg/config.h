@@ -127,6 +127,18 @@ struct tg_config {
 	int auth_required;    /* `auth.required`: POSTs need a token on loopback too */
 	struct tg_oidc_issuer *oidc_issuers;
 	size_t n_oidc_issuers;
+	/* `leader_election:` (`run`): one Lease per sync; off by default */
+	int le_enabled;
+	char *le_namespace;             /* NULL: the ServiceAccount's namespace file */
+	char *le_identity;              /* NULL: <hostname>_<random> */
+	char *le_address;               /* where other replicas forward requests; NULL: none */
+	char *le_lease_prefix;          /* Lease names: <prefix>-<sync> ("tyk-gitops") */
+	long long le_duration_ms;       /* 15s */
+	long long le_renew_deadline_ms; /* 10s */
+	long long le_retry_ms;          /* 2s */
+	char *kube_api;                 /* NULL: in-cluster */
+	char *kube_token_file;          /* NULL: the ServiceAccount token */
+	char *kube_ca_file;             /* NULL: the ServiceAccount CA (in-cluster) */
 	struct tg_sync_config *syncs;
 	size_t n_syncs;
 };
@@ -156,6 +168,8 @@ struct tg_config_overrides {
 	/* global flags */
 	const char *cache_dir, *audit, *log_format, *log_level;
 	const char *local_dir; /* --dir: syncs without a repository read this directory */
+	/* leader election (`run`) */
+	const char *kube_api, *kube_token_file, *kube_ca_file, *lease_identity, *advertise_url;
 };
 
 /*

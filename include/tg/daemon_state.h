@@ -133,7 +133,10 @@ struct tg_daemon {
 	int stopping;
 	unsigned long long rng; /* worker only */
 	pthread_t worker;
+	struct tg_elector *elector; /* leader election, or NULL (every sync is ours) */
 };
+
+struct tg_elector;
 
 /* worker.c */
 void *tg_worker_main(void *daemon);

@@ -22,6 +22,15 @@ struct tg_reconcile_opts {
 	const char *trigger;   /* "cli", "poll", "webhook", "pipeline", "drift", "startup" */
 	const char *actor;     /* who triggered (pipeline id, webhook delivery...) */
 	const char *local_dir; /* use this directory instead of the git source (no git) */
+	/*
+	 * Asked before every write batch (each stage's writes, the tombstone,
+	 * the reload): 0 stops the pass from writing anything more, and the
+	 * objects not yet written fail with "not applied".  Leader election's
+	 * guard (a replica writes only while its Lease is valid).  NULL:
+	 * always allowed.  May be called from the pass's thread only.
+	 */
+	int (*may_write)(void *ctx);
+	void *may_write_ctx;
 };
 
 enum tg_outcome {

@@ -87,8 +87,12 @@ def config_agrees_with_pod(docs):
     mounts = {m["mountPath"]: vols[m["name"]] for m in c["volumeMounts"]}
     cm = one(docs, "ConfigMap")
     assert mounts["/etc/tyk-gitops"]["configMap"]["name"] == cm["metadata"]["name"]
-    assert c["args"][-1] == "/etc/tyk-gitops/config.yaml"
+    assert c["args"][c["args"].index("--config") + 1] == "/etc/tyk-gitops/config.yaml"
     cfg = yaml.safe_load(cm["data"]["config.yaml"])
+    # The address handed to the other replicas is the API port's.
+    if cfg.get("leader_election", {}).get("enabled"):
+        assert c["args"][c["args"].index("--advertise-url") + 1] == "http://$(POD_IP):%d" % (
+            {p["name"]: p["containerPort"] for p in c["ports"]}["http"])
 
     def volume_of(path):
         best = max((m for m in mounts if path.startswith(m.rstrip("/") + "/")), key=len)
@@ -128,9 +132,27 @@ def test_kustomize__base_objects_pod_hardening_and_config_agree(kube):
     assert all(d["metadata"]["namespace"] == NS for d in docs)
     dep = one(docs, "Deployment")
     spec = dep["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    # Leader election: two replicas, one Lease per sync; a rolling update
+    # never takes both down, the PDB keeps one through a drain, and the
+    # scheduler is asked to put them on different nodes.
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = spec["template"]["spec"]
     (c,) = pod["containers"]
+    (term,) = pod["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (term["podAffinityTerm"]["labelSelector"]["matchLabels"].items()
+            <= spec["template"]["metadata"]["labels"].items())
+    pdb = one(docs, "PodDisruptionBudget")["spec"]
+    assert pdb["minAvailable"] == 1 and "maxUnavailable" not in pdb
+    cfg = yaml.safe_load(one(docs, "ConfigMap")["data"]["config.yaml"])
+    assert cfg["leader_election"]["enabled"] is True
+    # The holder's address, for requests handed over by the other replica.
+    (pod_ip,) = [e for e in c["env"] if e["name"] == "POD_IP"]
+    assert pod_ip["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert c["args"][c["args"].index("--advertise-url") + 1] == "http://$(POD_IP):9180"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == UID
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
@@ -140,7 +162,8 @@ def test_kustomize__base_objects_pod_hardening_and_config_agree(kube):
     assert pod["terminationGracePeriodSeconds"] > 20, "above the 20 s drain limit"
     assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
     # Secrets reach the container as files only.
-    assert not any("valueFrom" in e for e in c.get("env", []))
+    assert not any("secretKeyRef" in e.get("valueFrom", {}) or
+                   "configMapKeyRef" in e.get("valueFrom", {}) for e in c.get("env", []))
     assert "envFrom" not in c
     assert not any("subPath" in m for m in c["volumeMounts"]), "subPath mounts never rotate"
 
@@ -462,11 +485,14 @@ def test_image_in_pod_environment__syncs_and_holds_a_lease(
             mounts.append((secret_dir(host, contents[v["secret"]["secretName"]]), m["mountPath"]))
     mounts.append((secret_dir(str(tmp_path / "sa"), {"token": token, "ca.crt": kube_ca,
                                                      "namespace": NS}), SA_DIR))
-    env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(kube.port),
+    env = {"POD_IP": "127.0.0.1",
+           "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(kube.port),
            "KUBERNETES_SERVICE_PORT_HTTPS": str(kube.port),
            "KUBERNETES_PORT": "tcp://127.0.0.1:%d" % kube.port}
     limits = c["resources"]["limits"]
-    ctr = Container(IMAGE, args=c["args"], mounts=mounts, tmpfs=tmpfs, env=env,
+    # The kubelet expands $(VAR) in args from the container's env.
+    args = [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a) for a in c["args"]]
+    ctr = Container(IMAGE, args=args, mounts=mounts, tmpfs=tmpfs, env=env,
                     read_only=sc["readOnlyRootFilesystem"],
                     user="%d:%d" % (psc["runAsUser"], psc["runAsGroup"]),
                     group_add=(psc["fsGroup"],),
@@ -479,6 +505,10 @@ def test_image_in_pod_environment__syncs_and_holds_a_lease(
         assert get(probes + live)[0] == 200
         assert get("http://127.0.0.1:%d/healthz" % hooks)[0] == 200
         assert get("http://127.0.0.1:%d/api/v1/syncs" % listen)[0] == 200
+        # Ready means serving, a standby included: the pass comes once the
+        # Lease is held (at once, alone).
+        wait_for(lambda: gateway.api("GET", "/tyk/apis/pod-echo")[0] == 200, 30,
+                 "the sync applied; logs:\n" + ctr.logs())
         code, obj = gateway.api("GET", "/tyk/apis/pod-echo")
         assert code == 200 and obj["config_data"]["tyk_gitops"]["commit"] == sha
         assert gateway.api("GET", "/tyk/policies/pod-pol")[0] == 200
@@ -492,23 +522,26 @@ def test_image_in_pod_environment__syncs_and_holds_a_lease(
                 for m in re.findall(r"tyk_gitops_\w+", rule["expr"])}
         assert used and used <= exported, used - exported
 
-        # What leader election will stand on: the pod's own files and
-        # environment reach the API server, verify it, and hold a Lease.
+        # Leader election in the pod's own environment: its token, CA,
+        # namespace and KUBERNETES_SERVICE_HOST/PORT reach the API server,
+        # and the controller holds the sync's Lease, its address on it.
         seen = ctr.exec("cat", SA_DIR + "/token", SA_DIR + "/namespace")
         assert seen.returncode == 0 and seen.stdout == token + NS, seen.stderr
         ctr_env = dict(line.split("=", 1) for line in ctr.exec("env").stdout.split("\n")
                         if "=" in line)
         assert "%s:%s" % (ctr_env["KUBERNETES_SERVICE_HOST"],
                           ctr_env["KUBERNETES_SERVICE_PORT"]) == "127.0.0.1:%d" % kube.port
-        sa_ca = str(tmp_path / "sa" / "ca.crt")
         base = "/apis/coordination.k8s.io/v1/namespaces/%s/leases" % NS
         name = "tyk-gitops-%s" % s["name"]
-        code, body = kube.request("POST", base, token, lease(name, overlay), cafile=sa_ca)
-        assert code == 201, body
-        code, body = kube.request("PUT", base + "/" + name, token,
-                                  lease(name, overlay, body["metadata"]["resourceVersion"]),
-                                  cafile=sa_ca)
+        code, body = kube.request("GET", base + "/" + name, token)
         assert code == 200, body
+        code, st_json = get("http://127.0.0.1:%d/api/v1/syncs/%s" % (listen, s["name"]))
+        leader = json.loads(st_json)["leader"]
+        assert leader["this_replica"] is True
+        assert body["spec"]["holderIdentity"] == leader["identity"]
+        assert body["spec"]["leaseDurationSeconds"] == 15
+        assert (body["metadata"]["annotations"]["tyk-gitops.io/holder-address"]
+                == "http://127.0.0.1:9180")
 
         st = ctr.proc_status()
         with capsys.disabled():
@@ -518,5 +551,8 @@ def test_image_in_pod_environment__syncs_and_holds_a_lease(
         ctr.signal("TERM")
         assert ctr.wait(pod["terminationGracePeriodSeconds"]) == 0, ctr.logs()
         assert time.time() - t0 < pod["terminationGracePeriodSeconds"]
+        # Released on SIGTERM, so another replica takes it over at once.
+        code, body = kube.request("GET", base + "/" + name, token)
+        assert code == 200 and not body["spec"].get("holderIdentity"), body
     finally:
         ctr.remove()
