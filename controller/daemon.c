@@ -197,7 +197,7 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 	struct sigaction sa, old_term, old_int, old_hup;
 	sigset_t block, old_mask;
 	long long now = tg_now_ms();
-	int worker_started = 0, worker_alive = 0, rc = -1;
+	int worker_started = 0, worker_alive = 0, start_failed = 0, rc = -1;
 
 	memset(&d, 0, sizeof(d));
 	pthread_mutex_init(&d.lock, NULL);
@@ -277,8 +277,10 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 	}
 	worker_started = worker_alive = 1;
 	if (d.elector && tg_elector_start(d.elector, &err)) {
+		/* The worker runs already: stop it the normal way, then fail. */
 		tg_log_kv(TG_LOG_ERROR, "cannot start", "error", err.msg, NULL);
 		got_stop = 1;
+		start_failed = 1;
 	}
 	{
 		char n[32];
@@ -334,7 +336,7 @@ int tg_daemon_run(struct tg_config *cfg, const char *config_path,
 	}
 	if (d.notifier && tg_notifier_drain(d.notifier, NOTIFIER_DRAIN_MS))
 		tg_log_kv(TG_LOG_WARN, "stopping with bitbucket statuses unsent", NULL);
-	rc = 0;
+	rc = start_failed ? -1 : 0;
 	tg_log_kv(TG_LOG_INFO, "stopped", NULL);
 restore:
 	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
