@@ -531,6 +531,19 @@ static void tick(struct tg_elector *el, int stopping)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* Only this thread changes the views: read without the lock. */
+static long long next_expiry(const struct tg_elector *el)
+{
+	struct tg_lease_view *views = tg_xcalloc(el->n ? el->n : 1, sizeof(*views));
+	long long at;
+
+	for (size_t i = 0; i < el->n; i++)
+		views[i] = el->e[i].v;
+	at = tg_lease_next_expiry(views, el->n, el->members, el->n_members, tg_now_ms());
+	free(views);
+	return at;
+}
+
 static void *elector_main(void *arg)
 {
 	struct tg_elector *el = arg;
@@ -538,12 +551,16 @@ static void *elector_main(void *arg)
 
 	pthread_mutex_lock(&d->lock);
 	while (!el->stop) {
-		long long next = tg_now_ms() + el->p.retry_ms;
+		long long next = tg_now_ms() + el->p.retry_ms, expiry;
 		struct timespec ts;
 
 		pthread_mutex_unlock(&d->lock);
 		tick(el, 0);
+		expiry = next_expiry(el);
 		pthread_mutex_lock(&d->lock);
+		/* Past a holder's expiry by a hair, so the Lease reads expired. */
+		if (expiry && expiry + 1 < next)
+			next = expiry + 1;
 		tg_timespec_at(&ts, next);
 		while (!el->stop && tg_now_ms() < next)
 			pthread_cond_timedwait(&el->cond, &d->lock, &ts);

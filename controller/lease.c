@@ -52,6 +52,26 @@ int tg_lease_expired(const struct tg_lease_view *v, long long now)
 	return now >= v->observed_ms + duration_ms_of(v);
 }
 
+static long long earliest_expiry(long long best, const struct tg_lease_view *v, size_t n,
+				 long long now)
+{
+	for (size_t i = 0; i < n; i++) {
+		long long at = v[i].observed_ms + duration_ms_of(&v[i]);
+
+		if (v[i].held || !v[i].exists || !v[i].rec.holder[0] || at <= now)
+			continue;
+		if (!best || at < best)
+			best = at;
+	}
+	return best;
+}
+
+long long tg_lease_next_expiry(const struct tg_lease_view *syncs, size_t n,
+			       const struct tg_lease_view *members, size_t n_members, long long now)
+{
+	return earliest_expiry(earliest_expiry(0, syncs, n, now), members, n_members, now);
+}
+
 int tg_lease_live(const struct tg_lease_view *v, long long now)
 {
 	return !tg_lease_expired(v, now);

@@ -100,6 +100,17 @@ void tg_lease_observe(struct tg_lease_view *v, const struct tg_lease_record *rec
 /* Whether v's Lease is free or expired at now, as seen from here. */
 int tg_lease_expired(const struct tg_lease_view *v, long long now);
 
+/*
+ * The earliest moment after now at which a Lease held by another replica
+ * (sync or member) expires as seen from here, or 0 when none will.  The
+ * elector wakes then rather than at its next regular tick, so a dead
+ * holder's syncs are taken within lease duration + one retry period of its
+ * last renewal instead of up to two retry periods later.
+ */
+long long tg_lease_next_expiry(const struct tg_lease_view *syncs, size_t n,
+			       const struct tg_lease_view *members, size_t n_members,
+			       long long now);
+
 /* Whether the holder recorded on v is alive at now (holder set, unexpired). */
 int tg_lease_live(const struct tg_lease_view *v, long long now);
 

@@ -149,6 +149,26 @@ static void test_lease__expired_lease_of_dead_holder_is_taken(void **state)
 	assert_int_equal(a[1], TG_LEASE_ACQUIRE);
 }
 
+static void test_lease__wakes_at_the_first_expiry_of_another_holder(void **state)
+{
+	struct tg_lease_view v[3], m[1];
+
+	(void)state;
+	memset(v, 0, sizeof(v));
+	memset(m, 0, sizeof(m));
+	ours(&v[0], "a", "me", 0);      /* ours: never a reason to wake */
+	held_by(&v[1], "b", "x", 3000); /* expires at 18 s */
+	held_by(&v[2], "c", "", 0);     /* free: nothing to wait for */
+	held_by(&m[0], "m", "y", 1000); /* a member Lease: expires at 16 s */
+	assert_int_equal(tg_lease_next_expiry(v, 3, m, 1, 5000), 16000);
+	assert_int_equal(tg_lease_next_expiry(v, 3, NULL, 0, 5000), 18000);
+	/* Past both: nothing left to wait for, the regular tick decides. */
+	assert_int_equal(tg_lease_next_expiry(v, 3, m, 1, 18000), 0);
+	/* A renewal seen later moves the moment. */
+	held_by(&v[1], "b", "x", 9000);
+	assert_int_equal(tg_lease_next_expiry(v, 3, NULL, 0, 10000), 24000);
+}
+
 static void test_lease__holder_that_cannot_renew_gives_up_at_deadline(void **state)
 {
 	struct tg_lease_view v[1];
@@ -632,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_lease__holder_renews_and_standby_waits),
 		cmocka_unit_test(test_lease__expired_lease_of_dead_holder_is_taken),
 		cmocka_unit_test(test_lease__holder_that_cannot_renew_gives_up_at_deadline),
+		cmocka_unit_test(test_lease__wakes_at_the_first_expiry_of_another_holder),
 		cmocka_unit_test(test_lease__someone_else_on_our_lease_means_lost),
 		cmocka_unit_test(test_lease__surplus_released_only_when_others_lack),
 		cmocka_unit_test(test_lease__no_release_when_others_are_at_their_share),
