@@ -10,7 +10,8 @@
 /* Families of per-sync samples, dropped when a sync leaves the config. */
 static const char *const per_sync_families[] = {
 	TG_M_RECONCILES, TG_M_RECONCILE_SECONDS, TG_M_COMMIT,       TG_M_OBJECTS,   TG_M_DRIFT,
-	TG_M_GIT,        TG_M_GIT_SECONDS,       TG_M_LAST_SUCCESS, TG_M_SUSPENDED, TG_M_TRIGGERS
+	TG_M_GIT,        TG_M_GIT_SECONDS,       TG_M_LAST_SUCCESS, TG_M_SUSPENDED, TG_M_TRIGGERS,
+	TG_M_RULES,      TG_M_HEALTH,            TG_M_ROLLBACKS
 };
 
 void tg_catalog_define(struct tg_metrics *m)
@@ -27,6 +28,7 @@ void tg_catalog_define(struct tg_metrics *m)
 	static const char *const l_trigger[] = { "sync", "trigger", NULL };
 	static const char *const l_result[] = { "result", NULL };
 	static const char *const l_auth[] = { "result", "reason", NULL };
+	static const char *const l_rule[] = { "sync", "rule", "severity", NULL };
 	/* Series that exist from the start, so rate() and alerts see zeros
 	 * rather than nothing. */
 	static const char *const hook_results[] = { "triggered", "no_match",  "ping",
@@ -109,6 +111,19 @@ void tg_catalog_define(struct tg_metrics *m)
 			  "Authorization decisions on the API's POST endpoints by result (allowed, "
 			  "unauthenticated, forbidden, unavailable) and reason.",
 			  l_auth, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_RULES, TG_METRIC_COUNTER,
+		"Guardrail rule violations found by passes, by sync, rule and severity (error: the "
+		"commit was refused, warning: reported only).",
+		l_rule, NULL, 0);
+	tg_metrics_define(m, TG_M_HEALTH, TG_METRIC_COUNTER,
+			  "Post-apply health checks by sync and result (healthy, unhealthy).",
+			  l_sync_result, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_ROLLBACKS, TG_METRIC_COUNTER,
+		"Rollbacks by sync and result (ok, failed): automatic after a failed health "
+		"check, or asked for with rollback --to.",
+		l_sync_result, NULL, 0);
 	tg_metrics_set(m, TG_M_BUILD, version, 1);
 	for (size_t i = 0; i < TG_ARRAY_SIZE(hook_results); i++) {
 		const char *l[] = { hook_results[i] };

@@ -462,23 +462,34 @@ static int put_result(struct tg_buf *out, const char *result, enum tg_outcome ou
 	return status;
 }
 
-static int http_reconcile(void *ctx, const char *name, long long wait_ms,
-			  const struct tg_http_request *req, struct tg_buf *out)
+static int query_true(const char *v)
 {
-	struct tg_daemon *d = ctx;
+	return v && (!strcmp(v, "true") || !strcmp(v, "1"));
+}
+
+/* reconcile and rollback: trigger a pass, wait for it when asked. */
+static int pass_request(struct tg_daemon *d, const char *name, long long wait_ms,
+			const struct tg_http_request *req, struct tg_buf *out, unsigned action)
+{
 	struct tg_dsync *s;
 	struct tg_actor actor;
 	struct tg_commit_query q, *query = NULL;
 	const char *commit = req->query(req, "commit");
+	const char *to = action == TG_API_ROLLBACK ? req->query(req, "to") : NULL;
+	int force = action == TG_API_RECONCILE && query_true(req->query(req, "force"));
 	unsigned long long ticket;
 	long long deadline = tg_now_ms() + wait_ms;
 	char *result = NULL;
 	enum tg_outcome outcome = TG_OUTCOME_SUCCESS;
 	int status;
 
-	status = authorize(d, req, name, TG_API_RECONCILE, &actor, out);
+	status = authorize(d, req, name, action, &actor, out);
 	if (status)
 		return status;
+	if (action == TG_API_ROLLBACK && (!to || !valid_commit(to))) {
+		tg_actor_release(&actor);
+		return error_json(out, 400, "%s", "rollback needs ?to= with 4 to 40 hexadecimal digits");
+	}
 	if (commit && (!valid_commit(commit) || wait_ms <= 0)) {
 		tg_actor_release(&actor);
 		return error_json(out, 400, "%s",
@@ -496,6 +507,13 @@ static int http_reconcile(void *ctx, const char *name, long long wait_ms,
 			 : error_json(out, 404, "no sync named '%s'", name);
 	}
 	ticket = ++s->trigger_seq;
+	if (to) {
+		snprintf(s->rollback_to, sizeof(s->rollback_to), "%s", to);
+		for (char *c = s->rollback_to; *c; c++)
+			if (*c >= 'A' && *c <= 'F')
+				*c = (char)(*c - 'A' + 'a');
+	}
+	s->force_pending |= force;
 	tg_sched_trigger(&s->sched, TG_TRIGGER_PIPELINE);
 	tg_dsync_add_actor(s, &actor);
 	if (commit) {
@@ -550,6 +568,39 @@ static int http_reconcile(void *ctx, const char *name, long long wait_ms,
 		cJSON_Delete(o);
 	}
 	return 202;
+}
+
+static int http_reconcile(void *ctx, const char *name, long long wait_ms,
+			  const struct tg_http_request *req, struct tg_buf *out)
+{
+	return pass_request(ctx, name, wait_ms, req, out, TG_API_RECONCILE);
+}
+
+static int http_rollback(void *ctx, const char *name, long long wait_ms,
+			 const struct tg_http_request *req, struct tg_buf *out)
+{
+	return pass_request(ctx, name, wait_ms, req, out, TG_API_ROLLBACK);
+}
+
+static int http_history(void *ctx, const char *name, struct tg_buf *out)
+{
+	struct tg_daemon *d = ctx;
+	const struct tg_dsync *s;
+	char *json = NULL;
+	int found;
+
+	pthread_mutex_lock(&d->lock);
+	s = tg_daemon_find_sync(d, name);
+	found = s != NULL;
+	if (s && s->history_json)
+		json = tg_xstrdup(s->history_json);
+	pthread_mutex_unlock(&d->lock);
+	if (!found)
+		return error_json(out, 404, "no sync named '%s'", name);
+	tg_buf_puts(out, json ? json : "{\"pin\":null,\"pin_head\":null,\"entries\":[]}");
+	tg_buf_puts(out, "\n");
+	free(json);
+	return 200;
 }
 
 static int http_suspend(void *ctx, const char *name, int suspend, const struct tg_http_request *req,
@@ -909,6 +960,8 @@ void tg_handlers_fill(struct tg_httpd_ops *ops, struct tg_daemon *d)
 	ops->syncs = http_syncs;
 	ops->reconcile = http_reconcile;
 	ops->suspend = http_suspend;
+	ops->history = http_history;
+	ops->rollback = http_rollback;
 	ops->bitbucket_hook = http_hook;
 	ops->hooks_enabled = http_hooks_enabled;
 }

@@ -16,6 +16,7 @@
 #include <git2.h>
 
 #include "tg/catalog.h"
+#include "tg/history.h"
 #include "tg/log.h"
 #include "tg/report.h"
 #include "tg/banned.h"
@@ -209,6 +210,17 @@ static void run_check(struct tg_daemon *d, struct tg_dsync *s)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* The apply history for GET .../history, rendered on the worker (which
+ * owns the syncer) so that handlers only copy a string. */
+static char *history_text(struct tg_syncer *syncer)
+{
+	cJSON *h = tg_syncer_history_json(syncer, TG_HISTORY_MAX);
+	char *text = cJSON_PrintUnformatted(h);
+
+	cJSON_Delete(h);
+	return text;
+}
+
 static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 		     unsigned long long ticket, int plan_only, struct pass_actors *pa)
 {
@@ -217,7 +229,9 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	struct tg_report_ctx ctx = { 0 };
 	struct tg_err err = { 0, "" };
 	struct query_answer *answers = NULL;
-	char prev_commit[41], live[41], *json, *actor = actor_text(pa);
+	char prev_commit[41], live[41], rollback_to[41], *json, *actor = actor_text(pa);
+	char *history = NULL;
+	int force;
 	size_t n_answers;
 	cJSON *o, *ids;
 	int ok, applied;
@@ -235,6 +249,11 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	}
 	pthread_mutex_lock(&d->lock);
 	memcpy(prev_commit, s->applied_commit, sizeof(prev_commit));
+	/* What the API asked of this pass. */
+	force = s->force_pending;
+	memcpy(rollback_to, s->rollback_to, sizeof(rollback_to));
+	s->force_pending = 0;
+	s->rollback_to[0] = '\0';
 	pthread_mutex_unlock(&d->lock);
 	ensure_syncer(d, s, &err);
 	if (!s->syncer) {
@@ -246,7 +265,12 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 		opts.trigger = ctx.trigger;
 		opts.actor = actor ? actor : triggers & TG_TRIGGER_PIPELINE ? "api" : NULL;
 		opts.dry_run = plan_only; /* suspended: plan only */
+		opts.force = force;
+		opts.rollback_to = rollback_to[0] ? rollback_to : NULL;
+		if (opts.rollback_to)
+			ctx.trigger = opts.trigger = "rollback";
 		tg_syncer_run(s->syncer, &opts, &res);
+		history = history_text(s->syncer);
 	}
 	ok = res.outcome == TG_OUTCOME_SUCCESS || res.outcome == TG_OUTCOME_REFUSED;
 	applied = !plan_only && res.commit[0] &&
@@ -268,7 +292,8 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 
 	/* What is live after this pass, for the requests asking about a
 	 * commit: the relations need libgit2, so outside the lock. */
-	memcpy(live, applied ? res.commit : prev_commit, sizeof(live));
+	memcpy(live, res.live_commit[0] ? res.live_commit : applied ? res.commit : prev_commit,
+	       sizeof(live));
 	pthread_mutex_lock(&d->lock);
 	n_answers = pending_queries(s, ticket, &answers);
 	pthread_mutex_unlock(&d->lock);
@@ -290,6 +315,12 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	snprintf(s->last_error, sizeof(s->last_error), "%s", res.error);
 	if (applied)
 		memcpy(s->applied_commit, res.commit, sizeof(s->applied_commit));
+	if (res.live_commit[0])
+		memcpy(s->applied_commit, res.live_commit, sizeof(s->applied_commit));
+	if (history) {
+		free(s->history_json);
+		s->history_json = history;
+	}
 	s->last_run_wall_ms = ctx.started_wall_ms;
 	if (!plan_only && res.outcome == TG_OUTCOME_SUCCESS)
 		s->last_success_wall_ms = tg_wall_ms();
@@ -315,6 +346,7 @@ void tg_dsync_free(struct tg_dsync *s)
 	tg_syncer_free(s->syncer);
 	tg_config_free(s->own);
 	free(s->last_result_json);
+	free(s->history_json);
 	for (size_t i = 0; i < s->n_actors; i++)
 		tg_actor_release(&s->actors[i]);
 	/* s->queries live on their handlers' stacks. */

@@ -23,6 +23,9 @@
 #define TG_M_TRIGGERS "tyk_gitops_triggers_total"
 #define TG_M_WEBHOOKS "tyk_gitops_webhook_requests_total"
 #define TG_M_AUTH "tyk_gitops_auth_requests_total"
+#define TG_M_RULES "tyk_gitops_rule_violations_total"
+#define TG_M_HEALTH "tyk_gitops_health_checks_total"
+#define TG_M_ROLLBACKS "tyk_gitops_rollbacks_total"
 
 /* Defines every family and sets the build info. */
 void tg_catalog_define(struct tg_metrics *m);

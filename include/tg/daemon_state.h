@@ -97,6 +97,10 @@ struct tg_dsync {
 	struct tg_actor actors[TG_MAX_PENDING_ACTORS]; /* of pending triggers */
 	size_t n_actors, more_actors;
 	struct tg_commit_query *queries;
+	/* for the next pass, set by the API */
+	int force_pending;     /* ?force=true: lift a rollback pin, pass max_delete */
+	char rollback_to[41];  /* POST .../rollback?to=: apply this commit */
+	char *history_json;    /* the apply history, rendered by the worker */
 };
 
 struct tg_daemon {
