@@ -8,11 +8,13 @@
 #include "tg/banned.h"
 
 /* Families of per-sync samples, dropped when a sync leaves the config. */
-static const char *const per_sync_families[] = {
-	TG_M_RECONCILES, TG_M_RECONCILE_SECONDS, TG_M_COMMIT,       TG_M_OBJECTS,   TG_M_DRIFT,
-	TG_M_GIT,        TG_M_GIT_SECONDS,       TG_M_LAST_SUCCESS, TG_M_SUSPENDED, TG_M_TRIGGERS,
-	TG_M_RULES,      TG_M_HEALTH,            TG_M_ROLLBACKS
-};
+static const char *const per_sync_families[] = { TG_M_RECONCILES,  TG_M_RECONCILE_SECONDS,
+						 TG_M_COMMIT,      TG_M_OBJECTS,
+						 TG_M_DRIFT,       TG_M_GIT,
+						 TG_M_GIT_SECONDS, TG_M_LAST_SUCCESS,
+						 TG_M_SUSPENDED,   TG_M_TRIGGERS,
+						 TG_M_RULES,       TG_M_HEALTH,
+						 TG_M_ROLLBACKS };
 
 void tg_catalog_define(struct tg_metrics *m)
 {

@@ -1038,8 +1038,8 @@ static int sync_once(struct tg_git_source *src, struct op *op, int *changed, int
 	git_oid_tostr(src->fetched, sizeof(src->fetched), &id);
 	/* A pinned commit must already be in the clone: it was fetched
 	 * when it was on the ref. */
-	if (src->pin && (git_oid_fromstr(&id, src->pin) < 0 ||
-			 git_commit_lookup(&commit, repo, &id) < 0)) {
+	if (src->pin &&
+	    (git_oid_fromstr(&id, src->pin) < 0 || git_commit_lookup(&commit, repo, &id) < 0)) {
 		rc = tg_err_set(err, TG_ENOTFOUND, "commit '%.40s' is not in the clone of '%s'",
 				src->pin, src->url_redacted);
 		goto out;

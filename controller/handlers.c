@@ -488,7 +488,8 @@ static int pass_request(struct tg_daemon *d, const char *name, long long wait_ms
 		return status;
 	if (action == TG_API_ROLLBACK && (!to || !valid_commit(to))) {
 		tg_actor_release(&actor);
-		return error_json(out, 400, "%s", "rollback needs ?to= with 4 to 40 hexadecimal digits");
+		return error_json(out, 400, "%s",
+				  "rollback needs ?to= with 4 to 40 hexadecimal digits");
 	}
 	if (commit && (!valid_commit(commit) || wait_ms <= 0)) {
 		tg_actor_release(&actor);

@@ -15,8 +15,8 @@
 /* Enough of a body to recognise the gateway's own answers. */
 #define PROBE_BODY_MAX 4096
 
-static const char *const verdict_names[] = { "up",	      "guarded",   "no_route",
-					     "upstream_down", "no_answer", "skipped" };
+static const char *const verdict_names[] = { "up",        "guarded", "no_route", "upstream_down",
+					     "no_answer", "skipped" };
 
 const char *tg_health_verdict_name(enum tg_health_verdict v)
 {
@@ -171,7 +171,8 @@ size_t tg_health_probe(const struct tg_health_opts *o, struct tg_health_target *
 		targets[i].status = 0;
 		targets[i].tries = 0;
 	}
-	if (!o->base_url || (strncmp(o->base_url, "http://", 7) && strncmp(o->base_url, "https://", 8))) {
+	if (!o->base_url ||
+	    (strncmp(o->base_url, "http://", 7) && strncmp(o->base_url, "https://", 8))) {
 		tg_err_set(err, TG_EINVALID, "health check needs an http(s) url for the data port");
 		return n;
 	}

@@ -806,7 +806,8 @@ static void settle_open_ops(struct tg_syncer *s, cJSON *const actual[TG_KIND_COU
 /* --- the pass --- */
 
 static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
-			struct tg_reconcile_result *res, char **root, const char *pin, char head[41])
+			struct tg_reconcile_result *res, char **root, const char *pin,
+			char head[41])
 {
 	struct tg_err err = { 0, "" };
 	const struct tg_commit_info *ci;
@@ -919,7 +920,8 @@ static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		char msg[TG_ERR_MSG_MAX];
 		int by_rules = tg_problems_rule_errors(&res->problems, NULL);
 
-		snprintf(msg, sizeof(msg), "commit %.12s is %s (%zu problem(s)); nothing was applied",
+		snprintf(msg, sizeof(msg),
+			 "commit %.12s is %s (%zu problem(s)); nothing was applied",
 			 res->commit[0] ? res->commit : "(local)",
 			 by_rules ? "refused by rules" : "invalid", res->problems.errors);
 		result_error(res, TG_OUTCOME_REFUSED, msg);
@@ -1064,8 +1066,8 @@ static void record(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 
 	/* The history lists commits, not passes: a pass that re-applies the
 	 * newest commit (drift repair, a poll) adds nothing. */
-	if (!strcmp(kind, "apply") && last && !strcmp(last->commit, res->commit) &&
-	    !rolled_back && !res->unhealthy)
+	if (!strcmp(kind, "apply") && last && !strcmp(last->commit, res->commit) && !rolled_back &&
+	    !res->unhealthy)
 		return;
 	memset(&e, 0, sizeof(e));
 	memcpy(e.commit, res->commit, sizeof(e.commit));
@@ -1123,15 +1125,17 @@ static int resolve_target(struct tg_syncer *s, const char *want, char out[41], s
 		return 0;
 	}
 	for (size_t i = 0; i < s->hist.len; i++)
-		if (!strncmp(s->hist.items[i].commit, want, n) && strcmp(out, s->hist.items[i].commit)) {
+		if (!strncmp(s->hist.items[i].commit, want, n) &&
+		    strcmp(out, s->hist.items[i].commit)) {
 			memcpy(out, s->hist.items[i].commit, 41);
 			hits++;
 		}
 	if (hits != 1)
-		return tg_err_set(err, TG_ENOTFOUND,
-				  hits ? "commit prefix '%s' is ambiguous in the history"
-				       : "commit prefix '%s' is not in the history; give the full id",
-				  want);
+		return tg_err_set(
+			err, TG_ENOTFOUND,
+			hits ? "commit prefix '%s' is ambiguous in the history"
+			     : "commit prefix '%s' is not in the history; give the full id",
+			want);
 	return 0;
 }
 
@@ -1225,7 +1229,8 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	}
 	/* Unhealthy, on_failure: rollback. */
 	{
-		const struct tg_history_entry *good = tg_history_last_healthy(&s->hist, res->commit);
+		const struct tg_history_entry *good =
+			tg_history_last_healthy(&s->hist, res->commit);
 		struct tg_reconcile_result rb;
 		struct tg_reconcile_opts ro = *opts;
 		char msg[TG_ERR_MSG_MAX];
@@ -1235,9 +1240,10 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		audit_event(s, opts, "health_failed", bad, NULL, res->health_detail);
 		if (!good) {
 			save_history(s);
-			snprintf(msg, sizeof(msg),
-				 "commit %.12s failed its health check (%.300s); no earlier healthy commit to roll back to",
-				 bad, res->health_detail ? res->health_detail : "");
+			snprintf(
+				msg, sizeof(msg),
+				"commit %.12s failed its health check (%.300s); no earlier healthy commit to roll back to",
+				bad, res->health_detail ? res->health_detail : "");
 			result_error(res, TG_OUTCOME_ERROR, msg);
 			return;
 		}
@@ -1263,14 +1269,16 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		if (applied(&ro, &rb)) {
 			memcpy(res->rolled_back_to, target, sizeof(res->rolled_back_to));
 			memcpy(res->live_commit, target, sizeof(res->live_commit));
-			snprintf(msg, sizeof(msg),
-				 "commit %.12s failed its health check (%.300s); rolled back to %.12s",
-				 bad, res->health_detail ? res->health_detail : "", target);
+			snprintf(
+				msg, sizeof(msg),
+				"commit %.12s failed its health check (%.300s); rolled back to %.12s",
+				bad, res->health_detail ? res->health_detail : "", target);
 		} else {
 			res->live_commit[0] = '\0';
-			snprintf(msg, sizeof(msg),
-				 "commit %.12s failed its health check; rollback to %.12s failed: %.200s",
-				 bad, target, rb.error);
+			snprintf(
+				msg, sizeof(msg),
+				"commit %.12s failed its health check; rollback to %.12s failed: %.200s",
+				bad, target, rb.error);
 		}
 		res->rollback_ms = tg_now_ms() - t_apply;
 		result_error(res, TG_OUTCOME_ERROR, msg);

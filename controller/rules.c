@@ -66,8 +66,7 @@ static void free_list(char **l, size_t n)
 }
 
 /* A list of strings (a single string is a list of one). */
-static void string_list(struct parse *ps, const char *path, const cJSON *v, char ***out,
-			size_t *n)
+static void string_list(struct parse *ps, const char *path, const cJSON *v, char ***out, size_t *n)
 {
 	const cJSON *e;
 
@@ -169,7 +168,8 @@ static void parse_owners(struct parse *ps, struct tg_rules *r, const cJSON *v)
 				free(o->files);
 				o->files = tg_xstrdup(k->valuestring);
 			} else if (!strcmp(k->string, "files")) {
-				bad(ps, kp, "'files' must be a glob such as 'apis/teams/payments/*'");
+				bad(ps, kp,
+				    "'files' must be a glob such as 'apis/teams/payments/*'");
 			} else if (!strcmp(k->string, "listen_paths")) {
 				string_list(ps, kp, k, &o->listen_paths, &o->n_listen_paths);
 			} else if (!strcmp(k->string, "domains")) {
@@ -536,7 +536,8 @@ static int excepted(const struct tg_rule_setting *st, const struct tg_object *o)
 }
 
 static void violation(struct check *c, enum tg_rule rule, const struct tg_object *o,
-		      const char *field, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+		      const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 static void violation(struct check *c, enum tg_rule rule, const struct tg_object *o,
 		      const char *field, const char *fmt, ...)
@@ -568,7 +569,8 @@ static const cJSON *get_path(const cJSON *obj, const char *path)
 		if (cJSON_IsArray(v)) {
 			long long i;
 
-			v = tg_parse_ll(&i, seg, 0, INT32_MAX) ? NULL : cJSON_GetArrayItem(v, (int)i);
+			v = tg_parse_ll(&i, seg, 0, INT32_MAX) ? NULL
+							       : cJSON_GetArrayItem(v, (int)i);
 		} else {
 			v = cJSON_GetObjectItemCaseSensitive(v, seg);
 		}
@@ -594,17 +596,18 @@ static void check_auth(struct check *c, const struct tg_object *o)
 	if (o->kind == TG_KIND_OAS_API) {
 		const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o->body, "security");
 
-		if (!cJSON_IsTrue(get_path(o->body,
-					   "x-tyk-api-gateway.server.authentication.enabled")))
+		if (!cJSON_IsTrue(
+			    get_path(o->body, "x-tyk-api-gateway.server.authentication.enabled")))
 			violation(
 				c, TG_RULE_AUTH_REQUIRED, o,
 				"x-tyk-api-gateway.server.authentication.enabled",
 				"api '%s' is keyless (x-tyk-api-gateway.server.authentication.enabled is not true)",
 				o->id);
 		else if (!cJSON_IsArray(sec) || !cJSON_GetArraySize(sec))
-			violation(c, TG_RULE_AUTH_REQUIRED, o, "security",
-				  "api '%s' has no security requirement (security is missing or empty)",
-				  o->id);
+			violation(
+				c, TG_RULE_AUTH_REQUIRED, o, "security",
+				"api '%s' has no security requirement (security is missing or empty)",
+				o->id);
 	}
 }
 
@@ -639,9 +642,10 @@ static void check_limit(struct check *c, const struct tg_object *o, const cJSON 
 				  o->id);
 	} else if (r->max_rate_per_second > 0 && rps > r->max_rate_per_second) {
 		snprintf(field, sizeof(field), "%s%srate", at, at[0] ? "." : "");
-		violation(c, TG_RULE_POLICY_LIMITS, o, field,
-			  "policy '%s' allows %g requests per second in %s, more than max_requests_per_second %g",
-			  o->id, rps, where, r->max_rate_per_second);
+		violation(
+			c, TG_RULE_POLICY_LIMITS, o, field,
+			"policy '%s' allows %g requests per second in %s, more than max_requests_per_second %g",
+			o->id, rps, where, r->max_rate_per_second);
 	}
 	snprintf(field, sizeof(field), "%s%squota_max", at, at[0] ? "." : "");
 	if (cJSON_IsNumber(quota) && quota->valuedouble > 0) {
@@ -842,22 +846,25 @@ static void check_url(struct check *c, const struct tg_object *o, const char *fi
 		snprintf(shown, sizeof(shown), "'%s'", host);
 	how = listed(r, canon, host);
 	if (!strcmp(cls, "loopback") && !r->allow_loopback && how < 2) {
-		violation(c, TG_RULE_UPSTREAM_ALLOW, o, field,
-			  "api '%s': upstream host %s is loopback; set allow_loopback or list it in hosts",
-			  o->id, shown);
+		violation(
+			c, TG_RULE_UPSTREAM_ALLOW, o, field,
+			"api '%s': upstream host %s is loopback; set allow_loopback or list it in hosts",
+			o->id, shown);
 		return;
 	}
 	if (!strcmp(cls, "private") && !r->allow_private && how < 2) {
-		violation(c, TG_RULE_UPSTREAM_ALLOW, o, field,
-			  "api '%s': upstream host %s is a private address; set allow_private or list it in hosts",
-			  o->id, shown);
+		violation(
+			c, TG_RULE_UPSTREAM_ALLOW, o, field,
+			"api '%s': upstream host %s is a private address; set allow_private or list it in hosts",
+			o->id, shown);
 		return;
 	}
 	if ((!strcmp(cls, "link-local") || !strcmp(cls, "reserved")) && how < 2) {
-		violation(c, TG_RULE_UPSTREAM_ALLOW, o, field,
-			  "api '%s': upstream host %s is %s%s; only an exact entry in hosts allows it",
-			  o->id, shown, cls,
-			  !strcmp(cls, "link-local") ? " (cloud metadata lives there)" : "");
+		violation(
+			c, TG_RULE_UPSTREAM_ALLOW, o, field,
+			"api '%s': upstream host %s is %s%s; only an exact entry in hosts allows it",
+			o->id, shown, cls,
+			!strcmp(cls, "link-local") ? " (cloud metadata lives there)" : "");
 		return;
 	}
 	if (r->n_hosts && !how)
@@ -867,8 +874,8 @@ static void check_url(struct check *c, const struct tg_object *o, const char *fi
 
 static void check_upstreams(struct check *c, const struct tg_object *o)
 {
-	const char *field = o->kind == TG_KIND_API ? "proxy.target_url"
-						   : "x-tyk-api-gateway.upstream.url";
+	const char *field =
+		o->kind == TG_KIND_API ? "proxy.target_url" : "x-tyk-api-gateway.upstream.url";
 	const cJSON *url = get_path(o->body, field), *e, *targets;
 	int i = 0;
 
@@ -885,10 +892,12 @@ static void check_upstreams(struct check *c, const struct tg_object *o)
 	cJSON_ArrayForEach(e, targets)
 	{
 		const cJSON *u = cJSON_IsString(e) ? e : cJSON_GetObjectItemCaseSensitive(e, "url");
-		char *f = o->kind == TG_KIND_API
-				  ? tg_xasprintf("proxy.targets.%d", i)
-				  : tg_xasprintf("x-tyk-api-gateway.upstream.loadBalancing.targets.%d.url",
-						 i);
+		char *f =
+			o->kind == TG_KIND_API
+				? tg_xasprintf("proxy.targets.%d", i)
+				: tg_xasprintf(
+					  "x-tyk-api-gateway.upstream.loadBalancing.targets.%d.url",
+					  i);
 
 		if (cJSON_IsString(u) && u->valuestring[0])
 			check_url(c, o, f, u->valuestring);
@@ -919,8 +928,8 @@ static void check_ownership(struct check *c, const struct tg_object *o)
 	const struct tg_rules *r = c->r;
 	const struct tg_rule_owner *own = NULL;
 	const char *lp = o->listen_path ? o->listen_path : "";
-	const char *dom_field = o->kind == TG_KIND_API ? "domain"
-						       : "x-tyk-api-gateway.server.customDomain.name";
+	const char *dom_field =
+		o->kind == TG_KIND_API ? "domain" : "x-tyk-api-gateway.server.customDomain.name";
 	struct tg_buf b = TG_BUF_INIT;
 	size_t i;
 
@@ -931,9 +940,10 @@ static void check_ownership(struct check *c, const struct tg_object *o)
 			ok = fnmatch(r->policy_files[i], o->file, 0) == 0;
 		if (!ok) {
 			join_list(&b, r->policy_files, r->n_policy_files);
-			violation(c, TG_RULE_PATH_OWNERSHIP, o, "",
-				  "policy '%s' is defined outside the files that may define policies (%s)",
-				  o->id, tg_buf_cstr(&b));
+			violation(
+				c, TG_RULE_PATH_OWNERSHIP, o, "",
+				"policy '%s' is defined outside the files that may define policies (%s)",
+				o->id, tg_buf_cstr(&b));
 		}
 		tg_buf_release(&b);
 		return;
@@ -948,9 +958,10 @@ static void check_ownership(struct check *c, const struct tg_object *o)
 			ok = under(lp, own->listen_paths[i]);
 		if (!ok) {
 			join_list(&b, own->listen_paths, own->n_listen_paths);
-			violation(c, TG_RULE_PATH_OWNERSHIP, o, o->listen_path_src.field,
-				  "api '%s': listen path '%s' is outside %s, which files '%s' may use",
-				  o->id, lp, tg_buf_cstr(&b), own->files);
+			violation(
+				c, TG_RULE_PATH_OWNERSHIP, o, o->listen_path_src.field,
+				"api '%s': listen path '%s' is outside %s, which files '%s' may use",
+				o->id, lp, tg_buf_cstr(&b), own->files);
 		}
 		ok = !own->n_domains;
 		for (i = 0; i < own->n_domains && !ok; i++)
@@ -990,10 +1001,10 @@ static int present(const cJSON *v)
 static void check_required(struct check *c, const struct tg_object *o)
 {
 	const struct tg_rules *r = c->r;
-	char *const *fields = o->kind == TG_KIND_API	   ? r->api_fields
+	char *const *fields = o->kind == TG_KIND_API       ? r->api_fields
 			      : o->kind == TG_KIND_OAS_API ? r->oas_fields
 							   : r->policy_fields;
-	size_t n = o->kind == TG_KIND_API	  ? r->n_api_fields
+	size_t n = o->kind == TG_KIND_API       ? r->n_api_fields
 		   : o->kind == TG_KIND_OAS_API ? r->n_oas_fields
 						: r->n_policy_fields;
 
@@ -1009,7 +1020,7 @@ typedef void (*check_fn)(struct check *c, const struct tg_object *o);
 void tg_rules_check(const struct tg_rules *rules, const struct tg_desired *d,
 		    struct tg_problems *problems)
 {
-	static const check_fn checks[TG_RULE_COUNT] = { check_auth,	  check_policy_limits,
+	static const check_fn checks[TG_RULE_COUNT] = { check_auth,      check_policy_limits,
 							check_upstreams, check_ownership,
 							check_required,  NULL };
 	struct check c = { rules, problems };
@@ -1043,13 +1054,13 @@ void tg_rules_check_plan(const struct tg_rules *rules, const struct tg_plan *pla
 	if ((long long)n <= rules->max_changes)
 		return;
 	if (force)
-		tg_problems_add_rule(problems, TG_SEV_WARNING, NULL, 0, 0, NULL,
-				     rule_names[TG_RULE_MAX_CHANGES],
-				     "plan changes %zu objects, more than max %lld; applied with --force",
-				     n, rules->max_changes);
+		tg_problems_add_rule(
+			problems, TG_SEV_WARNING, NULL, 0, 0, NULL, rule_names[TG_RULE_MAX_CHANGES],
+			"plan changes %zu objects, more than max %lld; applied with --force", n,
+			rules->max_changes);
 	else
-		tg_problems_add_rule(problems, st->severity, NULL, 0, 0, NULL,
-				     rule_names[TG_RULE_MAX_CHANGES],
-				     "plan changes %zu objects, more than max %lld; use --force to apply",
-				     n, rules->max_changes);
+		tg_problems_add_rule(
+			problems, st->severity, NULL, 0, 0, NULL, rule_names[TG_RULE_MAX_CHANGES],
+			"plan changes %zu objects, more than max %lld; use --force to apply", n,
+			rules->max_changes);
 }

@@ -292,7 +292,10 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 
 	/* What is live after this pass, for the requests asking about a
 	 * commit: the relations need libgit2, so outside the lock. */
-	memcpy(live, res.live_commit[0] ? res.live_commit : applied ? res.commit : prev_commit,
+	memcpy(live,
+	       res.live_commit[0] ? res.live_commit
+	       : applied          ? res.commit
+				  : prev_commit,
 	       sizeof(live));
 	pthread_mutex_lock(&d->lock);
 	n_answers = pending_queries(s, ticket, &answers);

@@ -96,8 +96,7 @@ struct tg_audit_event {
 	const char *from_commit; /* or NULL */
 	const char *error;       /* or NULL */
 };
-int tg_audit_append_event(struct tg_audit *a, const struct tg_audit_event *ev,
-			  struct tg_err *err);
+int tg_audit_append_event(struct tg_audit *a, const struct tg_audit_event *ev, struct tg_err *err);
 
 /* Open operations of one sync, oldest first, as a new array of pointers
  * (free it).  The operations stay valid until the next append. */

@@ -70,10 +70,10 @@ struct tg_reconcile_result {
 	 * replaced). */
 	char rolled_back_to[41];
 	char rollback_from[41];
-	int pinned;              /* the pass ran on a pinned commit, not the ref's */
-	int rollback;            /* a rollback was made: 1 it worked, -1 it failed, 0 none */
-	char live_commit[41];    /* the commit live after the pass, "" when unknown */
-	long long rollback_ms;   /* from the bad commit's apply to the rollback's end */
+	int pinned;            /* the pass ran on a pinned commit, not the ref's */
+	int rollback;          /* a rollback was made: 1 it worked, -1 it failed, 0 none */
+	char live_commit[41];  /* the commit live after the pass, "" when unknown */
+	long long rollback_ms; /* from the bad commit's apply to the rollback's end */
 };
 
 struct tg_syncer;
