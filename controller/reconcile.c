@@ -1236,6 +1236,9 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		char msg[TG_ERR_MSG_MAX];
 
 		memcpy(bad, res->commit, sizeof(bad));
+		/* Copied first: recording moves the history's entries. */
+		if (good)
+			memcpy(target, good->commit, sizeof(target));
 		record(s, opts, res, "apply", NULL, good != NULL);
 		audit_event(s, opts, "health_failed", bad, NULL, res->health_detail);
 		if (!good) {
@@ -1247,7 +1250,6 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 			result_error(res, TG_OUTCOME_ERROR, msg);
 			return;
 		}
-		memcpy(target, good->commit, sizeof(target));
 		/* Pinned first: should the rollback pass fail half-way, the
 		 * next pass still works towards the good commit. */
 		memcpy(s->hist.pin, target, sizeof(s->hist.pin));
