@@ -1025,7 +1025,9 @@ static void check_health(struct tg_syncer *s, struct tg_reconcile_result *res)
 	ho.interval_ms = c->health_interval_ms;
 	ho.max_probes = c->health_max_probes;
 	ho.rate = c->health_rate;
+	res->health_ms = tg_now_ms();
 	res->unhealthy = n ? tg_health_probe(&ho, t, n, &err) : 0;
+	res->health_ms = tg_now_ms() - res->health_ms;
 	res->probed = n < (size_t)c->health_max_probes ? n : (size_t)c->health_max_probes;
 	if (err.msg[0])
 		tg_buf_printf(&detail, "%s; ", err.msg);

@@ -279,6 +279,10 @@ cJSON *tg_report_json(const struct tg_report_ctx *ctx, const struct tg_reconcile
 	tg_json_add_str_or_null(o, "rollback_from", res->rollback_from);
 	tg_json_add_str_or_null(o, "live_commit", res->live_commit);
 	cJSON_AddBoolToObject(o, "pinned", res->pinned);
+	if (res->health[0] && strcmp(res->health, "unchecked"))
+		cJSON_AddNumberToObject(o, "health_seconds", (double)res->health_ms / 1000.0);
+	if (res->rollback_ms > 0)
+		cJSON_AddNumberToObject(o, "rollback_seconds", (double)res->rollback_ms / 1000.0);
 	tg_problems_format_json_max(&res->problems, &problems, max);
 	cJSON_AddItemToObject(o, "problems", cJSON_CreateRaw(tg_buf_cstr(&problems)));
 	tg_buf_release(&problems);

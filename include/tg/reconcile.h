@@ -64,6 +64,7 @@ struct tg_reconcile_result {
 	char health[16];
 	char *health_detail; /* unhealthy APIs, one line, or NULL */
 	size_t probed, unhealthy;
+	long long health_ms; /* time the probes took */
 	/* Rollback: this pass's commit failed its health check and the last
 	 * healthy commit was applied again (rolled_back_to), or a `rollback
 	 * --to` applied an earlier commit (rollback_from: the one it
