@@ -1151,6 +1151,14 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	long long t_apply;
 
 	if (!s->git || opts->local_dir) {
+		if (opts->rollback_to) {
+			memset(res, 0, sizeof(*res));
+			tg_problems_init(&res->problems);
+			result_error(
+				res, TG_OUTCOME_ERROR,
+				"rollback needs a git repository: a local directory has no history");
+			return;
+		}
 		one_pass(s, opts, res, NULL, head);
 		if (applied(opts, res))
 			check_health(s, res);

@@ -188,7 +188,9 @@ def test_dead_upstream_is_rolled_back_and_not_retried(gateway, repo, upstream, t
     d = GovDaemon(str(tmp_path), {"name": "gov", "repo": repo.url, "gateway": gateway.url,
                                   "secret_file": gateway.secret_file, "interval": "1s",
                                   "drift": "2s"},
-                  ["health: {on_failure: rollback, timeout: 1s, attempts: 2, interval: 100ms}"],
+                  ["health: {on_failure: rollback, timeout: 1s, attempts: 2, interval: 100ms}",
+                   # A warning is reported and counted, and does not block.
+                   "rules: {auth_required: {level: warn}}"],
                   extra_cfg="audit: %s" % audit)
     daemons.append(d)
     d.wait_ready()
@@ -226,6 +228,9 @@ def test_dead_upstream_is_rolled_back_and_not_retried(gateway, repo, upstream, t
     m = d.metrics()
     assert metric(m, "tyk_gitops_rollbacks_total", sync="gov", result="ok") == 1
     assert metric(m, "tyk_gitops_health_checks_total", sync="gov", result="unhealthy") == 1
+    assert metric(m, "tyk_gitops_rule_violations_total", sync="gov", rule="auth_required",
+                  severity="warning") >= 2
+    assert st["last_result"]["problems"]["problems"][0]["rule"] == "auth_required"
     # Drift repair holds the rolled-back state.
     gateway.api("DELETE", "/tyk/apis/svc")
     gateway.reload()
