@@ -97,6 +97,11 @@ static cJSON *sync_status_json(const struct tg_dsync *s)
 	cJSON_AddNumberToObject(o, "passes", s->passes);
 	tg_json_add_str_or_null(o, "last_commit", s->applied_commit);
 	tg_json_add_str_or_null(o, "remote_head", s->remote_head);
+	/* A rollback holds pinned_commit; failed_commit is the commit it
+	 * replaced when that one failed its health check: not applied again
+	 * until a new commit arrives or a forced reconcile. */
+	tg_json_add_str_or_null(o, "pinned_commit", s->pinned_commit);
+	tg_json_add_str_or_null(o, "failed_commit", s->failed_commit);
 	tg_json_add_str_or_null(o, "last_outcome",
 				s->has_result ? tg_outcome_name(s->last_outcome) : NULL);
 	tg_json_add_str_or_null(o, "last_error", s->last_error);

@@ -70,6 +70,19 @@ static void save_history(struct tg_syncer *s)
 			  "error", err.msg, NULL);
 }
 
+void tg_syncer_pin(struct tg_syncer *s, char pin[41], char failed[41])
+{
+	const struct tg_history_entry *e;
+
+	memcpy(pin, s->hist.pin, 41);
+	failed[0] = '\0';
+	if (!s->hist.pin[0])
+		return;
+	e = tg_history_find(&s->hist, s->hist.pin_head);
+	if (e && e->rolled_back)
+		memcpy(failed, e->commit, 41);
+}
+
 cJSON *tg_syncer_history_json(struct tg_syncer *s, size_t max)
 {
 	load_history(s);

@@ -230,7 +230,7 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	struct tg_err err = { 0, "" };
 	struct query_answer *answers = NULL;
 	char prev_commit[41], live[41], rollback_to[41], *json, *actor = actor_text(pa);
-	char *history = NULL;
+	char *history = NULL, pin[41] = "", failed[41] = "";
 	int force;
 	size_t n_answers;
 	cJSON *o, *ids;
@@ -271,6 +271,7 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 			ctx.trigger = opts.trigger = "rollback";
 		tg_syncer_run(s->syncer, &opts, &res);
 		history = history_text(s->syncer);
+		tg_syncer_pin(s->syncer, pin, failed);
 	}
 	ok = res.outcome == TG_OUTCOME_SUCCESS || res.outcome == TG_OUTCOME_REFUSED;
 	applied = !plan_only && res.commit[0] &&
@@ -323,6 +324,8 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	if (history) {
 		free(s->history_json);
 		s->history_json = history;
+		memcpy(s->pinned_commit, pin, sizeof(pin));
+		memcpy(s->failed_commit, failed, sizeof(failed));
 	}
 	s->last_run_wall_ms = ctx.started_wall_ms;
 	if (!plan_only && res.outcome == TG_OUTCOME_SUCCESS)

@@ -101,6 +101,8 @@ struct tg_dsync {
 	int force_pending;    /* ?force=true: lift a rollback pin, pass max_delete */
 	char rollback_to[41]; /* POST .../rollback?to=: apply this commit */
 	char *history_json;   /* the apply history, rendered by the worker */
+	char pinned_commit[41]; /* held by a rollback, "" when none */
+	char failed_commit[41]; /* failed its health check and was rolled back */
 };
 
 struct tg_daemon {

@@ -111,6 +111,13 @@ void tg_reconcile_result_release(struct tg_reconcile_result *res);
  * entries), read from its cache directory.  Caller frees. */
 cJSON *tg_syncer_history_json(struct tg_syncer *s, size_t max);
 
+/*
+ * The rollback pin as of the last pass (history.h): pin gets the pinned
+ * commit ("" when none) and failed the commit it replaced when that one
+ * failed its health check ("" otherwise).  For the status API.
+ */
+void tg_syncer_pin(struct tg_syncer *s, char pin[41], char failed[41]);
+
 /* Gateway access for `status`: lists owned objects.  Returns the lists. */
 int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct tg_err *err);
 

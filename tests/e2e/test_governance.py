@@ -209,6 +209,10 @@ def test_dead_upstream_is_rolled_back_and_not_retried(gateway, repo, upstream, t
     assert res["rolled_back_to"] == first, res
     assert "failed its health check" in res["error"] and "upstream_down (500)" in res["error"]
     assert st["last_commit"] == first, st
+    # The status keeps saying so after later passes.
+    time.sleep(2.5)
+    st = d.status("gov")
+    assert st["pinned_commit"] == first and st["failed_commit"] == bad, st
     # Traffic on the old route works again: the first commit's definition is back.
     assert gateway.request("/svc/x")[0] == 200
     code, api = gateway.api("GET", "/tyk/apis/svc")
@@ -245,6 +249,8 @@ def test_dead_upstream_is_rolled_back_and_not_retried(gateway, repo, upstream, t
         {"upstream": "ok", "path": "/v2/x", "method": "GET"}))
     h = history(d)
     assert h["pin"] is None and h["entries"][0]["commit"] == fixed, h
+    st = d.status("gov")
+    assert st["pinned_commit"] is None and st["failed_commit"] is None, st
 
     # Rollback through the API: POST only, with the usual rules (loopback here).
     assert d.get("/api/v1/syncs/gov/rollback?to=" + first)[0] == 405
