@@ -98,9 +98,9 @@ struct tg_dsync {
 	size_t n_actors, more_actors;
 	struct tg_commit_query *queries;
 	/* for the next pass, set by the API */
-	int force_pending;    /* ?force=true: lift a rollback pin, pass max_delete */
-	char rollback_to[41]; /* POST .../rollback?to=: apply this commit */
-	char *history_json;   /* the apply history, rendered by the worker */
+	int force_pending;      /* ?force=true: lift a rollback pin, pass max_delete */
+	char rollback_to[41];   /* POST .../rollback?to=: apply this commit */
+	char *history_json;     /* the apply history, rendered by the worker */
 	char pinned_commit[41]; /* held by a rollback, "" when none */
 	char failed_commit[41]; /* failed its health check and was rolled back */
 };
