@@ -1188,11 +1188,14 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		pin = target;
 		manual = 1;
 	} else if (s->hist.pin[0] && opts->force) {
-		/* Asked for: the ref's commit again, whatever failed before. */
-		tg_log_kv(TG_LOG_INFO, "forced pass lifts the rollback pin", "sync", s->cfg->name,
-			  "pin", s->hist.pin, NULL);
-		s->hist.pin[0] = s->hist.pin_head[0] = '\0';
-		save_history(s);
+		/* Asked for: the ref's commit again, whatever failed before.
+		 * A plan only (diff) shows that commit and lifts nothing. */
+		if (!opts->dry_run) {
+			tg_log_kv(TG_LOG_INFO, "forced pass lifts the rollback pin", "sync",
+				  s->cfg->name, "pin", s->hist.pin, NULL);
+			s->hist.pin[0] = s->hist.pin_head[0] = '\0';
+			save_history(s);
+		}
 	} else if (s->hist.pin[0]) {
 		memcpy(target, s->hist.pin, sizeof(target));
 		pin = target;
@@ -1201,10 +1204,12 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	one_pass(s, opts, res, pin, head);
 	if (pin && !manual && head[0] && strcmp(head, s->hist.pin_head)) {
 		/* A new commit on the ref lifts the pin: it gets its chance. */
-		tg_log_kv(TG_LOG_INFO, "new commit on the ref lifts the rollback pin", "sync",
-			  s->cfg->name, "commit", head, "pin", s->hist.pin, NULL);
-		s->hist.pin[0] = s->hist.pin_head[0] = '\0';
-		save_history(s);
+		if (!opts->dry_run) {
+			tg_log_kv(TG_LOG_INFO, "new commit on the ref lifts the rollback pin",
+				  "sync", s->cfg->name, "commit", head, "pin", s->hist.pin, NULL);
+			s->hist.pin[0] = s->hist.pin_head[0] = '\0';
+			save_history(s);
+		}
 		tg_reconcile_result_release(res);
 		pin = NULL;
 		t_apply = tg_now_ms();
