@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "tg/rules.h"
 #include "tg/yaml.h"
 #include "tg/banned.h"
 

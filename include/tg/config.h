@@ -13,8 +13,9 @@
 #include "tg/jwt.h"
 #include "tg/log.h"
 #include "tg/problems.h"
-#include "tg/rules.h"
 #include "tg/vocab.h"
+
+struct tg_rules; /* rules.h */
 
 /* What a Pipelines OIDC rule may allow on a sync (the API's POST routes). */
 enum {

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "tg/buf.h"
+#include "tg/rules.h"
 #include "tg/config.h"
 
 static char *write_temp(const char *text)
