@@ -413,3 +413,38 @@ out:
 	tg_buf_release(&b);
 	return rc;
 }
+
+int tg_audit_append_event(struct tg_audit *a, const struct tg_audit_event *ev, struct tg_err *err)
+{
+	struct tg_buf b = TG_BUF_INIT;
+	char when[TG_TIME_MAX];
+	int rc = 0;
+
+	tg_buf_init(&b, SIZE_MAX);
+	tg_rfc3339(when, tg_wall_ms(), 1);
+	if (a->torn)
+		tg_buf_puts(&b, "\n");
+	tg_buf_printf(&b, "{\"time\":\"%s\"", when);
+	put_field(&b, "event", ev->event);
+	put_field(&b, "sync", ev->sync);
+	put_field(&b, "commit", ev->commit);
+	put_field(&b, "author", ev->author);
+	put_field(&b, "trigger", ev->trigger);
+	put_field(&b, "actor", ev->actor);
+	if (ev->rule)
+		put_field(&b, "rule", ev->rule);
+	if (ev->from_commit)
+		put_field(&b, "from_commit", ev->from_commit);
+	if (ev->error)
+		put_field(&b, "error", ev->error);
+	tg_buf_puts(&b, "}\n");
+	if (write_all(a->fd, b.ptr, b.len) < 0 || (a->is_regular && fdatasync(a->fd) != 0)) {
+		rc = tg_err_set(err, TG_ERROR, "cannot write audit file '%s': %s", a->path,
+				strerror(errno));
+		a->torn = 1;
+	} else {
+		a->torn = 0;
+	}
+	tg_buf_release(&b);
+	return rc;
+}

@@ -11,7 +11,7 @@
 static const char *const per_sync_families[] = {
 	TG_M_RECONCILES, TG_M_RECONCILE_SECONDS, TG_M_COMMIT,       TG_M_OBJECTS,   TG_M_DRIFT,
 	TG_M_GIT,        TG_M_GIT_SECONDS,       TG_M_LAST_SUCCESS, TG_M_SUSPENDED, TG_M_TRIGGERS,
-	TG_M_LEADER,     TG_M_LEASE_TRANSITIONS
+	TG_M_LEADER,     TG_M_LEASE_TRANSITIONS, TG_M_RULES,        TG_M_HEALTH,    TG_M_ROLLBACKS
 };
 
 void tg_catalog_define(struct tg_metrics *m)
@@ -31,6 +31,7 @@ void tg_catalog_define(struct tg_metrics *m)
 	static const char *const l_listener[] = { "listener", NULL };
 	static const char *const l_lease[] = { "sync", "event", NULL };
 	static const char *const l_kube[] = { "verb", "result", NULL };
+	static const char *const l_rule[] = { "sync", "rule", "severity", NULL };
 	/* Series that exist from the start, so rate() and alerts see zeros
 	 * rather than nothing. */
 	static const char *const hook_results[] = { "triggered", "no_match",  "ping",
@@ -145,6 +146,19 @@ void tg_catalog_define(struct tg_metrics *m)
 		"Requests for a sync this replica does not hold, handed to the holder, by "
 		"result (ok, error, no_holder).",
 		l_result, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_RULES, TG_METRIC_COUNTER,
+		"Guardrail rule violations found by passes, by sync, rule and severity (error: the "
+		"commit was refused, warning: reported only).",
+		l_rule, NULL, 0);
+	tg_metrics_define(m, TG_M_HEALTH, TG_METRIC_COUNTER,
+			  "Post-apply health checks by sync and result (healthy, unhealthy).",
+			  l_sync_result, NULL, 0);
+	tg_metrics_define(
+		m, TG_M_ROLLBACKS, TG_METRIC_COUNTER,
+		"Rollbacks by sync and result (ok, failed): automatic after a failed health "
+		"check, or asked for with rollback --to.",
+		l_sync_result, NULL, 0);
 	tg_metrics_set(m, TG_M_BUILD, version, 1);
 	for (int role = TG_HTTPD_MAIN; role <= TG_HTTPD_PUBLIC; role++)
 		tg_catalog_requests_cut(m, (enum tg_httpd_role)role, 0);

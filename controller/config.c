@@ -17,6 +17,7 @@
 
 #include "tg/bitbucket.h"
 #include "tg/lease.h"
+#include "tg/rules.h"
 #include "tg/yaml.h"
 #include "tg/banned.h"
 
@@ -92,6 +93,14 @@ static void set_issuers(struct walk *w, const struct option *opt, const cJSON *v
 			const char *path);
 static void set_algorithms(struct walk *w, const struct option *opt, const cJSON *v, void *base,
 			   const char *path);
+static void set_rules(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+		      const char *path);
+static void set_health(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+		       const char *path);
+static void set_on_failure(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			   const char *path);
+static int same_rules(const void *a, const void *b);
+static int same_on_failure(const void *a, const void *b);
 
 static int same_ref(const void *a, const void *b);
 static int same_drift_policy(const void *a, const void *b);
@@ -175,6 +184,19 @@ static const struct option bitbucket_options[] = {
 	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
+static const struct option health_options[] = {
+	{ "enabled", OPT_BOOL, 0, S(health), NULL, NULL, NULL },
+	{ "url", OPT_STRING, 0, S(health_url), NULL, NULL, NULL },
+	{ "path", OPT_STRING, 0, S(health_path), NULL, NULL, NULL },
+	{ "timeout", OPT_DURATION, 0, S(health_timeout_ms), NULL, NULL, NULL },
+	{ "attempts", OPT_INT, 0, S(health_attempts), NULL, NULL, NULL },
+	{ "interval", OPT_DURATION, 0, S(health_interval_ms), NULL, NULL, NULL },
+	{ "max_probes", OPT_INT, 0, S(health_max_probes), NULL, NULL, NULL },
+	{ "rate", OPT_INT, 0, S(health_rate), NULL, NULL, NULL },
+	{ "on_failure", OPT_CUSTOM, 0, 0, NULL, set_on_failure, same_on_failure },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL }
+};
+
 /* `oidc:` of a sync; rules are parsed by set_oidc_rules. */
 static const struct option sync_oidc_options[] = { { "rules", OPT_CUSTOM, 0, 0, NULL,
 						     set_oidc_rules, NULL },
@@ -227,6 +249,8 @@ static const struct option sync_options[] = {
 	{ "oidc", OPT_SECTION, 1, 0, sync_oidc_options, NULL, NULL },
 	{ "backoff_max", OPT_DURATION, 0, S(backoff_max_ms), NULL, NULL, NULL },
 	{ "bitbucket", OPT_CUSTOM, 0, 0, bitbucket_options, set_bitbucket, NULL },
+	{ "rules", OPT_CUSTOM, 0, 0, NULL, set_rules, same_rules },
+	{ "health", OPT_CUSTOM, 0, 0, health_options, set_health, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
@@ -506,7 +530,8 @@ static const struct {
 	unsigned bit;
 } api_actions[] = { { "reconcile", TG_API_RECONCILE },
 		    { "suspend", TG_API_SUSPEND },
-		    { "resume", TG_API_RESUME } };
+		    { "resume", TG_API_RESUME },
+		    { "rollback", TG_API_ROLLBACK } };
 
 const char *tg_api_action_name(unsigned action)
 {
@@ -696,6 +721,72 @@ static void set_issuers(struct walk *w, const struct option *opt, const cJSON *v
 	}
 }
 
+struct rules_walk {
+	struct walk *w;
+	const char *path;
+};
+
+static void rules_problem(void *ctx, const char *path, const char *msg)
+{
+	struct rules_walk *rw = ctx;
+	char *p = path[0] ? tg_xasprintf("%s.%s", rw->path, path) : tg_xstrdup(rw->path);
+
+	problem(rw->w, p, "%s", msg);
+	free(p);
+}
+
+static void set_rules(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+		      const char *path)
+{
+	struct tg_sync_config *s = base;
+	struct rules_walk rw = { w, path };
+
+	(void)opt;
+	tg_rules_free(s->rules);
+	free(s->rules_json);
+	s->rules = NULL;
+	s->rules_json = NULL;
+	if (tg_rules_parse(&s->rules, v, rules_problem, &rw))
+		return;
+	s->rules_json = cJSON_PrintUnformatted(v);
+}
+
+/* A `health:` section turns the check on unless it says enabled: false. */
+static void set_health(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+		       const char *path)
+{
+	struct tg_sync_config *s = base;
+
+	if (!cJSON_IsObject(v)) {
+		problem(w, path, "'%s' must be a mapping", "health");
+		return;
+	}
+	s->health = 1;
+	walk_table(w, opt->section, v, base, path);
+	if (s->health_attempts < 1 || s->health_max_probes < 1 || s->health_rate < 1)
+		problem(w, path, "'%s' needs attempts, max_probes and rate of at least 1",
+			"health");
+	if (s->health_timeout_ms < 1)
+		problem(w, path, "'%s' needs a timeout of at least 1ms", "health");
+	if (s->health_path && s->health_path[0] == '/')
+		problem(w, path, "'%s' path is relative to each listen path: drop the leading '/'",
+			"health");
+}
+
+static void set_on_failure(struct walk *w, const struct option *opt, const cJSON *v, void *base,
+			   const char *path)
+{
+	struct tg_sync_config *s = base;
+
+	(void)opt;
+	if (cJSON_IsString(v) && !strcmp(v->valuestring, "report"))
+		s->health_rollback = 0;
+	else if (cJSON_IsString(v) && !strcmp(v->valuestring, "rollback"))
+		s->health_rollback = 1;
+	else
+		problem(w, path, "'%s' must be 'report' or 'rollback'", "on_failure");
+}
+
 void tg_sync_config_defaults(struct tg_sync_config *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -713,6 +804,11 @@ void tg_sync_config_defaults(struct tg_sync_config *s)
 	s->webhook_rotation_overlap_ms = 10LL * 60 * 1000;
 	s->bb_statuses = 1;
 	s->bb_timeout_ms = 10000;
+	s->health_timeout_ms = 2000;
+	s->health_attempts = 3;
+	s->health_interval_ms = 500;
+	s->health_max_probes = 50;
+	s->health_rate = 20;
 }
 
 struct tg_config *tg_config_new(void)
@@ -1016,6 +1112,18 @@ static int same_trusted_keys(const void *a, const void *b)
 	return 1;
 }
 
+static int same_rules(const void *a, const void *b)
+{
+	return tg_str_eq(((const struct tg_sync_config *)a)->rules_json,
+			 ((const struct tg_sync_config *)b)->rules_json);
+}
+
+static int same_on_failure(const void *a, const void *b)
+{
+	return ((const struct tg_sync_config *)a)->health_rollback ==
+	       ((const struct tg_sync_config *)b)->health_rollback;
+}
+
 static int same_options(const struct option *table, const void *a, const void *b)
 {
 	for (const struct option *o = table; o->name; o++) {
@@ -1074,6 +1182,8 @@ static void sync_release(struct tg_sync_config *s)
 		rule_release(&s->oidc_rules[i]);
 	free(s->oidc_rules);
 	free(s->ref); /* set by the custom "ref" option */
+	tg_rules_free(s->rules);
+	free(s->rules_json);
 	for (size_t i = 0; i < s->n_trusted_keys; i++)
 		free(s->trusted_keys[i]);
 	free(s->trusted_keys);

@@ -432,6 +432,8 @@ static void object_release(struct tg_object *o)
 	free(o->api_ref_srcs);
 	src_release(&o->id_src);
 	src_release(&o->listen_path_src);
+	tg_pos_map_free(o->pos);
+	free(o->pos_base);
 }
 
 static struct tg_object *object_push(struct tg_desired *d, const struct docctx *c,
@@ -659,6 +661,7 @@ static void handle_doc(struct loader *ld, const char *file, struct tg_doc *doc, 
 	struct docctx c = { ld, file, doc, "" };
 	cJSON *root = doc->json, *body, *ad, *oas;
 	struct tg_buf path;
+	size_t n_before;
 
 	if (!root || cJSON_IsNull(root))
 		return; /* an empty YAML document, e.g. after a trailing '---' */
@@ -690,6 +693,7 @@ static void handle_doc(struct loader *ld, const char *file, struct tg_doc *doc, 
 	subst_walk(&c, body, &path);
 	tg_buf_release(&path);
 
+	n_before = ld->d->len;
 	if (fam == FAM_POLICY)
 		policy(&c, body);
 	else if (has(body, "openapi") || has(body, "x-tyk-api-gateway"))
@@ -703,6 +707,42 @@ static void handle_doc(struct loader *ld, const char *file, struct tg_doc *doc, 
 			"(openapi with x-tyk-api-gateway)");
 		cJSON_Delete(body);
 	}
+	/* Rules report at the offending field, after loading: the object
+	 * takes its document's positions over. */
+	if (ld->opts->keep_positions && ld->d->len > n_before) {
+		struct tg_object *o = &ld->d->objects[ld->d->len - 1];
+
+		o->pos = doc->pos;
+		doc->pos = NULL;
+		o->pos_base = tg_xstrdup(c.base);
+	}
+}
+
+void tg_object_locate(const struct tg_object *o, const char *field, int *line, int *column)
+{
+	char *tmp;
+	char *dot;
+
+	*line = o->line;
+	*column = o->column;
+	if (!o->pos || !field)
+		return;
+	tmp = o->pos_base && *o->pos_base ? tg_xasprintf("%s.%s", o->pos_base, field)
+					  : tg_xstrdup(field);
+	/* The nearest ancestor that has a position: a missing field is
+	 * reported where it should have been. */
+	for (;;) {
+		if (!tg_pos_lookup(o->pos, tmp, line, column))
+			break;
+		dot = strrchr(tmp, '.');
+		if (!dot) {
+			*line = o->line;
+			*column = o->column;
+			break;
+		}
+		*dot = '\0';
+	}
+	free(tmp);
 }
 
 static int has_suffix(const char *s, const char *suffix)

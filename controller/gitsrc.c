@@ -60,6 +60,10 @@ struct tg_git_source {
 	struct tg_commit_info commit;
 	char refused[41]; /* the head the last sync refused, or "" */
 	char port[8];     /* ssh port for known_hosts lookups */
+	/* tg_git_sync_at: the commit to check out instead of the ref's, and
+	 * the ref's commit the fetch found. */
+	const char *pin;
+	char fetched[41];
 };
 
 /* One network operation: deadline, auth attempts, failure reasons. */
@@ -1041,7 +1045,16 @@ static int sync_once(struct tg_git_source *src, struct op *op, int *changed, int
 	}
 	if ((rc = fetch_target(&id, repo, src, op, err)) < 0)
 		goto out;
-	if ((rc = git_commit_lookup(&commit, repo, &id)) < 0) {
+	git_oid_tostr(src->fetched, sizeof(src->fetched), &id);
+	/* A pinned commit must already be in the clone: it was fetched
+	 * when it was on the ref. */
+	if (src->pin &&
+	    (git_oid_fromstr(&id, src->pin) < 0 || git_commit_lookup(&commit, repo, &id) < 0)) {
+		rc = tg_err_set(err, TG_ENOTFOUND, "commit '%.40s' is not in the clone of '%s'",
+				src->pin, src->url_redacted);
+		goto out;
+	}
+	if (!commit && (rc = git_commit_lookup(&commit, repo, &id)) < 0) {
 		rc = fail_git(op, err, rc, "cannot read commit from");
 		goto out;
 	}
@@ -1084,6 +1097,20 @@ out:
 	git_repository_free(repo);
 	if (rc < 0 && fresh)
 		rm_rf(src->tmpdir);
+	return rc;
+}
+
+int tg_git_sync_at(struct tg_git_source *src, const char *sha, char head[41], int *changed,
+		   struct tg_err *err)
+{
+	int rc;
+
+	src->pin = sha && *sha ? sha : NULL;
+	src->fetched[0] = '\0';
+	rc = tg_git_sync(src, changed, err);
+	src->pin = NULL;
+	if (head)
+		memcpy(head, src->fetched, sizeof(src->fetched));
 	return rc;
 }
 

@@ -110,6 +110,11 @@ static cJSON *sync_status_json(const struct tg_daemon *d, const struct tg_dsync 
 	cJSON_AddNumberToObject(o, "passes", s->passes);
 	tg_json_add_str_or_null(o, "last_commit", s->applied_commit);
 	tg_json_add_str_or_null(o, "remote_head", s->remote_head);
+	/* A rollback holds pinned_commit; failed_commit is the commit it
+	 * replaced when that one failed its health check: not applied again
+	 * until a new commit arrives or a forced reconcile. */
+	tg_json_add_str_or_null(o, "pinned_commit", s->pinned_commit);
+	tg_json_add_str_or_null(o, "failed_commit", s->failed_commit);
 	tg_json_add_str_or_null(o, "last_outcome",
 				s->has_result ? tg_outcome_name(s->last_outcome) : NULL);
 	tg_json_add_str_or_null(o, "last_error", s->last_error);
@@ -500,17 +505,17 @@ static const char *const api_headers[] = { "Authorization", "Content-Type", "Use
 					   "X-Request-Id", NULL };
 
 /*
- * A reconcile for a sync this replica does not hold goes to the holder
+ * A reconcile or rollback for a sync this replica does not hold goes to the holder
  * (its address is on the Lease); the holder's answer is the answer.  The
  * caller authorized the request already; the holder checks it again (the
  * token travels with it).  Never forwards twice.
  */
-static int forward_reconcile(struct tg_daemon *d, const char *name, long long wait_ms,
-			     const struct tg_http_request *req, struct tg_buf *out)
+static int forward_pass(struct tg_daemon *d, const char *name, long long wait_ms,
+			const struct tg_http_request *req, struct tg_buf *out, unsigned action)
 {
 	struct tg_err err = { 0, "" };
 	struct tg_buf path = TG_BUF_INIT;
-	const char *args[] = { "wait", "timeout", "commit" };
+	const char *args[] = { "wait", "timeout", "commit", "force", "to" };
 	char addr[TG_LEASE_ADDR_MAX];
 	long status = 0;
 	int known;
@@ -529,7 +534,7 @@ static int forward_reconcile(struct tg_daemon *d, const char *name, long long wa
 	}
 	tg_buf_puts(&path, "/api/v1/syncs/");
 	put_escaped(&path, name);
-	tg_buf_puts(&path, "/reconcile");
+	tg_buf_puts(&path, action == TG_API_ROLLBACK ? "/rollback" : "/reconcile");
 	for (size_t i = 0, n = 0; i < TG_ARRAY_SIZE(args); i++) {
 		const char *v = req->query(req, args[i]);
 
@@ -559,23 +564,35 @@ static int forward_reconcile(struct tg_daemon *d, const char *name, long long wa
 	return (int)status;
 }
 
-static int http_reconcile(void *ctx, const char *name, long long wait_ms,
-			  const struct tg_http_request *req, struct tg_buf *out)
+static int query_true(const char *v)
 {
-	struct tg_daemon *d = ctx;
+	return v && (!strcmp(v, "true") || !strcmp(v, "1"));
+}
+
+/* reconcile and rollback: trigger a pass, wait for it when asked. */
+static int pass_request(struct tg_daemon *d, const char *name, long long wait_ms,
+			const struct tg_http_request *req, struct tg_buf *out, unsigned action)
+{
 	struct tg_dsync *s;
 	struct tg_actor actor;
 	struct tg_commit_query q, *query = NULL;
 	const char *commit = req->query(req, "commit");
+	const char *to = action == TG_API_ROLLBACK ? req->query(req, "to") : NULL;
+	int force = action == TG_API_RECONCILE && query_true(req->query(req, "force"));
 	unsigned long long ticket;
 	long long deadline = tg_now_ms() + wait_ms;
 	char *result = NULL;
 	enum tg_outcome outcome = TG_OUTCOME_SUCCESS;
 	int status;
 
-	status = authorize(d, req, name, TG_API_RECONCILE, &actor, out);
+	status = authorize(d, req, name, action, &actor, out);
 	if (status)
 		return status;
+	if (action == TG_API_ROLLBACK && (!to || !valid_commit(to))) {
+		tg_actor_release(&actor);
+		return error_json(out, 400, "%s",
+				  "rollback needs ?to= with 4 to 40 hexadecimal digits");
+	}
 	if (commit && (!valid_commit(commit) || wait_ms <= 0)) {
 		tg_actor_release(&actor);
 		return error_json(out, 400, "%s",
@@ -595,9 +612,16 @@ static int http_reconcile(void *ctx, const char *name, long long wait_ms,
 	if (d->elector && !tg_elector_holds_locked(d->elector, name)) {
 		pthread_mutex_unlock(&d->lock);
 		tg_actor_release(&actor);
-		return forward_reconcile(d, name, wait_ms, req, out);
+		return forward_pass(d, name, wait_ms, req, out, action);
 	}
 	ticket = ++s->trigger_seq;
+	if (to) {
+		snprintf(s->rollback_to, sizeof(s->rollback_to), "%s", to);
+		for (char *c = s->rollback_to; *c; c++)
+			if (*c >= 'A' && *c <= 'F')
+				*c = (char)(*c - 'A' + 'a');
+	}
+	s->force_pending |= force;
 	tg_sched_trigger(&s->sched, TG_TRIGGER_PIPELINE);
 	tg_dsync_add_actor(s, &actor);
 	if (commit) {
@@ -652,6 +676,39 @@ static int http_reconcile(void *ctx, const char *name, long long wait_ms,
 		cJSON_Delete(o);
 	}
 	return 202;
+}
+
+static int http_reconcile(void *ctx, const char *name, long long wait_ms,
+			  const struct tg_http_request *req, struct tg_buf *out)
+{
+	return pass_request(ctx, name, wait_ms, req, out, TG_API_RECONCILE);
+}
+
+static int http_rollback(void *ctx, const char *name, long long wait_ms,
+			 const struct tg_http_request *req, struct tg_buf *out)
+{
+	return pass_request(ctx, name, wait_ms, req, out, TG_API_ROLLBACK);
+}
+
+static int http_history(void *ctx, const char *name, struct tg_buf *out)
+{
+	struct tg_daemon *d = ctx;
+	const struct tg_dsync *s;
+	char *json = NULL;
+	int found;
+
+	pthread_mutex_lock(&d->lock);
+	s = tg_daemon_find_sync(d, name);
+	found = s != NULL;
+	if (s && s->history_json)
+		json = tg_xstrdup(s->history_json);
+	pthread_mutex_unlock(&d->lock);
+	if (!found)
+		return error_json(out, 404, "no sync named '%s'", name);
+	tg_buf_puts(out, json ? json : "{\"pin\":null,\"pin_head\":null,\"entries\":[]}");
+	tg_buf_puts(out, "\n");
+	free(json);
+	return 200;
 }
 
 static int http_suspend(void *ctx, const char *name, int suspend, const struct tg_http_request *req,
@@ -1104,6 +1161,8 @@ void tg_handlers_fill(struct tg_httpd_ops *ops, struct tg_daemon *d)
 	ops->syncs = http_syncs;
 	ops->reconcile = http_reconcile;
 	ops->suspend = http_suspend;
+	ops->history = http_history;
+	ops->rollback = http_rollback;
 	ops->bitbucket_hook = http_hook;
 	ops->hooks_enabled = http_hooks_enabled;
 	ops->requests_cut = http_requests_cut;

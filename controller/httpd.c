@@ -354,6 +354,8 @@ int tg_httpd_route(struct tg_route *out, const char *path)
 		{ NULL, "reconcile", TG_ROUTE_RECONCILE, 1 },
 		{ NULL, "suspend", TG_ROUTE_SUSPEND, 1 },
 		{ NULL, "resume", TG_ROUTE_RESUME, 1 },
+		{ NULL, "history", TG_ROUTE_HISTORY, 0 },
+		{ NULL, "rollback", TG_ROUTE_ROLLBACK, 1 },
 	};
 	const char *rest, *slash;
 	size_t len;
@@ -387,7 +389,7 @@ int tg_httpd_route(struct tg_route *out, const char *path)
 	for (size_t i = 0; i < TG_ARRAY_SIZE(fixed); i++)
 		if (fixed[i].action && !strcmp(slash + 1, fixed[i].action)) {
 			out->kind = fixed[i].kind;
-			out->post = 1;
+			out->post = fixed[i].post;
 			return 0;
 		}
 	out->name[0] = '\0';
@@ -405,7 +407,7 @@ int tg_httpd_role_serves(enum tg_httpd_role role, enum tg_route_kind kind)
 		 * the internet about the syncs. */
 		return kind == TG_ROUTE_HOOK || kind == TG_ROUTE_HEALTHZ ||
 		       kind == TG_ROUTE_RECONCILE || kind == TG_ROUTE_SUSPEND ||
-		       kind == TG_ROUTE_RESUME;
+		       kind == TG_ROUTE_RESUME || kind == TG_ROUTE_ROLLBACK;
 	default: return 1;
 	}
 }
@@ -468,6 +470,11 @@ static enum MHD_Result route(struct tg_httpd *h, struct MHD_Connection *c, const
 	case TG_ROUTE_SYNC:
 		status = h->ops.syncs(h->ops.ctx, r.kind == TG_ROUTE_SYNC ? r.name : NULL, &out);
 		return respond(c, status, content_type(1), &out);
+	case TG_ROUTE_HISTORY:
+		if (!h->ops.history)
+			return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+		status = h->ops.history(h->ops.ctx, r.name, &out);
+		return respond(c, status, content_type(1), &out);
 	default: break;
 	}
 	if (cross_site(c))
@@ -475,7 +482,7 @@ static enum MHD_Result route(struct tg_httpd *h, struct MHD_Connection *c, const
 			c, MHD_HTTP_FORBIDDEN,
 			"refusing a POST a browser could send from another site: "
 			"send no body or Content-Type: application/json, and no Origin");
-	if (r.kind == TG_ROUTE_RECONCILE) {
+	if (r.kind == TG_ROUTE_RECONCILE || r.kind == TG_ROUTE_ROLLBACK) {
 		long long wait = tg_httpd_wait_ms(
 			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait"),
 			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout"),
@@ -485,7 +492,11 @@ static enum MHD_Result route(struct tg_httpd *h, struct MHD_Connection *c, const
 			return respond_error(
 				c, MHD_HTTP_BAD_REQUEST,
 				"wait must be true or false and timeout a duration such as 30s");
-		status = h->ops.reconcile(h->ops.ctx, r.name, wait, &hr, &out);
+		if (r.kind == TG_ROUTE_ROLLBACK && !h->ops.rollback)
+			return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+		status = r.kind == TG_ROUTE_ROLLBACK
+				 ? h->ops.rollback(h->ops.ctx, r.name, wait, &hr, &out)
+				 : h->ops.reconcile(h->ops.ctx, r.name, wait, &hr, &out);
 	} else {
 		status = h->ops.suspend(h->ops.ctx, r.name, r.kind == TG_ROUTE_SUSPEND, &hr, &out);
 	}

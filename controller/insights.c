@@ -55,10 +55,12 @@ static void collect_problems(struct notes *ns, const struct tg_problems *p)
 	for (size_t i = 0; i < p->len; i++) {
 		const struct tg_problem *pr = &p->items[i];
 		int err = pr->severity == TG_SEV_ERROR;
+		/* As in the text form: a guardrail's finding names its rule. */
+		const char *label = pr->rule ? pr->rule : pr->field;
 
 		add_note(ns, pr->file, pr->line,
-			 tg_xasprintf("%s: %s%s%s", err ? "error" : "warning",
-				      pr->field ? pr->field : "", pr->field ? ": " : "", pr->msg),
+			 tg_xasprintf("%s: %s%s%s", err ? "error" : "warning", label ? label : "",
+				      label ? ": " : "", pr->msg),
 			 NULL, err ? "HIGH" : "LOW", err ? "BUG" : "CODE_SMELL", err);
 	}
 }

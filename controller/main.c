@@ -21,11 +21,13 @@
 #include "tg/daemon.h"
 #include "tg/desired.h"
 #include "tg/insights.h"
+#include "tg/history.h"
 #include "tg/log.h"
 #include "tg/notifier.h"
 #include "tg/problems.h"
 #include "tg/reconcile.h"
 #include "tg/report.h"
+#include "tg/rules.h"
 #include "tg/banned.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_CHANGES = 2, EXIT_USAGE = 2 };
@@ -42,6 +44,7 @@ struct cli {
 		const char *sha, *api, *url, *workspace, *project, *slug, *token_file, *email,
 			*proxy, *ca_file, *output, *id, *link;
 	} rep;
+	const char *rollback_to; /* rollback --to */
 };
 
 static const char usage_text[] =
@@ -56,15 +59,19 @@ static const char usage_text[] =
 	"  status           list every owned object with its commit and state\n"
 	"  report           validate (and diff) the commit being built and publish it as a\n"
 	"                   Bitbucket Code Insights report (exit code as validate/diff)\n"
+	"  history          the commits each sync applied, with outcome and health\n"
+	"  rollback --to SHA  apply an earlier commit and hold it until a new one arrives\n"
 	"  run              the controller: reconcile continuously, serve HTTP\n"
 	"  version          print the version\n"
 	"\n"
 	"options:\n"
-	"  -c, --config FILE       configuration file (YAML)\n"
+	"  -c, --config FILE       configuration file (YAML); validate takes the\n"
+	"                          rules and path of the sync it names from it\n"
 	"  -s, --sync NAME         only this sync\n"
 	"      --format text|json  output format\n"
 	"      --dry-run           plan only, change nothing\n"
-	"      --force             apply even past max_delete\n"
+	"      --force             apply even past max_delete and max_changes\n"
+	"      --to SHA            rollback: the commit to apply (or a prefix in the history)\n"
 	"      --dir DIR           use a local directory instead of git\n"
 	"  single-sync flags (override the file):\n"
 	"      --name NAME --repo URL --branch B | --tag T | --commit SHA --path P\n"
@@ -90,8 +97,10 @@ static int usage(FILE *f, int code)
 
 static int known_command(const char *command)
 {
-	static const char *const commands[] = { "validate", "diff",    "sync", "status",
-						"run",      "version", "help", "report" };
+	static const char *const commands[] = {
+		"validate", "diff", "sync",   "status",  "run",
+		"version",  "help", "report", "history", "rollback"
+	};
 
 	for (size_t i = 0; i < TG_ARRAY_SIZE(commands); i++)
 		if (!strcmp(command, commands[i]))
@@ -139,7 +148,8 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		O_KTOKEN,
 		O_KCA,
 		O_LID,
-		O_ADDR
+		O_ADDR,
+		O_TO
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -183,6 +193,7 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		{ "kube-ca-file", required_argument, NULL, O_KCA },
 		{ "lease-identity", required_argument, NULL, O_LID },
 		{ "advertise-url", required_argument, NULL, O_ADDR },
+		{ "to", required_argument, NULL, O_TO },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
@@ -230,6 +241,7 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		case O_KCA: cli->ov.kube_ca_file = optarg; break;
 		case O_LID: cli->ov.lease_identity = optarg; break;
 		case O_ADDR: cli->ov.advertise_url = optarg; break;
+		case O_TO: cli->rollback_to = optarg; break;
 		default: return usage(stderr, EXIT_FAIL);
 		}
 	}
@@ -246,6 +258,10 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		cli->validate_dir = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "tyk-gitops: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_FAIL;
+	}
+	if (!strcmp(cli->command, "rollback") && !cli->rollback_to) {
+		fprintf(stderr, "tyk-gitops: rollback needs --to SHA\n");
 		return EXIT_FAIL;
 	}
 	if (cli->format && !strcmp(cli->command, "report")) {
@@ -291,6 +307,48 @@ static int cmd_version(void)
 	return EXIT_OK;
 }
 
+/*
+ * validate --config FILE [--sync NAME]: the sync's rules, path, secrets
+ * directory and allow_empty come from the file (flags still win), so a
+ * pull request is checked against the rules the controller will apply.
+ * Only the file is read: no repository, gateway or secret is needed.
+ */
+static int validate_sync(struct tg_config **cfg, const struct tg_sync_config **sc,
+			 const struct cli *cli)
+{
+	struct tg_problems problems;
+	struct tg_err err = { 0, "" };
+	struct tg_buf text = TG_BUF_INIT;
+	int rc = 0;
+
+	*cfg = NULL;
+	*sc = NULL;
+	if (!cli->config_file)
+		return 0;
+	tg_problems_init(&problems);
+	if (tg_config_load(cfg, cli->config_file, &problems, &err)) {
+		tg_problems_format_text(&problems, &text);
+		fprintf(stderr, "tyk-gitops: %s\n%s", err.msg, tg_buf_cstr(&text));
+		rc = -1;
+	} else if (cli->ov.sync) {
+		*sc = tg_config_find_sync(*cfg, cli->ov.sync);
+		if (!*sc) {
+			fprintf(stderr, "tyk-gitops: no sync named '%s' in '%s'\n", cli->ov.sync,
+				cli->config_file);
+			rc = -1;
+		}
+	} else if ((*cfg)->n_syncs == 1) {
+		*sc = &(*cfg)->syncs[0];
+	} else {
+		fprintf(stderr, "tyk-gitops: '%s' has %zu syncs: name one with --sync\n",
+			cli->config_file, (*cfg)->n_syncs);
+		rc = -1;
+	}
+	tg_buf_release(&text);
+	tg_problems_release(&problems);
+	return rc;
+}
+
 static int cmd_validate(const struct cli *cli)
 {
 	struct tg_problems problems;
@@ -298,20 +356,38 @@ static int cmd_validate(const struct cli *cli)
 	struct tg_desired *d = NULL;
 	struct tg_err err = { 0, "" };
 	struct tg_buf out = TG_BUF_INIT;
+	struct tg_config *cfg = NULL;
+	const struct tg_sync_config *sc = NULL;
 	int json = cli->format && !strcmp(cli->format, "json");
 	int rc;
 
+	if (validate_sync(&cfg, &sc, cli)) {
+		tg_config_free(cfg);
+		return EXIT_FAIL;
+	}
 	tg_problems_init(&problems);
 	opts.root = cli->validate_dir ? cli->validate_dir : ".";
 	opts.secrets_dir = cli->ov.secrets_dir;
 	opts.allow_empty = cli->ov.allow_empty;
+	if (sc) {
+		opts.path = cli->ov.path ? cli->ov.path : sc->path;
+		if (!opts.secrets_dir)
+			opts.secrets_dir = sc->secrets_dir;
+		opts.allow_empty |= sc->allow_empty;
+		opts.keep_positions = sc->rules != NULL;
+	} else {
+		opts.path = cli->ov.path;
+	}
 	rc = tg_desired_load(&d, &problems, &opts, &err);
 	if (rc) {
 		fprintf(stderr, "tyk-gitops: %s\n", err.msg);
 		tg_problems_release(&problems);
+		tg_config_free(cfg);
 		return EXIT_FAIL;
 	}
 	tg_desired_check_refs(d, NULL, 0, &problems);
+	/* max_changes needs a plan against the gateway: diff checks it. */
+	tg_rules_check(sc ? sc->rules : NULL, d, &problems);
 	tg_problems_redact(&problems, (const char *const *)d->secrets, d->n_secrets);
 	tg_problems_sort(&problems);
 	if (json) {
@@ -330,6 +406,7 @@ static int cmd_validate(const struct cli *cli)
 	tg_buf_release(&out);
 	tg_desired_free(d);
 	tg_problems_release(&problems);
+	tg_config_free(cfg);
 	return rc;
 }
 
@@ -338,6 +415,7 @@ static int cmd_pass(const struct cli *cli, struct tg_config *cfg)
 {
 	int json = cli->format && !strcmp(cli->format, "json");
 	int is_diff = !strcmp(cli->command, "diff");
+	int is_rollback = !strcmp(cli->command, "rollback");
 	cJSON *all = json ? cJSON_CreateArray() : NULL;
 	struct tg_audit *audit = NULL;
 	int worst = EXIT_OK, ran = 0;
@@ -364,6 +442,12 @@ static int cmd_pass(const struct cli *cli, struct tg_config *cfg)
 
 		if (cli->ov.sync && strcmp(cli->ov.sync, sc->name))
 			continue;
+		if (is_rollback && !cli->ov.sync && cfg->n_syncs > 1) {
+			fprintf(stderr,
+				"tyk-gitops: rollback needs --sync NAME when there are several syncs\n");
+			worst = EXIT_FAIL;
+			break;
+		}
 		ran++;
 		if (tg_syncer_new(&s, sc, cfg->cache_dir, &err)) {
 			fprintf(stderr, "tyk-gitops: sync '%s': %s\n", sc->name, err.msg);
@@ -374,7 +458,8 @@ static int cmd_pass(const struct cli *cli, struct tg_config *cfg)
 		/* A suspended sync neither applies nor prunes: it only plans. */
 		opts.dry_run = is_diff || cli->dry_run || sc->suspended;
 		opts.force = cli->force;
-		opts.trigger = "cli";
+		opts.trigger = is_rollback ? "rollback" : "cli";
+		opts.rollback_to = is_rollback ? cli->rollback_to : NULL;
 		opts.local_dir = cli->ov.local_dir;
 		ctx.sync = sc->name;
 		ctx.trigger = opts.trigger;
@@ -392,7 +477,7 @@ static int cmd_pass(const struct cli *cli, struct tg_config *cfg)
 		tg_reconcile_result_release(&res);
 		tg_syncer_free(s);
 	}
-	if (!ran) {
+	if (!ran && worst == EXIT_OK) {
 		fprintf(stderr, "tyk-gitops: no sync named '%s'\n", cli->ov.sync);
 		worst = EXIT_FAIL;
 	}
@@ -586,11 +671,15 @@ static int report_validate(struct tg_reconcile_result *res, const struct cli *cl
 		opts.path = NULL;
 	opts.secrets_dir = sc ? sc->secrets_dir : cli->ov.secrets_dir;
 	opts.allow_empty = sc ? sc->allow_empty : cli->ov.allow_empty;
+	opts.keep_positions = sc && sc->rules;
 	if (tg_desired_load(&res->desired, &res->problems, &opts, &err)) {
 		fprintf(stderr, "tyk-gitops: %s\n", err.msg);
 		return -1;
 	}
 	tg_desired_check_refs(res->desired, NULL, 0, &res->problems);
+	/* The sync's guardrails, as validate applies them (max_changes needs
+	 * a plan: with a gateway, the pass checks it). */
+	tg_rules_check(sc ? sc->rules : NULL, res->desired, &res->problems);
 	tg_problems_redact(&res->problems, (const char *const *)res->desired->secrets,
 			   res->desired->n_secrets);
 	res->outcome = res->problems.errors ? TG_OUTCOME_REFUSED : TG_OUTCOME_SUCCESS;
@@ -704,6 +793,72 @@ out:
 	return rc;
 }
 
+/* history: read from each sync's cache directory; no git or gateway. */
+static int cmd_history(const struct cli *cli, struct tg_config *cfg)
+{
+	int json = cli->format && !strcmp(cli->format, "json");
+	cJSON *all = json ? cJSON_CreateArray() : NULL;
+	int rc = EXIT_OK, ran = 0;
+
+	if (!json)
+		printf("%-10s %-24s %-12s %-8s %-8s %-9s %-8s %-10s %s\n", "SYNC", "TIME", "COMMIT",
+		       "KIND", "OUTCOME", "HEALTH", "TRIGGER", "FROM", "AUTHOR / SUMMARY");
+	for (size_t i = 0; i < cfg->n_syncs; i++) {
+		const struct tg_sync_config *sc = &cfg->syncs[i];
+		struct tg_history h;
+		struct tg_err err = { 0, "" };
+		char *path;
+
+		if (cli->ov.sync && strcmp(cli->ov.sync, sc->name))
+			continue;
+		ran++;
+		tg_history_init(&h);
+		path = tg_xasprintf("%s/%s/history.json", cfg->cache_dir, sc->name);
+		if (tg_history_load(&h, path, &err)) {
+			fprintf(stderr, "tyk-gitops: sync '%s': %s\n", sc->name, err.msg);
+			rc = EXIT_FAIL;
+		} else if (json) {
+			cJSON *o = tg_history_json(&h, TG_HISTORY_MAX);
+
+			cJSON_AddStringToObject(o, "sync", sc->name);
+			cJSON_AddItemToArray(all, o);
+		} else {
+			for (size_t k = h.len; k-- > 0;) {
+				const struct tg_history_entry *e = &h.items[k];
+				char when[TG_TIME_MAX];
+				char *who = tg_printable(e->author ? e->author : "");
+				char *what = tg_printable(e->summary ? e->summary : "");
+
+				tg_rfc3339(when, e->wall_ms, 0);
+				printf("%-10s %-24s %-12.12s %-8s %-8s %-9s %-8s %-10.10s %s: %s%s\n",
+				       sc->name, when, e->commit, e->kind, e->outcome, e->health,
+				       e->trigger ? e->trigger : "",
+				       e->from_commit[0] ? e->from_commit : "-", who, what,
+				       e->rolled_back ? " [rolled back]" : "");
+				free(who);
+				free(what);
+			}
+			if (h.pin[0])
+				printf("%-10s pinned at %.12s until the ref moves past %.12s\n",
+				       sc->name, h.pin, h.pin_head);
+		}
+		tg_history_release(&h);
+		free(path);
+	}
+	if (!ran) {
+		fprintf(stderr, "tyk-gitops: no sync named '%s'\n", cli->ov.sync);
+		rc = EXIT_FAIL;
+	}
+	if (json) {
+		char *text = cJSON_Print(all);
+
+		printf("%s\n", text);
+		free(text);
+		cJSON_Delete(all);
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
@@ -732,6 +887,8 @@ int main(int argc, char **argv)
 		rc = EXIT_FAIL;
 	else if (!strcmp(cli.command, "status"))
 		rc = cmd_status(&cli, cfg);
+	else if (!strcmp(cli.command, "history"))
+		rc = cmd_history(&cli, cfg);
 	else if (!strcmp(cli.command, "run"))
 		rc = tg_daemon_run(cfg, cli.config_file, &cli.ov) ? EXIT_FAIL : EXIT_OK;
 	else

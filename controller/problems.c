@@ -28,6 +28,7 @@ static void problem_release(struct tg_problem *pr)
 	free(pr->file);
 	free(pr->field);
 	free(pr->msg);
+	free(pr->rule);
 }
 
 void tg_problems_release(struct tg_problems *p)
@@ -42,17 +43,61 @@ void tg_problems_release(struct tg_problems *p)
 	tg_problems_init(p);
 }
 
+static void add_v(struct tg_problems *p, enum tg_severity sev, const char *file, int line,
+		  int column, const char *field, const char *rule, const char *fmt, va_list ap)
+	__attribute__((format(printf, 8, 0)));
+
 void tg_problems_add(struct tg_problems *p, enum tg_severity sev, const char *file, int line,
 		     int column, const char *field, const char *fmt, ...)
 {
-	struct tg_problem *pr;
 	va_list ap;
-	char *msg = NULL;
 
 	va_start(ap, fmt);
+	add_v(p, sev, file, line, column, field, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void tg_problems_add_rule(struct tg_problems *p, enum tg_severity sev, const char *file, int line,
+			  int column, const char *field, const char *rule, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_v(p, sev, file, line, column, field, rule, fmt, ap);
+	va_end(ap);
+}
+
+int tg_problems_rule_errors(const struct tg_problems *p, struct tg_buf *names)
+{
+	int any = 0;
+
+	for (size_t i = 0; i < p->len; i++) {
+		const struct tg_problem *pr = &p->items[i];
+		int seen = 0;
+
+		if (!pr->rule || pr->severity != TG_SEV_ERROR)
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = p->items[j].rule && p->items[j].severity == TG_SEV_ERROR &&
+			       !strcmp(p->items[j].rule, pr->rule);
+		if (!seen && names) {
+			if (any)
+				tg_buf_puts(names, ",");
+			tg_buf_puts(names, pr->rule);
+		}
+		any = 1;
+	}
+	return any;
+}
+
+static void add_v(struct tg_problems *p, enum tg_severity sev, const char *file, int line,
+		  int column, const char *field, const char *rule, const char *fmt, va_list ap)
+{
+	struct tg_problem *pr;
+	char *msg = NULL;
+
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
-	va_end(ap);
 	if (!msg)
 		msg = tg_xstrdup("out of memory formatting message");
 
@@ -67,6 +112,7 @@ void tg_problems_add(struct tg_problems *p, enum tg_severity sev, const char *fi
 	pr->column = column;
 	pr->field = field && *field ? tg_xstrdup(field) : NULL;
 	pr->msg = msg;
+	pr->rule = rule ? tg_xstrdup(rule) : NULL;
 	if (sev == TG_SEV_ERROR)
 		p->errors++;
 }
@@ -141,8 +187,8 @@ void tg_problems_format_text(const struct tg_problems *p, struct tg_buf *out)
 			tg_buf_puts(out, ": ");
 		}
 		tg_buf_printf(out, "%s: ", severity_name(pr->severity));
-		if (pr->field) {
-			tg_buf_put_printable(out, pr->field);
+		if (pr->rule || pr->field) {
+			tg_buf_put_printable(out, pr->rule ? pr->rule : pr->field);
 			tg_buf_puts(out, ": ");
 		}
 		tg_buf_put_printable(out, pr->msg);
@@ -188,6 +234,8 @@ void tg_problems_format_json_max(const struct tg_problems *p, struct tg_buf *out
 		cJSON_AddItemToObject(o, "column", cJSON_CreateNumber(pr->column));
 		cJSON_AddItemToObject(o, "field", nullable_string(pr->field));
 		cJSON_AddItemToObject(o, "message", cJSON_CreateString(pr->msg));
+		if (pr->rule)
+			cJSON_AddItemToObject(o, "rule", cJSON_CreateString(pr->rule));
 		cJSON_AddItemToArray(list, o);
 	}
 	text = cJSON_PrintUnformatted(root);

@@ -98,6 +98,26 @@ static void problems_text(FILE *err, const struct tg_reconcile_result *res)
 	tg_buf_release(&text);
 }
 
+/* Warnings of guardrail rules do not stop a pass, but must be seen. */
+static void rule_warnings(FILE *err, const struct tg_reconcile_result *res)
+{
+	struct tg_problems only;
+	struct tg_buf text = TG_BUF_INIT;
+
+	tg_problems_init(&only);
+	for (size_t i = 0; i < res->problems.len; i++) {
+		const struct tg_problem *pr = &res->problems.items[i];
+
+		if (pr->rule)
+			tg_problems_add_rule(&only, pr->severity, pr->file, pr->line, pr->column,
+					     pr->field, pr->rule, "%s", pr->msg);
+	}
+	tg_problems_format_text(&only, &text);
+	fputs(tg_buf_cstr(&text), err);
+	tg_buf_release(&text);
+	tg_problems_release(&only);
+}
+
 static void sync_error_line(FILE *err, const struct tg_report_ctx *ctx,
 			    const struct tg_reconcile_result *res)
 {
@@ -118,6 +138,7 @@ void tg_report_text(FILE *out, FILE *err, const struct tg_report_ctx *ctx,
 		sync_error_line(err, ctx, res);
 		return;
 	}
+	rule_warnings(err, res);
 	for (size_t i = 0; i < plan->len; i++)
 		if (plan->items[i].action != TG_ACTION_NONE || plan->items[i].drifted)
 			item_text(out, &plan->items[i]);
@@ -254,6 +275,16 @@ cJSON *tg_report_json(const struct tg_report_ctx *ctx, const struct tg_reconcile
 		}
 		cJSON_AddItemToArray(objs, object_json(res, i));
 	}
+	tg_json_add_str_or_null(o, "health", res->health);
+	tg_json_add_str_or_null(o, "health_detail", res->health_detail);
+	tg_json_add_str_or_null(o, "rolled_back_to", res->rolled_back_to);
+	tg_json_add_str_or_null(o, "rollback_from", res->rollback_from);
+	tg_json_add_str_or_null(o, "live_commit", res->live_commit);
+	cJSON_AddBoolToObject(o, "pinned", res->pinned);
+	if (res->health[0] && strcmp(res->health, "unchecked"))
+		cJSON_AddNumberToObject(o, "health_seconds", (double)res->health_ms / 1000.0);
+	if (res->rollback_ms > 0)
+		cJSON_AddNumberToObject(o, "rollback_seconds", (double)res->rollback_ms / 1000.0);
 	tg_problems_format_json_max(&res->problems, &problems, max);
 	cJSON_AddItemToObject(o, "problems", cJSON_CreateRaw(tg_buf_cstr(&problems)));
 	tg_buf_release(&problems);
@@ -329,6 +360,24 @@ void tg_report_metrics(struct tg_metrics *m, const struct tg_report_ctx *ctx,
 		      (res->outcome == TG_OUTCOME_SUCCESS || res->outcome == TG_OUTCOME_PARTIAL);
 
 	tg_metrics_add(m, TG_M_RECONCILES, l_result, 1);
+	for (size_t i = 0; i < res->problems.len; i++) {
+		const struct tg_problem *pr = &res->problems.items[i];
+		const char *l[] = { ctx->sync, pr->rule,
+				    pr->severity == TG_SEV_ERROR ? "error" : "warning" };
+
+		if (pr->rule)
+			tg_metrics_add(m, TG_M_RULES, l, 1);
+	}
+	if (res->health[0] && strcmp(res->health, "unchecked")) {
+		const char *l[] = { ctx->sync, res->health };
+
+		tg_metrics_add(m, TG_M_HEALTH, l, 1);
+	}
+	if (res->rollback) {
+		const char *l[] = { ctx->sync, res->rollback > 0 ? "ok" : "failed" };
+
+		tg_metrics_add(m, TG_M_ROLLBACKS, l, 1);
+	}
 	tg_metrics_observe(m, TG_M_RECONCILE_SECONDS, l_result, (double)res->duration_ms / 1000.0);
 	if (applied) {
 		const char *l[] = { ctx->sync, res->commit };

@@ -18,6 +18,7 @@
 #include "tg/bitbucket.h"
 #include "tg/catalog.h"
 #include "tg/elector.h"
+#include "tg/history.h"
 #include "tg/log.h"
 #include "tg/report.h"
 #include "tg/banned.h"
@@ -329,6 +330,17 @@ static int lease_guard(void *ctx)
 	return tg_elector_may_write(g->d->elector, g->sync);
 }
 
+/* The apply history for GET .../history, rendered on the worker (which
+ * owns the syncer) so that handlers only copy a string. */
+static char *history_text(struct tg_syncer *syncer)
+{
+	cJSON *h = tg_syncer_history_json(syncer, TG_HISTORY_MAX);
+	char *text = cJSON_PrintUnformatted(h);
+
+	cJSON_Delete(h);
+	return text;
+}
+
 static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 		     unsigned long long ticket, int plan_only, struct pass_actors *pa)
 {
@@ -338,7 +350,9 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	struct tg_err err = { 0, "" };
 	struct guard_ctx guard = { d, s->cfg->name };
 	struct query_answer *answers = NULL;
-	char prev_commit[41], live[41], *json, *actor = actor_text(pa);
+	char prev_commit[41], live[41], rollback_to[41], *json, *actor = actor_text(pa);
+	char *history = NULL, pin[41] = "", failed[41] = "";
+	int force;
 	size_t n_answers;
 	cJSON *o, *ids;
 	int ok, applied;
@@ -356,6 +370,11 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	}
 	pthread_mutex_lock(&d->lock);
 	memcpy(prev_commit, s->applied_commit, sizeof(prev_commit));
+	/* What the API asked of this pass. */
+	force = s->force_pending;
+	memcpy(rollback_to, s->rollback_to, sizeof(rollback_to));
+	s->force_pending = 0;
+	s->rollback_to[0] = '\0';
 	pthread_mutex_unlock(&d->lock);
 	ensure_syncer(d, s, &err);
 	if (!s->syncer) {
@@ -371,7 +390,13 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 			opts.may_write = lease_guard;
 			opts.may_write_ctx = &guard;
 		}
+		opts.force = force;
+		opts.rollback_to = rollback_to[0] ? rollback_to : NULL;
+		if (opts.rollback_to)
+			ctx.trigger = opts.trigger = "rollback";
 		tg_syncer_run(s->syncer, &opts, &res);
+		history = history_text(s->syncer);
+		tg_syncer_pin(s->syncer, pin, failed);
 	}
 	ok = res.outcome == TG_OUTCOME_SUCCESS || res.outcome == TG_OUTCOME_REFUSED;
 	applied = !plan_only && res.commit[0] &&
@@ -395,7 +420,11 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 
 	/* What is live after this pass, for the requests asking about a
 	 * commit: the relations need libgit2, so outside the lock. */
-	memcpy(live, applied ? res.commit : prev_commit, sizeof(live));
+	memcpy(live,
+	       res.live_commit[0] ? res.live_commit
+	       : applied          ? res.commit
+				  : prev_commit,
+	       sizeof(live));
 	pthread_mutex_lock(&d->lock);
 	n_answers = pending_queries(s, ticket, &answers);
 	pthread_mutex_unlock(&d->lock);
@@ -417,6 +446,14 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	snprintf(s->last_error, sizeof(s->last_error), "%s", res.error);
 	if (applied)
 		memcpy(s->applied_commit, res.commit, sizeof(s->applied_commit));
+	if (res.live_commit[0])
+		memcpy(s->applied_commit, res.live_commit, sizeof(s->applied_commit));
+	if (history) {
+		free(s->history_json);
+		s->history_json = history;
+		memcpy(s->pinned_commit, pin, sizeof(pin));
+		memcpy(s->failed_commit, failed, sizeof(failed));
+	}
 	s->last_run_wall_ms = ctx.started_wall_ms;
 	if (!plan_only && res.outcome == TG_OUTCOME_SUCCESS)
 		s->last_success_wall_ms = tg_wall_ms();
@@ -442,6 +479,7 @@ void tg_dsync_free(struct tg_dsync *s)
 	tg_syncer_free(s->syncer);
 	tg_config_free(s->own);
 	free(s->last_result_json);
+	free(s->history_json);
 	for (size_t i = 0; i < s->n_actors; i++)
 		tg_actor_release(&s->actors[i]);
 	/* s->queries live on their handlers' stacks. */

@@ -86,6 +86,22 @@ const char *tg_audit_path(const struct tg_audit *a);
 int tg_audit_append(struct tg_audit *a, const struct tg_audit_record *recs, size_t n,
 		    struct tg_err *err);
 
+/*
+ * A record about a whole commit rather than one object: "refused" (a
+ * guardrail rule refused it: rule names the rules), "health_failed",
+ * "rollback" (to commit, from from_commit) and the like.  It has no
+ * "phase", so replay never takes it for an operation.  Errors as
+ * tg_audit_append.
+ */
+struct tg_audit_event {
+	const char *event;
+	const char *sync, *commit, *author, *trigger, *actor;
+	const char *rule;        /* or NULL */
+	const char *from_commit; /* or NULL */
+	const char *error;       /* or NULL */
+};
+int tg_audit_append_event(struct tg_audit *a, const struct tg_audit_event *ev, struct tg_err *err);
+
 /* Open operations of one sync, oldest first, as a new array of pointers
  * (free it).  The operations stay valid until the next append. */
 const struct tg_audit_op **tg_audit_open_ops(const struct tg_audit *a, const char *sync, size_t *n);

@@ -30,6 +30,9 @@
 #define TG_M_LEASE_TRANSITIONS "tyk_gitops_lease_transitions_total"
 #define TG_M_KUBE "tyk_gitops_kube_requests_total"
 #define TG_M_FORWARDS "tyk_gitops_forwarded_requests_total"
+#define TG_M_RULES "tyk_gitops_rule_violations_total"
+#define TG_M_HEALTH "tyk_gitops_health_checks_total"
+#define TG_M_ROLLBACKS "tyk_gitops_rollbacks_total"
 
 /* Defines every family and sets the build info. */
 void tg_catalog_define(struct tg_metrics *m);

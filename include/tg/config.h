@@ -15,8 +15,15 @@
 #include "tg/problems.h"
 #include "tg/vocab.h"
 
+struct tg_rules; /* rules.h */
+
 /* What a Pipelines OIDC rule may allow on a sync (the API's POST routes). */
-enum { TG_API_RECONCILE = 1 << 0, TG_API_SUSPEND = 1 << 1, TG_API_RESUME = 1 << 2 };
+enum {
+	TG_API_RECONCILE = 1 << 0,
+	TG_API_SUSPEND = 1 << 1,
+	TG_API_RESUME = 1 << 2,
+	TG_API_ROLLBACK = 1 << 3
+};
 
 /*
  * One `oidc.rules` entry of a sync: a token whose claims match every field
@@ -107,6 +114,19 @@ struct tg_sync_config {
 	long long bb_timeout_ms; /* per request (10s) */
 	/* daemon (`run`) */
 	long long backoff_max_ms; /* cap of the retry backoff after failures; 0 = 5m */
+	/* guardrails (`rules:`, rules.h); NULL: none */
+	struct tg_rules *rules;
+	char *rules_json; /* the section as given, to compare on reload */
+	/* post-apply health check (`health:`) */
+	int health;                   /* the section is present and enabled */
+	char *health_url;             /* the gateway's data port; NULL: gateway.url */
+	char *health_path;            /* probed below each listen path; NULL: the listen path */
+	long long health_timeout_ms;  /* per probe (2s) */
+	long long health_attempts;    /* before an API counts as unhealthy (3) */
+	long long health_interval_ms; /* between attempts (500ms) */
+	long long health_max_probes;  /* APIs probed per pass at most (50) */
+	long long health_rate;        /* probes per second at most (20) */
+	int health_rollback;          /* on_failure: rollback (1) or report (0) */
 };
 
 struct tg_config {
@@ -202,7 +222,7 @@ void tg_sync_config_swap_access(struct tg_sync_config *a, struct tg_sync_config 
  * the running verifier and its cached keys when they do). */
 int tg_config_issuers_equal(const struct tg_config *a, const struct tg_config *b);
 
-/* Names of TG_API_* bits: "reconcile", "suspend", "resume". */
+/* Names of TG_API_* bits: "reconcile", "suspend", "resume", "rollback". */
 const char *tg_api_action_name(unsigned action);
 
 struct tg_sync_config *tg_config_find_sync(struct tg_config *cfg, const char *name);

@@ -104,6 +104,12 @@ struct tg_dsync {
 	char bb_commit[41];
 	const char *bb_state; /* static string */
 	int bb_began;
+	/* for the next pass, set by the API */
+	int force_pending;      /* ?force=true: lift a rollback pin, pass max_delete */
+	char rollback_to[41];   /* POST .../rollback?to=: apply this commit */
+	char *history_json;     /* the apply history, rendered by the worker */
+	char pinned_commit[41]; /* held by a rollback, "" when none */
+	char failed_commit[41]; /* failed its health check and was rolled back */
 };
 
 struct tg_daemon {

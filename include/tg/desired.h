@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "tg/common.h"
+#include "tg/posmap.h"
 #include "tg/problems.h"
 
 enum tg_kind { TG_KIND_API, TG_KIND_OAS_API, TG_KIND_POLICY };
@@ -44,6 +45,11 @@ struct tg_object {
 	struct tg_src id_src;
 	struct tg_src listen_path_src;
 	struct tg_src *api_ref_srcs; /* n_api_refs entries */
+	/* With tg_load_opts.keep_positions: where every field of the document
+	 * came from (pos_base: where the object sits in it, "" or "oas"...),
+	 * for tg_object_locate.  NULL otherwise. */
+	struct tg_pos_map *pos;
+	char *pos_base;
 };
 
 struct tg_desired {
@@ -73,6 +79,10 @@ struct tg_load_opts {
 	tg_getenv_fn getenv_fn;  /* NULL means getenv(3) */
 	void *getenv_ctx;
 	int allow_empty; /* an empty repository is not an error */
+	/* Objects keep their document's positions (tg_object.pos), for checks
+	 * made after loading (rules.h).  Costs memory in proportion to the
+	 * files: off unless a sync has rules. */
+	int keep_positions;
 };
 
 /*
@@ -124,6 +134,13 @@ int tg_desired_load_buffer(struct tg_desired **out, struct tg_problems *problems
 #define TG_DESIRED_MAX_ID_LEN 255
 #define TG_DESIRED_FILL_FACTOR 64
 #define TG_DESIRED_FILL_FLOOR ((size_t)16 * 1024 * 1024)
+
+/*
+ * Line and column of field (a dotted path in the object's body, "" for the
+ * object itself) or of its nearest ancestor with a position; the object's
+ * start when it kept no positions.
+ */
+void tg_object_locate(const struct tg_object *o, const char *field, int *line, int *column);
 
 const struct tg_object *tg_desired_find(const struct tg_desired *d, enum tg_kind kind,
 					const char *id);

@@ -83,6 +83,16 @@ int tg_git_remote_head(struct tg_git_source *src, char sha[41], struct tg_err *e
 int tg_git_sync(struct tg_git_source *src, int *changed, struct tg_err *err);
 
 /*
+ * tg_git_sync, checking out sha (a full commit id) instead of the ref's
+ * commit: the fetch still runs and head (when not NULL) gets the commit
+ * the ref points to ("" when the fetch failed).  sha must be in the clone
+ * already (TG_ENOTFOUND otherwise) and passes the same signature and size
+ * checks.  sha NULL or "": exactly tg_git_sync.  For rollbacks.
+ */
+int tg_git_sync_at(struct tg_git_source *src, const char *sha, char head[41], int *changed,
+		   struct tg_err *err);
+
+/*
  * Path of the current work tree, or NULL before the first successful sync.
  * The path changes with every checkout; a returned path (and the tree under
  * it) stays valid until the next successful tg_git_sync or

@@ -63,6 +63,12 @@ struct tg_httpd_ops {
 			 const struct tg_http_request *req, struct tg_buf *out);
 	int (*suspend)(void *ctx, const char *name, int suspend, const struct tg_http_request *req,
 		       struct tg_buf *out); /* JSON */
+	/* GET /api/v1/syncs/{name}/history, JSON. */
+	int (*history)(void *ctx, const char *name, struct tg_buf *out);
+	/* POST /api/v1/syncs/{name}/rollback?to=SHA, JSON; waits like
+	 * reconcile.  Decides who may. */
+	int (*rollback)(void *ctx, const char *name, long long wait_ms,
+			const struct tg_http_request *req, struct tg_buf *out);
 	/* POST /hooks/bitbucket, JSON.  NULL answers 404. */
 	int (*bitbucket_hook)(void *ctx, const struct tg_http_request *req, struct tg_buf *out);
 	/* Whether webhooks are configured at all; when it says no (or is
@@ -94,7 +100,9 @@ enum tg_route_kind {
 	TG_ROUTE_SYNC,  /* /api/v1/syncs/{name} */
 	TG_ROUTE_RECONCILE,
 	TG_ROUTE_SUSPEND,
-	TG_ROUTE_RESUME /* /api/v1/syncs/{name}/... */
+	TG_ROUTE_RESUME, /* /api/v1/syncs/{name}/... */
+	TG_ROUTE_HISTORY,
+	TG_ROUTE_ROLLBACK
 };
 struct tg_route {
 	enum tg_route_kind kind;

@@ -19,6 +19,7 @@ struct tg_problem {
 	int column;  /* 1-based, 0 when unknown */
 	char *field; /* JSON path such as "info.id", or NULL */
 	char *msg;   /* lowercase, failure first */
+	char *rule;  /* the guardrail rule that found it (rules.h), or NULL */
 };
 
 struct tg_problems {
@@ -32,6 +33,15 @@ void tg_problems_release(struct tg_problems *p);
 void tg_problems_add(struct tg_problems *p, enum tg_severity sev, const char *file, int line,
 		     int column, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
+/* A problem found by a guardrail rule: the text form names the rule
+ * where other problems name their field ("file:line:column: error: rule:
+ * reason"); the JSON form carries both. */
+void tg_problems_add_rule(struct tg_problems *p, enum tg_severity sev, const char *file, int line,
+			  int column, const char *field, const char *rule, const char *fmt, ...)
+	__attribute__((format(printf, 8, 9)));
+/* Whether any error (not warning) came from a rule; fills names (when not
+ * NULL) with the rules' names, comma-separated, each once. */
+int tg_problems_rule_errors(const struct tg_problems *p, struct tg_buf *names);
 /* Replaces every filled-in secret value in messages and fields by "***":
  * a reference check may quote a value that came from ${VAR}. */
 void tg_problems_redact(struct tg_problems *p, const char *const *secrets, size_t n);

@@ -31,6 +31,10 @@ struct tg_reconcile_opts {
 	 */
 	int (*may_write)(void *ctx);
 	void *may_write_ctx;
+	/* Apply this earlier commit (a full SHA, or a prefix of one in the
+	 * history) instead of the ref's, and pin it (history.h): `rollback
+	 * --to`.  NULL: the ref's commit, or the pin a rollback left. */
+	const char *rollback_to;
 };
 
 enum tg_outcome {
@@ -67,6 +71,22 @@ struct tg_reconcile_result {
 	size_t created, updated, deleted, unchanged, conflicts, failed, drifted, warned;
 	long long duration_ms;
 	unsigned long gateway_requests;
+	/* Post-apply health check (health.h): "healthy", "unhealthy",
+	 * "unchecked" (no `health:`), or "" (nothing applied). */
+	char health[16];
+	char *health_detail; /* unhealthy APIs, one line, or NULL */
+	size_t probed, unhealthy;
+	long long health_ms; /* time the probes took */
+	/* Rollback: this pass's commit failed its health check and the last
+	 * healthy commit was applied again (rolled_back_to), or a `rollback
+	 * --to` applied an earlier commit (rollback_from: the one it
+	 * replaced). */
+	char rolled_back_to[41];
+	char rollback_from[41];
+	int pinned;            /* the pass ran on a pinned commit, not the ref's */
+	int rollback;          /* a rollback was made: 1 it worked, -1 it failed, 0 none */
+	char live_commit[41];  /* the commit live after the pass, "" when unknown */
+	long long rollback_ms; /* from the bad commit's apply to the rollback's end */
 };
 
 struct tg_syncer;
@@ -105,6 +125,17 @@ void tg_syncer_set_commit_observer(struct tg_syncer *s, tg_commit_observe_fn fn,
 void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		   struct tg_reconcile_result *res);
 void tg_reconcile_result_release(struct tg_reconcile_result *res);
+
+/* The sync's apply history as JSON (tg_history_json, newest max
+ * entries), read from its cache directory.  Caller frees. */
+cJSON *tg_syncer_history_json(struct tg_syncer *s, size_t max);
+
+/*
+ * The rollback pin as of the last pass (history.h): pin gets the pinned
+ * commit ("" when none) and failed the commit it replaced when that one
+ * failed its health check ("" otherwise).  For the status API.
+ */
+void tg_syncer_pin(struct tg_syncer *s, char pin[41], char failed[41]);
 
 /* Gateway access for `status`: lists owned objects.  Returns the lists. */
 int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct tg_err *err);

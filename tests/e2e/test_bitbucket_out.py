@@ -449,3 +449,28 @@ def test_report_cuts_annotations_at_bitbucket_limit_and_says_so(tmp_path, peers)
     assert [len(r["body"]) for r in posts] == [100] * 10
     assert len(peer.reports[(SHA, "tyk-gitops-report")]["annotations"]) == 1000
     assert "Showing 1000 of 1005 annotations" in peer.requests[1]["body"]["details"]
+
+
+def test_report_annotates_guardrail_violations_with_their_rule(gateway, repo, upstream,
+                                                               tmp_path, peers):
+    # The sync's rules (issue 14) apply to the pull request as to an apply:
+    # a keyless API breaks auth_required, which the report names at its line.
+    peer = BitbucketApi("cloud")
+    peers.append(peer)
+    repo.write("apis/open.json", keyless_api("rp-open", "/rp-open/", upstream.url))
+    repo.commit("keyless")
+    cfg = tmp_path / "tyk-gitops.yaml"
+    cfg.write_text(json.dumps({
+        "cache_dir": str(tmp_path / "cache"),
+        "syncs": [{"name": "prod", "repo": {"url": repo.url, "ref": {"branch": "main"}},
+                   "gateway": {"url": gateway.url, "secret_file": gateway.secret_file},
+                   "rules": {"auth_required": True},
+                   "bitbucket": cloud(peer, tmp_path)}]}))
+    p = report("--config", str(cfg), "--dir", repo.work, "--sha", SHA)
+    assert p.returncode == 1, p.stdout + p.stderr
+    ann = peer.reports[(SHA, "tyk-gitops-prod")]["annotations"]
+    rule = [a for a in ann if a["severity"] == "HIGH"]
+    assert len(rule) == 1, ann
+    assert rule[0]["path"] == "apis/open.json" and rule[0]["line"] > 1
+    assert rule[0]["summary"].startswith("error: auth_required: api 'rp-open' is keyless"), rule
+    assert gateway.request("/rp-open/x")[0] != 200  # a report applies nothing

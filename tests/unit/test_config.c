@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "tg/buf.h"
+#include "tg/rules.h"
 #include "tg/config.h"
 
 static char *write_temp(const char *text)
@@ -351,6 +352,83 @@ static void test_config__webhook_and_rules_change_in_place_on_reload(void **stat
 	tg_config_free(b);
 }
 
+static void test_config__reads_rules_and_health(void **state)
+{
+	struct tg_config *cfg = NULL;
+	struct tg_problems p;
+	const struct tg_sync_config *s;
+
+	(void)state;
+	assert_int_equal(
+		load(&cfg,
+		     "syncs:\n"
+		     "  - name: a\n"
+		     "    rules:\n"
+		     "      auth_required: {level: warn, except: ['apis/public/*']}\n"
+		     "      max_changes: {max: 7}\n"
+		     "    health: {url: 'http://gw:8080', path: ping, timeout: 3s, attempts: 5,\n"
+		     "             on_failure: rollback}\n"
+		     "  - name: b\n",
+		     &p),
+		0);
+	s = &cfg->syncs[0];
+	assert_non_null(s->rules);
+	assert_int_equal(s->rules->set[TG_RULE_AUTH_REQUIRED].enabled, 1);
+	assert_int_equal(s->rules->set[TG_RULE_AUTH_REQUIRED].severity, TG_SEV_WARNING);
+	assert_string_equal(s->rules->set[TG_RULE_AUTH_REQUIRED].except[0], "apis/public/*");
+	assert_int_equal(s->rules->max_changes, 7);
+	assert_int_equal(s->health, 1);
+	assert_string_equal(s->health_url, "http://gw:8080");
+	assert_string_equal(s->health_path, "ping");
+	assert_int_equal(s->health_timeout_ms, 3000);
+	assert_int_equal(s->health_attempts, 5);
+	assert_int_equal(s->health_rate, 20); /* default */
+	assert_int_equal(s->health_rollback, 1);
+	/* No sections: no rules, no health check. */
+	assert_null(cfg->syncs[1].rules);
+	assert_int_equal(cfg->syncs[1].health, 0);
+	assert_int_equal(cfg->syncs[1].health_rollback, 0);
+	/* A change of rules or health is a change of the sync. */
+	assert_int_equal(tg_sync_config_equal(&cfg->syncs[0], &cfg->syncs[1]), 0);
+	tg_config_free(cfg);
+	tg_problems_release(&p);
+}
+
+static void test_config__rule_and_health_mistakes_name_key_and_line(void **state)
+{
+	struct tg_config *cfg = NULL;
+	struct tg_problems p;
+	struct tg_buf text = TG_BUF_INIT;
+
+	(void)state;
+	assert_int_equal(load(&cfg,
+			      "syncs:\n"
+			      "  - name: a\n"
+			      "    rules:\n"
+			      "      auth_required: {level: fatal}\n"
+			      "      upstream_allow: {hosts: [300.0.0.0/8]}\n"
+			      "    health: {on_failure: retry, path: /ping}\n",
+			      &p),
+			 TG_EINVALID);
+	tg_problems_format_text(&p, &text);
+	assert_non_null(strstr(tg_buf_cstr(&text),
+			       ":4:23: error: syncs.0.rules.auth_required.level: 'level' must be "
+			       "'error' or 'warn'\n"));
+	assert_non_null(strstr(tg_buf_cstr(&text),
+			       ":5:24: error: syncs.0.rules.upstream_allow.hosts: '300.0.0.0/8' is "
+			       "neither a host glob nor a CIDR range\n"));
+	assert_non_null(
+		strstr(tg_buf_cstr(&text),
+		       ":6:14: error: syncs.0.health.on_failure: 'on_failure' must be 'report' or "
+		       "'rollback'\n"));
+	assert_non_null(
+		strstr(tg_buf_cstr(&text),
+		       ":6:5: error: syncs.0.health: 'health' path is relative to each listen "
+		       "path: drop the leading '/'\n"));
+	tg_buf_release(&text);
+	tg_problems_release(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +441,8 @@ int main(void)
 		cmocka_unit_test(test_config__webhook_and_oidc_mistakes_are_errors_with_lines),
 		cmocka_unit_test(test_config__webhook_and_rules_change_in_place_on_reload),
 		cmocka_unit_test(test_config__bitbucket_statuses_settings_and_mistakes),
+		cmocka_unit_test(test_config__reads_rules_and_health),
+		cmocka_unit_test(test_config__rule_and_health_mistakes_name_key_and_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,6 +92,8 @@ static void test_httpd__routes(void **state)
 		{ "/api/v1/syncs/prod/reconcile", 1, TG_ROUTE_RECONCILE, 1, "prod" },
 		{ "/api/v1/syncs/prod/suspend", 1, TG_ROUTE_SUSPEND, 1, "prod" },
 		{ "/api/v1/syncs/prod/resume", 1, TG_ROUTE_RESUME, 1, "prod" },
+		{ "/api/v1/syncs/prod/history", 1, TG_ROUTE_HISTORY, 0, "prod" },
+		{ "/api/v1/syncs/prod/rollback", 1, TG_ROUTE_ROLLBACK, 1, "prod" },
 		{ "/api/v1/syncs/prod/other", 0, TG_ROUTE_METRICS, 0, "" },
 		{ "/api/v1/syncs/prod/reconcile/x", 0, TG_ROUTE_METRICS, 0, "" },
 		{ "/api/v1/syncs//reconcile", 0, TG_ROUTE_METRICS, 0, "" },
