@@ -131,7 +131,14 @@ def strict_daemon(gateway, repo, upstream, tmp_path, daemons):
     return d
 
 
-def held_for(port, first, dribble=b"", every=0.5, give_up=20):
+# How long a connection may be held past the 2 s request timeout before the
+# test calls it unbounded: generous, because a loaded machine (sanitizers,
+# other builds) delays the cut and the close; without the deadline the server
+# held it until the client gave up (30 s).
+HELD_MAX = 10.0
+
+
+def held_for(port, first, dribble=b"", every=0.5, give_up=30):
     """Sends first, then dribbles one byte every `every` seconds (never idle
     for long, so an idle timeout never fires) until the server closes; returns
     how long the server kept the connection."""
@@ -174,20 +181,20 @@ def test_a_slowly_dribbled_request_head_is_cut_at_the_request_timeout(strict_dae
     before = cut_count(strict_daemon)
     held = held_for(strict_daemon.port, b"GET /api/v1/syncs HTTP/1.1\r\nHost: 127.0.0.1\r\n",
                     dribble=b"X-Slow: aaaaaaaaaaaaaaaaaaaa\r\n")
-    assert 1.5 < held < 4.0, "connection held %.1f s with a 2 s request timeout" % held
+    assert 1.5 < held < HELD_MAX, "connection held %.1f s with a 2 s request timeout" % held
     assert cut_count(strict_daemon) >= before + 1
 
 
 def test_a_garbage_request_line_is_cut_at_the_request_timeout(strict_daemon):
     held = held_for(strict_daemon.port, bytes(range(1, 200)), dribble=b"\x01\x02\x03")
-    assert held < 4.0, "garbage request line held the connection %.1f s" % held
+    assert held < HELD_MAX, "garbage request line held the connection %.1f s" % held
 
 
 def test_a_slow_body_is_cut_and_a_prompt_request_is_not(strict_daemon):
     head = (b"POST /api/v1/syncs/test/reconcile HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
     held = held_for(strict_daemon.port, head, dribble=b" ")
-    assert held < 4.0, "a slow body held the connection %.1f s" % held
+    assert held < HELD_MAX, "a slow body held the connection %.1f s" % held
     # A request that arrives in time is answered, however long the answer
     # takes: ?wait holds the connection past the request timeout.
     t0 = time.monotonic()
@@ -199,7 +206,7 @@ def test_a_slow_body_is_cut_and_a_prompt_request_is_not(strict_daemon):
 
 def test_an_idle_keep_alive_connection_is_closed_after_the_request_timeout(strict_daemon):
     req = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-    s = socket.create_connection(("127.0.0.1", strict_daemon.port), timeout=10)
+    s = socket.create_connection(("127.0.0.1", strict_daemon.port), timeout=HELD_MAX + 5)
     try:
         s.sendall(req)
         first = s.recv(65536)
@@ -211,6 +218,6 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_request_timeout(stric
         t0 = time.monotonic()
         rest = s.recv(65536)  # nothing sent: the server closes at the deadline
         assert rest == b""
-        assert time.monotonic() - t0 < 4.0
+        assert time.monotonic() - t0 < HELD_MAX
     finally:
         s.close()
