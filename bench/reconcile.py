@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 
 from peers import Gateway, Redis, Upstream  # noqa: E402
 
-BIN = os.path.join(ROOT, "build", "tyk-gitops")
+# TG_BIN: another build (e.g. the one before a change) measured the same way.
+BIN = os.environ.get("TG_BIN") or os.path.join(ROOT, "build", "tyk-gitops")
 
 
 def build_baseline(work):

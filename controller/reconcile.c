@@ -25,6 +25,7 @@
 #include "tg/marker.h"
 #include "tg/safety.h"
 #include "tg/tykobj.h"
+#include "tg/verified.h"
 #include "tg/banned.h"
 
 struct tg_syncer {
@@ -36,6 +37,7 @@ struct tg_syncer {
 	unsigned long audit_seq;
 	tg_git_observe_fn git_observe;
 	void *git_observe_ctx;
+	struct tg_verified *verified; /* list elements known in sync, across passes */
 };
 
 const char *tg_outcome_name(enum tg_outcome o)
@@ -55,6 +57,7 @@ int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, cons
 
 	s->cfg = cfg;
 	s->cache_dir = tg_xasprintf("%s/%s", cache_dir, cfg->name);
+	s->verified = tg_verified_new(cfg->name, NULL);
 	gopts.url = cfg->gateway_url;
 	gopts.secret_file = cfg->gateway_secret_file;
 	gopts.ca_file = cfg->gateway_ca_file;
@@ -88,6 +91,14 @@ int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, cons
 		rc = tg_git_source_new(&s->git, &git, err);
 		if (rc)
 			goto fail;
+		/* The CLI's passes share what they verified through this file. */
+		tg_verified_free(s->verified);
+		{
+			char *path = tg_xasprintf("%s/verified", s->cache_dir);
+
+			s->verified = tg_verified_new(cfg->name, path);
+			free(path);
+		}
 	}
 	*out = s;
 	return 0;
@@ -102,6 +113,7 @@ void tg_syncer_free(struct tg_syncer *s)
 		return;
 	tg_git_source_free(s->git);
 	tg_gateway_free(s->gw);
+	tg_verified_free(s->verified);
 	free(s->cache_dir);
 	free(s);
 }
@@ -147,6 +159,49 @@ int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct
 			out[k] = NULL;
 		}
 	return rc;
+}
+
+/*
+ * The lists, read through the verified cache: elements whose bytes and
+ * desired object are as they were when found in sync come back as stubs,
+ * unparsed.  A reply the scanner refuses is parsed whole, which reports
+ * what is wrong with it.
+ */
+static int list_actual_verified(struct tg_syncer *s, struct tg_verified_pass *vp,
+				cJSON *out[TG_KIND_COUNT], struct tg_err *err)
+{
+	int rc = 0;
+
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		out[k] = NULL;
+	for (int k = 0; k < TG_KIND_COUNT && !rc; k++) {
+		char *body = NULL;
+		size_t len = 0;
+
+		rc = tg_gateway_list_raw(s->gw, (enum tg_kind)k, &body, &len, err);
+		if (!rc && tg_verified_list(vp, (enum tg_kind)k, body, len, &out[k]))
+			rc = tg_gateway_parse_list((enum tg_kind)k, body, len, &out[k], err);
+		free(body);
+	}
+	if (rc)
+		for (int k = 0; k < TG_KIND_COUNT; k++) {
+			cJSON_Delete(out[k]);
+			out[k] = NULL;
+		}
+	return rc;
+}
+
+/* Open audit operations are settled from whole objects: no stubs then. */
+static int has_open_ops(struct tg_syncer *s)
+{
+	const struct tg_audit_op **ops;
+	size_t n = 0;
+
+	if (!s->audit)
+		return 0;
+	ops = tg_audit_open_ops(s->audit, s->cfg->name, &n);
+	free(ops);
+	return n > 0;
 }
 
 /* --- apply --- */
@@ -827,6 +882,8 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	struct pass p = { 0 };
 	cJSON *actual[TG_KIND_COUNT] = { NULL, NULL, NULL };
 	struct tg_idset gateway_apis = { 0 };
+	struct tg_verified_pass *vp = NULL;
+	char(*hashes)[65] = NULL;
 	char *root = NULL;
 	long long start = tg_now_ms(), max_delete;
 	unsigned long requests0 = tg_gateway_request_count(s->gw);
@@ -845,7 +902,14 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		goto out;
 	}
 	fill_policy_ids(d);
-	if (tg_syncer_list_actual(s, actual, &err)) {
+	hashes = tg_xcalloc(d->len ? d->len : 1, sizeof(*hashes));
+	for (size_t i = 0; i < d->len; i++)
+		tg_diff_hash(hashes[i], d->objects[i].kind, d->objects[i].body);
+	if (!has_open_ops(s)) {
+		tg_verified_load(s->verified);
+		vp = tg_verified_pass_new(s->verified, d, (const char(*)[65])hashes);
+	}
+	if (vp ? list_actual_verified(s, vp, actual, &err) : tg_syncer_list_actual(s, actual, &err)) {
 		result_error(res, TG_OUTCOME_ERROR, err.msg);
 		goto out;
 	}
@@ -868,7 +932,24 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	popts.drift = s->cfg->drift_policy;
 	popts.secrets.values = (const char *const *)d->secrets;
 	popts.secrets.len = d->n_secrets;
+	popts.desired_hashes = (const char(*)[65])hashes;
+	if (vp) {
+		popts.in_sync = tg_verified_in_sync;
+		popts.in_sync_ctx = vp;
+	}
 	tg_plan_build(&res->plan, d, actual, &popts);
+	if (vp) {
+		size_t stubs, parsed;
+
+		tg_verified_record(vp, &res->plan, (const char *const *)d->secrets, d->n_secrets);
+		tg_verified_pass_counts(vp, &stubs, &parsed);
+		tg_log_debug("sync '%s': %zu list elements known in sync, %zu parsed",
+			     s->cfg->name, stubs, parsed);
+		if (tg_verified_save(s->verified, &err))
+			tg_log_kv(TG_LOG_WARN, "cannot save the verified-objects cache", "sync",
+				  s->cfg->name, "error", err.msg, NULL);
+		err.msg[0] = '\0';
+	}
 	max_delete = tg_safety_max_deletes(s->cfg->max_delete, res->plan.owned);
 	if ((long long)res->plan.counts[TG_ACTION_DELETE] > max_delete && !opts->force) {
 		char msg[TG_ERR_MSG_MAX];
@@ -900,6 +981,8 @@ out:
 	res->duration_ms = tg_now_ms() - start;
 	res->gateway_requests = tg_gateway_request_count(s->gw) - requests0;
 	tg_idset_release(&gateway_apis);
+	tg_verified_pass_free(vp);
+	free(hashes);
 	for (int k = 0; k < TG_KIND_COUNT; k++)
 		res->actual[k] = actual[k];
 	res->desired = d;
