@@ -38,6 +38,12 @@ struct tg_syncer {
 	tg_git_observe_fn git_observe;
 	void *git_observe_ctx;
 	struct tg_verified *verified; /* list elements known in sync, across passes */
+	/* The desired state of the last commit loaded, with its objects'
+	 * hashes, while the next pass finds the same commit (see
+	 * desired_reuse). */
+	struct tg_desired *kept;
+	char (*kept_hashes)[65];
+	char kept_commit[41];
 };
 
 const char *tg_outcome_name(enum tg_outcome o)
@@ -114,6 +120,8 @@ void tg_syncer_free(struct tg_syncer *s)
 	tg_git_source_free(s->git);
 	tg_gateway_free(s->gw);
 	tg_verified_free(s->verified);
+	tg_desired_free(s->kept);
+	free(s->kept_hashes);
 	free(s->cache_dir);
 	free(s);
 }
@@ -189,6 +197,41 @@ static int list_actual_verified(struct tg_syncer *s, struct tg_verified_pass *vp
 			out[k] = NULL;
 		}
 	return rc;
+}
+
+/*
+ * An unchanged commit is not read, parsed or hashed again: a load depends
+ * only on the commit's files (the path is the sync's), unless a value held
+ * "${" (then the environment and secret files count too) or it reported
+ * problems (those go into every pass's result).  A local directory is
+ * always read.
+ */
+static struct tg_desired *desired_reuse(struct tg_syncer *s, const struct tg_reconcile_result *res,
+					const struct tg_reconcile_opts *opts)
+{
+	if (!s->kept || opts->local_dir || !res->commit[0] || strcmp(res->commit, s->kept_commit))
+		return NULL;
+	tg_desired_ref(s->kept);
+	return s->kept;
+}
+
+static void desired_keep(struct tg_syncer *s, struct tg_desired *d, char (*hashes)[65],
+			 const struct tg_reconcile_result *res,
+			 const struct tg_reconcile_opts *opts)
+{
+	if (d == s->kept)
+		return;
+	tg_desired_free(s->kept);
+	free(s->kept_hashes);
+	s->kept = NULL;
+	s->kept_hashes = NULL;
+	if (opts->local_dir || !res->commit[0] || d->used_vars || res->problems.len)
+		return;
+	tg_desired_ref(d);
+	s->kept = d;
+	s->kept_hashes = tg_xcalloc(d->len ? d->len : 1, sizeof(*s->kept_hashes));
+	memcpy(s->kept_hashes, hashes, d->len * sizeof(*hashes));
+	snprintf(s->kept_commit, sizeof(s->kept_commit), "%s", res->commit);
 }
 
 /* Open audit operations are settled from whole objects: no stubs then. */
@@ -897,19 +940,26 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	lopts.path = s->cfg->path;
 	lopts.secrets_dir = s->cfg->secrets_dir;
 	lopts.allow_empty = s->cfg->allow_empty;
-	if (tg_desired_load(&d, &res->problems, &lopts, &err)) {
+	hashes = NULL;
+	if ((d = desired_reuse(s, res, opts)) != NULL) {
+		hashes = tg_xcalloc(d->len ? d->len : 1, sizeof(*hashes));
+		memcpy(hashes, s->kept_hashes, d->len * sizeof(*hashes));
+	} else if (tg_desired_load(&d, &res->problems, &lopts, &err)) {
 		result_error(res, TG_OUTCOME_REFUSED, err.msg);
 		goto out;
+	} else {
+		fill_policy_ids(d);
+		hashes = tg_xcalloc(d->len ? d->len : 1, sizeof(*hashes));
+		for (size_t i = 0; i < d->len; i++)
+			tg_diff_hash(hashes[i], d->objects[i].kind, d->objects[i].body);
+		desired_keep(s, d, hashes, res, opts);
 	}
-	fill_policy_ids(d);
-	hashes = tg_xcalloc(d->len ? d->len : 1, sizeof(*hashes));
-	for (size_t i = 0; i < d->len; i++)
-		tg_diff_hash(hashes[i], d->objects[i].kind, d->objects[i].body);
 	if (!has_open_ops(s)) {
 		tg_verified_load(s->verified);
 		vp = tg_verified_pass_new(s->verified, d, (const char(*)[65])hashes);
 	}
-	if (vp ? list_actual_verified(s, vp, actual, &err) : tg_syncer_list_actual(s, actual, &err)) {
+	if (vp ? list_actual_verified(s, vp, actual, &err)
+	       : tg_syncer_list_actual(s, actual, &err)) {
 		result_error(res, TG_OUTCOME_ERROR, err.msg);
 		goto out;
 	}
@@ -943,8 +993,8 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 
 		tg_verified_record(vp, &res->plan, (const char *const *)d->secrets, d->n_secrets);
 		tg_verified_pass_counts(vp, &stubs, &parsed);
-		tg_log_debug("sync '%s': %zu list elements known in sync, %zu parsed",
-			     s->cfg->name, stubs, parsed);
+		tg_log_debug("sync '%s': %zu list elements known in sync, %zu parsed", s->cfg->name,
+			     stubs, parsed);
 		if (tg_verified_save(s->verified, &err))
 			tg_log_kv(TG_LOG_WARN, "cannot save the verified-objects cache", "sync",
 				  s->cfg->name, "error", err.msg, NULL);

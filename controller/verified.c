@@ -222,8 +222,7 @@ static int parse_line(struct entry *e, const char *s, const char *end)
 		if (n > 2 * MAX_ID)
 			return -1;
 		e->id = tg_xcalloc(n / 2 + 1, 1);
-		if (get_hex((unsigned char *)e->id, f, n) || !e->id[0] ||
-		    strlen(e->id) != n / 2)
+		if (get_hex((unsigned char *)e->id, f, n) || !e->id[0] || strlen(e->id) != n / 2)
 			goto bad;
 	}
 	if (!(f = field(&s, end, &n, 1)))
@@ -328,8 +327,7 @@ int tg_verified_save(struct tg_verified *v, struct tg_err *err)
 		goto out;
 	}
 	if (rename(tmp, v->path) < 0) {
-		rc = tg_err_set(err, TG_ERROR, "cannot replace '%s': %s", v->path,
-				strerror(errno));
+		rc = tg_err_set(err, TG_ERROR, "cannot replace '%s': %s", v->path, strerror(errno));
 		unlink(tmp);
 		goto out;
 	}
@@ -674,8 +672,7 @@ void tg_verified_record(struct tg_verified_pass *p, const struct tg_plan *plan,
 		if (it && it->kind == el->kind && !strcmp(it->id, id)) {
 			ne->verdict = V_IN_SYNC;
 			memcpy(ne->desired_hash, it->desired_hash, 65);
-		} else if (!find_desired(p, el->kind, id) &&
-			   !(owner && !strcmp(owner, v->sync))) {
+		} else if (!find_desired(p, el->kind, id) && !(owner && !strcmp(owner, v->sync))) {
 			ne->verdict = V_FOREIGN;
 		} else {
 			continue;
