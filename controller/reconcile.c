@@ -261,6 +261,10 @@ struct pass {
 	unsigned char *not_loaded;    /* written, but not served after the reload */
 	size_t *write_order;          /* plan indexes in the order their intents were written */
 	size_t n_write_order;
+	/* With the verified cache: the desired state and its hashes, for the
+	 * read-back through the cache (NULL: without it). */
+	const struct tg_desired *vd;
+	const char (*vhashes)[65];
 	struct tombstone { /* the placeholder policy, when this pass wrote it */
 		char op[TG_AUDIT_OP_MAX];
 		int written;
@@ -579,19 +583,39 @@ static int verify_by_lists(struct pass *p)
 	struct tg_plan *plan = &p->res->plan;
 	cJSON *lists[TG_KIND_COUNT];
 	struct tg_index ix[TG_KIND_COUNT];
+	struct tg_verified_pass *vp = NULL;
+	struct tg_err err = { 0, "" };
 
-	if (tg_syncer_list_actual(p->s, lists, NULL))
+	/* Through the cache: what this pass found in sync is not parsed
+	 * again, and what read back as written is noted in sync. */
+	if (p->vd)
+		vp = tg_verified_pass_new(p->s->verified, p->vd, p->vhashes);
+	if (vp ? list_actual_verified(p->s, vp, lists, NULL)
+	       : tg_syncer_list_actual(p->s, lists, NULL)) {
+		tg_verified_pass_free(vp);
 		return -1;
+	}
 	for (int k = 0; k < TG_KIND_COUNT; k++)
 		tg_index_build(&ix[k], (enum tg_kind)k, lists[k]);
 	for (size_t i = 0; i < plan->len; i++) {
 		const struct tg_plan_item *it = &plan->items[i];
+		const cJSON *got;
 		long at;
 
 		if (!p->written[i])
 			continue;
 		at = tg_index_find(&ix[it->kind], it->id);
-		judge_read_back(p, i, at < 0 ? NULL : ix[it->kind].items[at].obj);
+		got = at < 0 ? NULL : ix[it->kind].items[at].obj;
+		judge_read_back(p, i, got);
+		if (vp && got && !p->errors[i] && it->action != TG_ACTION_DELETE)
+			tg_verified_note_in_sync(vp, it->kind, got, it->desired_hash);
+	}
+	if (vp) {
+		tg_verified_merge(vp, (const char *const *)p->vd->secrets, p->vd->n_secrets);
+		if (tg_verified_save(p->s->verified, &err))
+			tg_log_kv(TG_LOG_WARN, "cannot save the verified-objects cache", "sync",
+				  p->s->cfg->name, "error", err.msg, NULL);
+		tg_verified_pass_free(vp);
 	}
 	for (int k = 0; k < TG_KIND_COUNT; k++) {
 		tg_index_release(&ix[k]);
@@ -1018,6 +1042,10 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	p.s = s;
 	p.opts = opts;
 	p.res = res;
+	if (vp) {
+		p.vd = d;
+		p.vhashes = (const char(*)[65])hashes;
+	}
 	apply_plan(&p, actual);
 out:
 	if (res->source_error[0] &&

@@ -433,6 +433,8 @@ struct tg_verified_pass {
 	EVP_MD *md;
 	EVP_MD_CTX *ctx;
 	size_t stubs, parsed;
+	struct entry *noted; /* tg_verified_note_in_sync, for tg_verified_merge */
+	size_t n_noted, alloc_noted;
 };
 
 static int cmp_dentry(const void *a, const void *b)
@@ -481,6 +483,7 @@ void tg_verified_pass_free(struct tg_verified_pass *p)
 	free(p->desired);
 	free(p->elems);
 	free(p->dropped);
+	entries_free(p->noted, p->n_noted);
 	EVP_MD_CTX_free(p->ctx);
 	EVP_MD_free(p->md);
 	free(p);
@@ -718,4 +721,64 @@ void tg_verified_record(struct tg_verified_pass *p, const struct tg_plan *plan,
 	v->e = e;
 	v->len = n;
 	free(none);
+}
+
+int tg_verified_note_in_sync(struct tg_verified_pass *p, enum tg_kind kind, const cJSON *obj,
+			     const char *desired_hash)
+{
+	const struct elem *el = find_elem(p, obj);
+	const char *id = tg_tyk_id(kind, obj), *owner = tg_marker_get(kind, obj, "sync");
+	const char *hash = tg_marker_get(kind, obj, "hash");
+	struct entry *e;
+	cJSON *stub;
+
+	/* A stub is never a written object's element: its bytes would have
+	 * to be known in sync with the desired object, which the plan would
+	 * then not have written. */
+	if (!el || el->entry || el->kind != kind || !id || strlen(id) > MAX_ID || !owner ||
+	    strcmp(owner, p->v->sync) || !hash || strcmp(hash, desired_hash))
+		return 0;
+	if (p->n_noted == p->alloc_noted) {
+		p->alloc_noted = p->alloc_noted ? p->alloc_noted * 2 : 64;
+		p->noted = tg_xreallocarray(p->noted, p->alloc_noted, sizeof(*p->noted));
+	}
+	e = &p->noted[p->n_noted++];
+	memset(e, 0, sizeof(*e));
+	e->kind = (unsigned char)kind;
+	e->verdict = V_IN_SYNC;
+	memcpy(e->hash, el->hash, sizeof(e->hash));
+	snprintf(e->desired_hash, sizeof(e->desired_hash), "%s", desired_hash);
+	e->id = tg_xstrdup(id);
+	stub = make_stub(kind, obj);
+	e->stub = cJSON_PrintUnformatted(stub);
+	cJSON_Delete(stub);
+	if (!e->stub)
+		die("out of memory");
+	return 1;
+}
+
+void tg_verified_merge(struct tg_verified_pass *p, const char *const *secrets, size_t n_secrets)
+{
+	struct tg_verified *v = p->v;
+	size_t n = v->len;
+
+	if (!p->n_noted)
+		return;
+	v->e = tg_xreallocarray(v->e, v->len + p->n_noted, sizeof(*v->e));
+	for (size_t i = 0; i < p->n_noted; i++) {
+		struct entry *e = &p->noted[i];
+
+		if (strchr(e->stub, '\n') || holds_secret(e->stub, secrets, n_secrets) ||
+		    holds_secret(e->id, secrets, n_secrets)) {
+			entry_release(e);
+			continue;
+		}
+		v->e[n++] = *e;
+	}
+	p->n_noted = 0;
+	/* Elements point at entries by address: none may from here on. */
+	for (size_t i = 0; i < p->n; i++)
+		p->elems[i].entry = NULL;
+	v->len = sort_unique(v->e, n);
+	v->dirty = 1;
 }

@@ -94,4 +94,18 @@ void tg_verified_pass_counts(const struct tg_verified_pass *p, size_t *stubs, si
 void tg_verified_record(struct tg_verified_pass *p, const struct tg_plan *plan,
 			const char *const *secrets, size_t n_secrets);
 
+/*
+ * After a write and its read-back through this pass's lists (made after
+ * tg_verified_record, on the same cache): obj, the element the gateway
+ * serves for a written object that read back as written, is in sync with
+ * the desired object of hash desired_hash when it carries the sync's
+ * marker with that hash; such elements are added to the cache, so the
+ * next pass need not parse them either.  Returns 1 when noted.
+ */
+int tg_verified_note_in_sync(struct tg_verified_pass *p, enum tg_kind kind, const cJSON *obj,
+			     const char *desired_hash);
+/* Adds what was noted to the cache (a value in secrets keeps an element
+ * out, as in tg_verified_record). */
+void tg_verified_merge(struct tg_verified_pass *p, const char *const *secrets, size_t n_secrets);
+
 #endif
