@@ -19,9 +19,17 @@ static size_t skip_ws(const char *d, size_t len, size_t i)
 	return i;
 }
 
+/* Bytes that matter inside an object, and inside a string. */
+enum { C_QUOTE = 1, C_OPEN_OBJ, C_OPEN_ARR, C_CLOSE_OBJ, C_CLOSE_ARR };
+static const unsigned char in_object[256] = {
+	['"'] = C_QUOTE,     ['{'] = C_OPEN_OBJ,  ['['] = C_OPEN_ARR,
+	['}'] = C_CLOSE_OBJ, [']'] = C_CLOSE_ARR,
+};
+
 /* i is just past an opening quote; returns the index just past the closing
  * one, or 0 when the string never closes.  Escapes are skipped, not
- * decoded: only the closing quote matters here. */
+ * decoded: only the closing quote matters here, found with memchr (the
+ * bulk of a list's bytes are in strings). */
 static size_t skip_string(const char *d, size_t len, size_t i)
 {
 	while (i < len) {
@@ -51,30 +59,34 @@ static size_t skip_object(const char *d, size_t len, size_t i)
 	size_t depth = 0;
 
 	while (i < len) {
-		char c = d[i];
+		unsigned char k = in_object[(unsigned char)d[i]];
 
-		if (c == '"') {
+		if (!k) {
+			i++;
+			continue;
+		}
+		if (k == C_QUOTE) {
 			i = skip_string(d, len, i + 1);
 			if (!i)
 				return 0;
 			continue;
 		}
-		if (c == '{' || c == '[') {
+		if (k == C_OPEN_OBJ || k == C_OPEN_ARR) {
 			if (depth >= TG_LISTSCAN_MAX_DEPTH)
 				return 0;
-			if (c == '{')
+			if (k == C_OPEN_OBJ)
 				stack[depth / 8] |= (unsigned char)(1u << (depth % 8));
 			else
 				stack[depth / 8] &= (unsigned char)~(1u << (depth % 8));
 			depth++;
-		} else if (c == '}' || c == ']') {
+		} else {
 			int open_brace;
 
 			if (!depth)
 				return 0;
 			depth--;
 			open_brace = (stack[depth / 8] >> (depth % 8)) & 1;
-			if (open_brace != (c == '}'))
+			if (open_brace != (k == C_CLOSE_OBJ))
 				return 0;
 			if (!depth)
 				return i + 1;
