@@ -55,7 +55,7 @@ static size_t skip_string(const char *d, size_t len, size_t i)
 static size_t skip_object(const char *d, size_t len, size_t i)
 {
 	/* One bit per open level: 1 for '{', 0 for '['. */
-	unsigned char stack[(TG_LISTSCAN_MAX_DEPTH + 7) / 8];
+	unsigned char stack[(TG_LISTSCAN_MAX_DEPTH + 7) / 8] = { 0 };
 	size_t depth = 0;
 
 	while (i < len) {
