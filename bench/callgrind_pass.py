@@ -65,14 +65,14 @@ def daemon_pass_ir(binary, work, repo, gw, out):
                 sys.exit("daemon not ready under valgrind")
             time.sleep(1)
         subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True,
-                       stdout=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(DAEMON_PASSES):
             req = urllib.request.Request(base + "/api/v1/syncs/bench/reconcile?wait=true&timeout=30m",
                                          method="POST")
             with urllib.request.urlopen(req, timeout=1900) as r:
                 r.read()
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
-                       stdout=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         proc.terminate()
         proc.wait(120)

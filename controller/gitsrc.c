@@ -1021,8 +1021,17 @@ static int tree_holds(struct tg_git_source *src, const char *sha)
  * limited to those paths.  A tree with a name that is not plain (".git",
  * "..", a backslash) is checked out whole by libgit2, as before.
  */
+/* A file of the current tree's commit. */
+struct old_file {
+	char *path;
+	git_oid id;
+	git_filemode_t mode;
+};
+
 struct link_walk {
-	git_tree *old;
+	struct old_file *old; /* sorted by path: one lookup per new file, not a
+	                         tree walk (libgit2 does not cache big trees) */
+	size_t n_old, alloc_old;
 	const char *from, *to;
 	char **paths; /* not linked: checked out by libgit2 */
 	size_t n_paths, alloc_paths;
@@ -1052,11 +1061,35 @@ static int make_parents(const struct link_walk *w, const char *rel)
 	return rc;
 }
 
+static int collect_old(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct link_walk *w = payload;
+	struct old_file *f;
+
+	if (git_tree_entry_filemode(e) == GIT_FILEMODE_TREE)
+		return 0;
+	if (w->n_old == w->alloc_old) {
+		w->alloc_old = w->alloc_old ? w->alloc_old * 2 : 256;
+		w->old = tg_xreallocarray(w->old, w->alloc_old, sizeof(*w->old));
+	}
+	f = &w->old[w->n_old++];
+	f->path = tg_xasprintf("%s%s", root, git_tree_entry_name(e));
+	git_oid_cpy(&f->id, git_tree_entry_id(e));
+	f->mode = git_tree_entry_filemode(e);
+	return 0;
+}
+
+static int cmp_old_file(const void *a, const void *b)
+{
+	return strcmp(((const struct old_file *)a)->path, ((const struct old_file *)b)->path);
+}
+
 static int link_entry(const char *root, const git_tree_entry *e, void *payload)
 {
 	struct link_walk *w = payload;
 	git_filemode_t mode = git_tree_entry_filemode(e);
-	git_tree_entry *old = NULL;
+	const struct old_file *old;
+	struct old_file key;
 	char *rel, *from = NULL, *to = NULL;
 	struct stat sb;
 	int same;
@@ -1068,10 +1101,10 @@ static int link_entry(const char *root, const git_tree_entry *e, void *payload)
 	if (mode == GIT_FILEMODE_TREE)
 		return 0;
 	rel = tg_xasprintf("%s%s", root, git_tree_entry_name(e));
-	same = (mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) &&
-	       git_tree_entry_bypath(&old, w->old, rel) == 0 &&
-	       git_tree_entry_filemode(old) == mode &&
-	       git_oid_equal(git_tree_entry_id(old), git_tree_entry_id(e));
+	key.path = rel;
+	old = w->n_old ? bsearch(&key, w->old, w->n_old, sizeof(*w->old), cmp_old_file) : NULL;
+	same = (mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) && old &&
+	       old->mode == mode && git_oid_equal(&old->id, git_tree_entry_id(e));
 	if (same) {
 		from = tg_xasprintf("%s/%s", w->from, rel);
 		to = tg_xasprintf("%s/%s", w->to, rel);
@@ -1088,7 +1121,6 @@ static int link_entry(const char *root, const git_tree_entry *e, void *payload)
 		}
 		w->paths[w->n_paths++] = rel;
 	}
-	git_tree_entry_free(old);
 	free(from);
 	free(to);
 	return 0;
@@ -1101,22 +1133,25 @@ static int link_unchanged(struct link_walk *w, git_repository *repo, git_commit 
 			  struct tg_git_source *src, const char *dir)
 {
 	git_commit *base = NULL;
-	git_tree *new_tree = NULL;
+	git_tree *old_tree = NULL, *new_tree = NULL;
 	git_oid base_id;
 	char sha[41];
 	int rc = -1;
 
 	memset(w, 0, sizeof(*w));
 	if (tree_commit(src, sha) < 0 || git_oid_fromstr(&base_id, sha) < 0 ||
-	    git_commit_lookup(&base, repo, &base_id) < 0 || git_commit_tree(&w->old, base) < 0 ||
-	    git_commit_tree(&new_tree, commit) < 0)
+	    git_commit_lookup(&base, repo, &base_id) < 0 || git_commit_tree(&old_tree, base) < 0 ||
+	    git_commit_tree(&new_tree, commit) < 0 ||
+	    git_tree_walk(old_tree, GIT_TREEWALK_PRE, collect_old, w) < 0)
 		goto out;
+	qsort(w->old, w->n_old, sizeof(*w->old), cmp_old_file);
 	w->from = src->workdir;
 	w->to = dir;
 	if (git_tree_walk(new_tree, GIT_TREEWALK_PRE, link_entry, w) < 0)
 		goto out;
 	rc = 0;
 out:
+	git_tree_free(old_tree);
 	git_tree_free(new_tree);
 	git_commit_free(base);
 	return rc;
@@ -1127,7 +1162,9 @@ static void link_walk_release(struct link_walk *w)
 	for (size_t i = 0; i < w->n_paths; i++)
 		free(w->paths[i]);
 	free(w->paths);
-	git_tree_free(w->old);
+	for (size_t i = 0; i < w->n_old; i++)
+		free(w->old[i].path);
+	free(w->old);
 	memset(w, 0, sizeof(*w));
 }
 
