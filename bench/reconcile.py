@@ -9,17 +9,20 @@ no-change pass, and a pass that changes 10 objects.
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 
 from peers import Gateway, Redis, Upstream  # noqa: E402
 
-BIN = os.path.join(ROOT, "build", "tyk-gitops")
+# TG_BIN: another build (e.g. the one before a change) measured the same way.
+BIN = os.environ.get("TG_BIN") or os.path.join(ROOT, "build", "tyk-gitops")
 
 
 def build_baseline(work):
@@ -86,6 +89,55 @@ def timed(args, label=None):
         return took, out.read()
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """tyk-gitops run with one sync; passes are triggered over HTTP and
+    timed by the controller itself (duration_seconds of the result)."""
+
+    def __init__(self, work, repo, gw):
+        self.port = free_port()
+        conf = os.path.join(work, "daemon.yaml")
+        with open(conf, "w") as f:
+            f.write("listen: 127.0.0.1:%d\ncache_dir: %s\nlog: {format: json, level: warn}\n"
+                    "syncs:\n  - name: bench\n    repo: {url: 'file://%s', ref: {branch: main}}\n"
+                    "    gateway: {url: '%s', secret_file: '%s', timeout: 5m}\n"
+                    "    interval: 24h\n    drift: {interval: 24h}\n"
+                    % (self.port, os.path.join(work, "daemon-cache"), repo, gw.url,
+                       gw.secret_file))
+        self.log = open(os.path.join(work, "daemon.log"), "wb")
+        self.proc = subprocess.Popen([BIN, "run", "--config", conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % self.port) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        sys.exit("daemon not ready")
+
+    def pass_seconds(self):
+        req = urllib.request.Request(
+            "http://127.0.0.1:%d/api/v1/syncs/bench/reconcile?wait=true&timeout=30m" % self.port,
+            method="POST")
+        with urllib.request.urlopen(req, timeout=1900) as r:
+            res = json.loads(r.read())
+        assert res["outcome"] == "success", res
+        return res["duration_seconds"], res
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(60)
+        self.log.close()
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     work = tempfile.mkdtemp(prefix="tg-bench-")
@@ -141,18 +193,68 @@ def main():
                 changed += [os.path.join(repo, "apis", "api-%d.json" % i),
                             os.path.join(repo, "policies", "pol-%d.json" % i)]
             git(repo, "commit", "-q", "-am", "change 10")
-            t_ctl, out = timed([BIN, "sync", *args])
+            t_ctl, out = timed([BIN, "sync", *args], "pass changing 10 objects")
             assert "10 updated" in out, out
             t_base, _ = timed([baseline, gw_base.url, gw_base.secret_file, "change", repo, *changed])
             changes.append((t_ctl, t_base))
         rows.append(("pass changing 10 objects", *medians(changes)))
 
+        # The daemon: a drift pass (nothing changed) and a pass after a
+        # commit changing 10 objects, each timed by the controller itself
+        # (duration_seconds) next to the plain loop's own timing.
+        if os.environ.get("BENCH_DAEMON", "1") == "1":
+            daemon = Daemon(work, repo, gw_ctl)
+            try:
+                drift = []
+                for _ in range(REPEAT + 1):  # the first pass after start-up records
+                    t_ctl, res = daemon.pass_seconds()
+                    assert res["counts"]["unchanged"] == 2 * n, res["counts"]
+                    _, out = timed([baseline, gw_base.url, gw_base.secret_file, "lists"])
+                    drift.append((t_ctl, float(out.split()[-1])))
+                rows.append(("daemon drift pass (no change)", *medians(drift[1:])))
+                dchanges = []
+                for rep in range(REPEAT):
+                    changed = []
+                    for i in range(5, 10):
+                        a = api(i, upstream.url)
+                        a["name"] = "api %d d%d" % (i, rep + 2)
+                        write(os.path.join(repo, "apis", "api-%d.json" % i), a)
+                        p = pol(i)
+                        p["rate"] = 2000 + rep
+                        write(os.path.join(repo, "policies", "pol-%d.json" % i), p)
+                        changed += [os.path.join(repo, "apis", "api-%d.json" % i),
+                                    os.path.join(repo, "policies", "pol-%d.json" % i)]
+                    git(repo, "commit", "-q", "-am", "daemon change 10")
+                    t_ctl, res = daemon.pass_seconds()
+                    assert res["counts"]["updated"] == 10, res["counts"]
+                    _, out = timed([baseline, gw_base.url, gw_base.secret_file, "change", repo,
+                                    *changed])
+                    dchanges.append((t_ctl, float(out.split()[-1])))
+                rows.append(("daemon pass changing 10 objects", *medians(dchanges)))
+            finally:
+                daemon.stop()
+
         print("%-40s %12s %14s %8s" % ("pass", "tyk-gitops s", "plain loop s", "ratio"))
         for name, a, b in rows:
             print("%-40s %12.3f %14.3f %8.2f" % (name, a, b, a / b if b else float("nan")))
+        # The JSON a pass holds: the gateway's three lists and the desired files.
+        with open(gw_ctl.secret_file) as f:
+            secret = f.read().strip()
+        list_bytes = 0
+        for path in ("/tyk/apis", "/tyk/apis/oas", "/tyk/policies"):
+            req = urllib.request.Request(gw_ctl.url + path,
+                                         headers={"x-tyk-authorization": secret})
+            with urllib.request.urlopen(req, timeout=600) as r:
+                list_bytes += len(r.read())
+        desired_bytes = sum(os.path.getsize(os.path.join(repo, d, f))
+                            for d in ("apis", "policies") for f in os.listdir(os.path.join(repo, d)))
+        held = list_bytes + desired_bytes
+        print("JSON held by a pass: %d bytes (gateway lists %d + desired files %d)"
+              % (held, list_bytes, desired_bytes))
         for label, kib in PEAK_RSS_KIB.items():
-            print("peak RSS of tyk-gitops, %s: %d KiB = %d bytes per object (%d objects)"
-                  % (label, kib, kib * 1024 // (2 * n), 2 * n))
+            print("peak RSS of tyk-gitops, %s: %d KiB = %d bytes per object (%d objects) = "
+                  "%.2f x the JSON held" % (label, kib, kib * 1024 // (2 * n), 2 * n,
+                                            kib * 1024 / held))
         print("(ratio = tyk-gitops / plain loop of the same HTTP calls; the controller also "
               "fetches git, validates, diffs, stamps markers and verifies every write)")
     finally:

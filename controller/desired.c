@@ -391,7 +391,10 @@ static void subst_walk(const struct docctx *c, cJSON *node, struct tg_buf *path)
 	cJSON *child;
 
 	if (cJSON_IsString(node) && strstr(node->valuestring, "${")) {
-		char *v = expand(c, node->valuestring, path->ptr);
+		char *v;
+
+		c->ld->d->used_vars = 1;
+		v = expand(c, node->valuestring, path->ptr);
 
 		if (v) {
 			/* Relative to c->base, which doc_problem adds back. */
@@ -656,7 +659,8 @@ static int has(const cJSON *o, const char *key)
 	return cJSON_GetObjectItemCaseSensitive(o, key) != NULL;
 }
 
-static void handle_doc(struct loader *ld, const char *file, struct tg_doc *doc, enum family fam)
+static void handle_doc(struct loader *ld, const char *file, struct tg_doc *doc, enum family fam,
+		       int may_subst)
 {
 	struct docctx c = { ld, file, doc, "" };
 	cJSON *root = doc->json, *body, *ad, *oas;
@@ -688,10 +692,12 @@ static void handle_doc(struct loader *ld, const char *file, struct tg_doc *doc, 
 	else
 		cJSON_DetachItemViaPointer(root, body);
 
-	tg_buf_init(&path, 0);
-	tg_buf_put(&path, "", 0);
-	subst_walk(&c, body, &path);
-	tg_buf_release(&path);
+	if (may_subst) {
+		tg_buf_init(&path, 0);
+		tg_buf_put(&path, "", 0);
+		subst_walk(&c, body, &path);
+		tg_buf_release(&path);
+	}
 
 	n_before = ld->d->len;
 	if (fam == FAM_POLICY)
@@ -761,6 +767,10 @@ static void load_data(struct loader *ld, const char *file, const char *data, siz
 		      enum family fam)
 {
 	struct tg_docs docs = { NULL, 0, 0 };
+	/* A string value can hold "${" only when the file does, or spells it
+	 * with an escape (JSON "\u0024", YAML "\x24", a YAML escaped line
+	 * break): without either, no walk building a path per node. */
+	int may_subst = memmem(data, len, "${", 2) || memchr(data, '\\', len);
 	size_t i;
 
 	ld->n_seen++;
@@ -771,7 +781,7 @@ static void load_data(struct loader *ld, const char *file, const char *data, siz
 	else
 		tg_yaml_parse_budgeted(&docs, &ld->budget, data, len, file, ld->problems);
 	for (i = 0; i < docs.len; i++)
-		handle_doc(ld, file, &docs.items[i], fam);
+		handle_doc(ld, file, &docs.items[i], fam, may_subst);
 	tg_docs_release(&docs);
 }
 
@@ -1583,12 +1593,21 @@ const struct tg_object *tg_desired_find(const struct tg_desired *d, enum tg_kind
 	return NULL;
 }
 
+void tg_desired_ref(struct tg_desired *d)
+{
+	d->refs++;
+}
+
 void tg_desired_free(struct tg_desired *d)
 {
 	size_t i;
 
 	if (!d)
 		return;
+	if (d->refs > 0) {
+		d->refs--;
+		return;
+	}
 	for (i = 0; i < d->len; i++)
 		object_release(&d->objects[i]);
 	free(d->objects);

@@ -1,7 +1,10 @@
 /* Semantic diff and canonical hashing (see include/tg/diff.h). */
 #include "tg/diff.h"
 
+#include <float.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -292,55 +295,218 @@ void tg_changes_release(struct tg_changes *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int cmp_keys(const void *a, const void *b)
-{
-	const cJSON *const *x = a, *const *y = b;
+/*
+ * The canonical text tg_diff_hash digests is exactly what printing a copy
+ * with the marker stripped (tg_marker_strip) and every object's keys
+ * sorted (stably, by strcmp) with cJSON_PrintUnformatted gives: markers on
+ * the gateway carry these hashes, so the text must never change.  It is
+ * streamed into the digest from the object as it is, without the copy,
+ * the sort of the copy's lists and the printed string (a third of a
+ * no-change pass once went there).  tests/unit/test_diff.c holds the copy
+ * and print way as the reference.
+ */
+struct canon {
+	EVP_MD_CTX *ctx;
+	const cJSON *skip[2]; /* the marker slot, and its container when it holds only that */
+	size_t len;
+	char buf[4096];
+};
 
-	return strcmp((*x)->string, (*y)->string);
+static void canon_flush(struct canon *c)
+{
+	if (c->len && !EVP_DigestUpdate(c->ctx, c->buf, c->len))
+		abort();
+	c->len = 0;
 }
 
-/* Reorders every object's keys so printing is canonical. */
-static void sort_keys(cJSON *v)
+static void canon_put(struct canon *c, const char *s, size_t n)
 {
-	cJSON **items = NULL, *c;
-	size_t n = 0, i;
+	if (c->len + n > sizeof(c->buf)) {
+		canon_flush(c);
+		if (n > sizeof(c->buf)) {
+			if (!EVP_DigestUpdate(c->ctx, s, n))
+				abort();
+			return;
+		}
+	}
+	memcpy(c->buf + c->len, s, n);
+	c->len += n;
+}
 
-	for (c = v ? v->child : NULL; c; c = c->next) {
-		sort_keys(c);
-		n++;
+/* As cJSON's print_string_ptr. */
+static void canon_string(struct canon *c, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : ""), *run = p;
+
+	canon_put(c, "\"", 1);
+	for (; *p; p++) {
+		char esc[8];
+		size_t n = 2;
+
+		if (*p >= 32 && *p != '"' && *p != '\\')
+			continue;
+		canon_put(c, (const char *)run, (size_t)(p - run));
+		run = p + 1;
+		esc[0] = '\\';
+		switch (*p) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default: n = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", *p); break;
+		}
+		canon_put(c, esc, n);
 	}
-	if (!cJSON_IsObject(v) || n < 2)
+	canon_put(c, (const char *)run, (size_t)(p - run));
+	canon_put(c, "\"", 1);
+}
+
+/* As cJSON's print_number (1.7.15: "%1.15g", or "%1.17g" when that does
+ * not read back; -0.0 prints "-0"). */
+static void canon_number(struct canon *c, const cJSON *v)
+{
+	double d = v->valuedouble, test;
+	char num[32];
+	int n;
+
+	if (isnan(d) || isinf(d)) {
+		n = snprintf(num, sizeof(num), "null");
+	} else {
+		char *end;
+		double max;
+
+		n = snprintf(num, sizeof(num), "%1.15g", d);
+		test = strtod(num, &end);
+		max = fabs(test) > fabs(d) ? fabs(test) : fabs(d);
+		if (end == num || !(fabs(test - d) <= max * DBL_EPSILON))
+			n = snprintf(num, sizeof(num), "%1.17g", d);
+	}
+	canon_put(c, num, (size_t)n);
+}
+
+struct canon_key {
+	const cJSON *item;
+	size_t at;
+};
+
+static int cmp_canon_key(const void *a, const void *b)
+{
+	const struct canon_key *x = a, *y = b;
+	int r = strcmp(x->item->string, y->item->string);
+
+	/* Ties keep their order, as the stable sort of the copy did. */
+	return r ? r : (x->at > y->at) - (x->at < y->at);
+}
+
+static void canon_value(struct canon *c, const cJSON *v)
+{
+	const cJSON *e;
+
+	switch (v->type & 0xff) {
+	case cJSON_NULL: canon_put(c, "null", 4); return;
+	case cJSON_False: canon_put(c, "false", 5); return;
+	case cJSON_True: canon_put(c, "true", 4); return;
+	case cJSON_Number: canon_number(c, v); return;
+	case cJSON_Raw:
+		if (v->valuestring)
+			canon_put(c, v->valuestring, strlen(v->valuestring));
 		return;
-	items = tg_xcalloc(n, sizeof(*items));
-	for (c = v->child, i = 0; c; c = c->next)
-		items[i++] = c;
-	qsort(items, n, sizeof(*items), cmp_keys);
-	for (i = 0; i < n; i++) {
-		items[i]->prev = i ? items[i - 1] : items[n - 1];
-		items[i]->next = i + 1 < n ? items[i + 1] : NULL;
+	case cJSON_String: canon_string(c, v->valuestring); return;
+	case cJSON_Array:
+		canon_put(c, "[", 1);
+		for (e = v->child; e; e = e->next) {
+			if (e != v->child)
+				canon_put(c, ",", 1);
+			canon_value(c, e);
+		}
+		canon_put(c, "]", 1);
+		return;
+	case cJSON_Object: {
+		struct canon_key small[32], *keys = small;
+		size_t n = 0, i = 0;
+
+		for (e = v->child; e; e = e->next)
+			n++;
+		if (n > TG_ARRAY_SIZE(small))
+			keys = tg_xcalloc(n, sizeof(*keys));
+		for (e = v->child; e; e = e->next)
+			if (e != c->skip[0] && e != c->skip[1]) {
+				keys[i].item = e;
+				keys[i].at = i;
+				i++;
+			}
+		n = i;
+		qsort(keys, n, sizeof(*keys), cmp_canon_key);
+		canon_put(c, "{", 1);
+		for (i = 0; i < n; i++) {
+			if (i)
+				canon_put(c, ",", 1);
+			canon_string(c, keys[i].item->string);
+			canon_put(c, ":", 1);
+			canon_value(c, keys[i].item);
+		}
+		canon_put(c, "}", 1);
+		if (keys != small)
+			free(keys);
+		return;
 	}
-	v->child = items[0];
-	free(items);
+	default: return;
+	}
+}
+
+static EVP_MD *sha256_md;
+
+static void fetch_sha256(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* Fetched once: EVP_sha256() looks the implementation up again on every
+ * init (OpenSSL 3), which cost more than hashing a small object. */
+static const EVP_MD *sha256(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, fetch_sha256);
+	if (!sha256_md)
+		abort();
+	return sha256_md;
 }
 
 void tg_diff_hash(char out[65], enum tg_kind kind, const cJSON *obj)
 {
-	cJSON *copy = cJSON_Duplicate(obj, 1);
+	static const char hex[] = "0123456789abcdef";
+	const char *ck = kind == TG_KIND_API      ? "config_data"
+			 : kind == TG_KIND_POLICY ? "meta_data"
+						  : NULL;
+	const char *slot = kind == TG_KIND_OAS_API ? TG_MARKER_OAS_KEY : TG_MARKER_KEY;
+	const cJSON *container = ck ? cJSON_GetObjectItemCaseSensitive(obj, ck) : obj;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	char *text;
+	struct canon cs, *c = &cs;
 
-	tg_marker_strip(copy, kind);
-	sort_keys(copy);
-	text = cJSON_PrintUnformatted(copy);
-	EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
+	c->skip[0] = c->skip[1] = NULL;
+	c->len = 0;
+	/* What tg_marker_strip removes. */
+	if (cJSON_IsObject(container)) {
+		c->skip[0] = cJSON_GetObjectItemCaseSensitive(container, slot);
+		if (ck && c->skip[0] && container->child == c->skip[0] && !c->skip[0]->next)
+			c->skip[1] = container;
+	}
+	c->ctx = EVP_MD_CTX_new();
+	if (!c->ctx || !EVP_DigestInit_ex2(c->ctx, sha256(), NULL))
+		abort();
+	canon_value(c, obj);
+	canon_flush(c);
+	if (!EVP_DigestFinal_ex(c->ctx, md, &mdlen))
+		abort();
 	for (unsigned int i = 0; i < mdlen && i < 32; i++) {
-		static const char hex[] = "0123456789abcdef";
-
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[64] = '\0';
-	free(text);
-	cJSON_Delete(copy);
+	EVP_MD_CTX_free(c->ctx);
 }

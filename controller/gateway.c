@@ -354,33 +354,59 @@ static int parse_reply(cJSON **out, const struct request *req, const char *what,
 	return 0;
 }
 
-int tg_gateway_list(struct tg_gateway *gw, enum tg_kind kind, cJSON **out, struct tg_err *err)
+int tg_gateway_list_raw(struct tg_gateway *gw, enum tg_kind kind, char **body, size_t *len,
+			struct tg_err *err)
 {
 	struct request req;
-	cJSON *list = NULL;
 	int rc;
 
+	*body = NULL;
+	*len = 0;
 	request_init(&req, "GET", tg_xstrdup(kind_collection(kind)), kind_collection(kind), NULL,
 		     LIST_BODY_CAP);
 	rc = perform(gw, &req, err);
-	if (!rc)
-		rc = parse_reply(&list, &req, kind_collection(kind), err);
-	if (!rc && cJSON_IsNull(list)) {
+	if (!rc) {
+		*len = req.reply.len;
+		*body = req.reply.ptr ? tg_buf_detach(&req.reply) : tg_xstrdup("");
+	}
+	request_release(&req);
+	return rc;
+}
+
+int tg_gateway_parse_list(enum tg_kind kind, const char *data, size_t len, cJSON **out,
+			  struct tg_err *err)
+{
+	cJSON *list = cJSON_ParseWithLength(data, len);
+
+	*out = NULL;
+	if (!list)
+		return tg_err_set(err, TG_ERROR, "gateway sent invalid JSON for GET %s",
+				  kind_collection(kind));
+	if (cJSON_IsNull(list)) {
 		/* An empty gateway may answer null instead of []. */
 		cJSON_Delete(list);
 		list = cJSON_CreateArray();
 	}
-	if (!rc && !cJSON_IsArray(list)) {
+	if (!cJSON_IsArray(list)) {
 		cJSON_Delete(list);
-		list = NULL;
-		rc = tg_err_set(err, TG_ERROR, "gateway answered GET %s with a non-list",
-				kind_collection(kind));
+		return tg_err_set(err, TG_ERROR, "gateway answered GET %s with a non-list",
+				  kind_collection(kind));
 	}
-	if (!rc && kind == TG_KIND_API)
+	if (kind == TG_KIND_API)
 		drop_oas_from_classic(list);
-	request_release(&req);
+	*out = list;
+	return 0;
+}
+
+int tg_gateway_list(struct tg_gateway *gw, enum tg_kind kind, cJSON **out, struct tg_err *err)
+{
+	char *body = NULL;
+	size_t len = 0;
+	int rc = tg_gateway_list_raw(gw, kind, &body, &len, err);
+
 	if (!rc)
-		*out = list;
+		rc = tg_gateway_parse_list(kind, body, len, out, err);
+	free(body);
 	return rc;
 }
 

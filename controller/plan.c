@@ -96,9 +96,10 @@ static int owned_by(const cJSON *obj, enum tg_kind kind, const char *sync)
 	return owner && !strcmp(owner, sync);
 }
 
-static void plan_desired(struct tg_plan *plan, const struct tg_object *o, struct actual_index *ix,
-			 const struct tg_plan_opts *opts)
+static void plan_desired(struct tg_plan *plan, const struct tg_desired *d, size_t i,
+			 struct actual_index *ix, const struct tg_plan_opts *opts)
 {
+	const struct tg_object *o = &d->objects[i];
 	struct tg_plan_item *it = add_item(plan, o->kind, o->id);
 	const char *marker_hash, *marker_drift;
 	long at = tg_index_find(&ix->ix, o->id);
@@ -106,13 +107,18 @@ static void plan_desired(struct tg_plan *plan, const struct tg_object *o, struct
 
 	it->name = o->name ? tg_xstrdup(o->name) : NULL;
 	it->desired = o;
-	tg_diff_hash(it->desired_hash, o->kind, o->body);
+	if (opts->desired_hashes)
+		memcpy(it->desired_hash, opts->desired_hashes[i], sizeof(it->desired_hash));
+	else
+		tg_diff_hash(it->desired_hash, o->kind, o->body);
 	if (at < 0) {
 		it->action = TG_ACTION_CREATE;
 		return;
 	}
 	ix->seen[at] = 1;
 	it->actual = ix->ix.items[at].obj;
+	if (opts->in_sync && opts->in_sync(opts->in_sync_ctx, o->kind, it->actual))
+		return; /* TG_ACTION_NONE: owned, same hash, no changes */
 	owned = owned_by(it->actual, o->kind, opts->sync_name);
 	if (!owned && !opts->adopt) {
 		it->action = TG_ACTION_CONFLICT;
@@ -173,7 +179,7 @@ void tg_plan_build(struct tg_plan *out, const struct tg_desired *d,
 	for (size_t w = 0; w < TG_ARRAY_SIZE(write_order); w++)
 		for (size_t i = 0; i < d->len; i++)
 			if (d->objects[i].kind == write_order[w])
-				plan_desired(out, &d->objects[i], &ix[write_order[w]], opts);
+				plan_desired(out, d, i, &ix[write_order[w]], opts);
 	for (size_t w = 0; w < TG_ARRAY_SIZE(delete_order); w++)
 		plan_deletes(out, delete_order[w], &ix[delete_order[w]], opts);
 	for (size_t i = 0; i < out->len; i++)

@@ -28,6 +28,7 @@
 #include "tg/rules.h"
 #include "tg/safety.h"
 #include "tg/tykobj.h"
+#include "tg/verified.h"
 #include "tg/banned.h"
 
 struct tg_syncer {
@@ -41,8 +42,15 @@ struct tg_syncer {
 	void *git_observe_ctx;
 	tg_commit_observe_fn commit_observe;
 	void *commit_observe_ctx;
-	struct tg_history hist; /* re-read at every pass: `rollback` may run beside */
-	char *hist_path;        /* NULL without a repository */
+	struct tg_history hist;       /* re-read at every pass: `rollback` may run beside */
+	char *hist_path;              /* NULL without a repository */
+	struct tg_verified *verified; /* list elements known in sync, across passes */
+	/* The desired state of the last commit loaded, with its objects'
+	 * hashes, while the next pass finds the same commit (see
+	 * desired_reuse). */
+	struct tg_desired *kept;
+	char (*kept_hashes)[65];
+	char kept_commit[41];
 };
 
 const char *tg_outcome_name(enum tg_outcome o)
@@ -101,6 +109,7 @@ int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, cons
 
 	s->cfg = cfg;
 	s->cache_dir = tg_xasprintf("%s/%s", cache_dir, cfg->name);
+	s->verified = tg_verified_new(cfg->name, NULL);
 	gopts.url = cfg->gateway_url;
 	gopts.secret_file = cfg->gateway_secret_file;
 	gopts.ca_file = cfg->gateway_ca_file;
@@ -136,6 +145,14 @@ int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, cons
 			goto fail;
 		s->hist_path = tg_xasprintf("%s/history.json", s->cache_dir);
 		load_history(s);
+		/* The CLI's passes share what they verified through this file. */
+		tg_verified_free(s->verified);
+		{
+			char *path = tg_xasprintf("%s/verified", s->cache_dir);
+
+			s->verified = tg_verified_new(cfg->name, path);
+			free(path);
+		}
 	}
 	*out = s;
 	return 0;
@@ -150,6 +167,9 @@ void tg_syncer_free(struct tg_syncer *s)
 		return;
 	tg_git_source_free(s->git);
 	tg_gateway_free(s->gw);
+	tg_verified_free(s->verified);
+	tg_desired_free(s->kept);
+	free(s->kept_hashes);
 	free(s->cache_dir);
 	tg_history_release(&s->hist);
 	free(s->hist_path);
@@ -205,6 +225,84 @@ int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct
 	return rc;
 }
 
+/*
+ * The lists, read through the verified cache: elements whose bytes and
+ * desired object are as they were when found in sync come back as stubs,
+ * unparsed.  A reply the scanner refuses is parsed whole, which reports
+ * what is wrong with it.
+ */
+static int list_actual_verified(struct tg_syncer *s, struct tg_verified_pass *vp,
+				cJSON *out[TG_KIND_COUNT], struct tg_err *err)
+{
+	int rc = 0;
+
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		out[k] = NULL;
+	for (int k = 0; k < TG_KIND_COUNT && !rc; k++) {
+		char *body = NULL;
+		size_t len = 0;
+
+		rc = tg_gateway_list_raw(s->gw, (enum tg_kind)k, &body, &len, err);
+		if (!rc && tg_verified_list(vp, (enum tg_kind)k, body, len, &out[k]))
+			rc = tg_gateway_parse_list((enum tg_kind)k, body, len, &out[k], err);
+		free(body);
+	}
+	if (rc)
+		for (int k = 0; k < TG_KIND_COUNT; k++) {
+			cJSON_Delete(out[k]);
+			out[k] = NULL;
+		}
+	return rc;
+}
+
+/*
+ * An unchanged commit is not read, parsed or hashed again: a load depends
+ * only on the commit's files (the path is the sync's), unless a value held
+ * "${" (then the environment and secret files count too) or it reported
+ * problems (those go into every pass's result).  A local directory is
+ * always read.
+ */
+static struct tg_desired *desired_reuse(struct tg_syncer *s, const struct tg_reconcile_result *res,
+					const struct tg_reconcile_opts *opts)
+{
+	if (!s->kept || opts->local_dir || !res->commit[0] || strcmp(res->commit, s->kept_commit))
+		return NULL;
+	tg_desired_ref(s->kept);
+	return s->kept;
+}
+
+static void desired_keep(struct tg_syncer *s, struct tg_desired *d, char (*hashes)[65],
+			 const struct tg_reconcile_result *res,
+			 const struct tg_reconcile_opts *opts)
+{
+	if (d == s->kept)
+		return;
+	tg_desired_free(s->kept);
+	free(s->kept_hashes);
+	s->kept = NULL;
+	s->kept_hashes = NULL;
+	if (opts->local_dir || !res->commit[0] || d->used_vars || res->problems.len)
+		return;
+	tg_desired_ref(d);
+	s->kept = d;
+	s->kept_hashes = tg_xcalloc(d->len ? d->len : 1, sizeof(*s->kept_hashes));
+	memcpy(s->kept_hashes, hashes, d->len * sizeof(*hashes));
+	snprintf(s->kept_commit, sizeof(s->kept_commit), "%s", res->commit);
+}
+
+/* Open audit operations are settled from whole objects: no stubs then. */
+static int has_open_ops(struct tg_syncer *s)
+{
+	const struct tg_audit_op **ops;
+	size_t n = 0;
+
+	if (!s->audit)
+		return 0;
+	ops = tg_audit_open_ops(s->audit, s->cfg->name, &n);
+	free(ops);
+	return n > 0;
+}
+
 /* --- apply --- */
 
 struct pass {
@@ -220,6 +318,10 @@ struct pass {
 	size_t *write_order;          /* plan indexes in the order their intents were written */
 	size_t n_write_order;
 	int write_refused; /* the may_write hook said no: nothing more is written */
+	/* With the verified cache: the desired state and its hashes, for the
+	 * read-back through the cache (NULL: without it). */
+	const struct tg_desired *vd;
+	const char (*vhashes)[65];
 	struct tombstone { /* the placeholder policy, when this pass wrote it */
 		char op[TG_AUDIT_OP_MAX];
 		int written;
@@ -567,19 +669,39 @@ static int verify_by_lists(struct pass *p)
 	struct tg_plan *plan = &p->res->plan;
 	cJSON *lists[TG_KIND_COUNT];
 	struct tg_index ix[TG_KIND_COUNT];
+	struct tg_verified_pass *vp = NULL;
+	struct tg_err err = { 0, "" };
 
-	if (tg_syncer_list_actual(p->s, lists, NULL))
+	/* Through the cache: what this pass found in sync is not parsed
+	 * again, and what read back as written is noted in sync. */
+	if (p->vd)
+		vp = tg_verified_pass_new(p->s->verified, p->vd, p->vhashes);
+	if (vp ? list_actual_verified(p->s, vp, lists, NULL)
+	       : tg_syncer_list_actual(p->s, lists, NULL)) {
+		tg_verified_pass_free(vp);
 		return -1;
+	}
 	for (int k = 0; k < TG_KIND_COUNT; k++)
 		tg_index_build(&ix[k], (enum tg_kind)k, lists[k]);
 	for (size_t i = 0; i < plan->len; i++) {
 		const struct tg_plan_item *it = &plan->items[i];
+		const cJSON *got;
 		long at;
 
 		if (!p->written[i])
 			continue;
 		at = tg_index_find(&ix[it->kind], it->id);
-		judge_read_back(p, i, at < 0 ? NULL : ix[it->kind].items[at].obj);
+		got = at < 0 ? NULL : ix[it->kind].items[at].obj;
+		judge_read_back(p, i, got);
+		if (vp && got && !p->errors[i] && it->action != TG_ACTION_DELETE)
+			tg_verified_note_in_sync(vp, it->kind, got, it->desired_hash);
+	}
+	if (vp) {
+		tg_verified_merge(vp, (const char *const *)p->vd->secrets, p->vd->n_secrets);
+		if (tg_verified_save(p->s->verified, &err))
+			tg_log_kv(TG_LOG_WARN, "cannot save the verified-objects cache", "sync",
+				  p->s->cfg->name, "error", err.msg, NULL);
+		tg_verified_pass_free(vp);
 	}
 	for (int k = 0; k < TG_KIND_COUNT; k++) {
 		tg_index_release(&ix[k]);
@@ -948,6 +1070,8 @@ static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	struct pass p = { 0 };
 	cJSON *actual[TG_KIND_COUNT] = { NULL, NULL, NULL };
 	struct tg_idset gateway_apis = { 0 };
+	struct tg_verified_pass *vp = NULL;
+	char(*hashes)[65] = NULL;
 	char *root = NULL;
 	long long start = tg_now_ms(), max_delete;
 	unsigned long requests0 = tg_gateway_request_count(s->gw);
@@ -965,12 +1089,26 @@ static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	lopts.secrets_dir = s->cfg->secrets_dir;
 	lopts.allow_empty = s->cfg->allow_empty;
 	lopts.keep_positions = s->cfg->rules != NULL;
-	if (tg_desired_load(&d, &res->problems, &lopts, &err)) {
+	hashes = NULL;
+	if ((d = desired_reuse(s, res, opts)) != NULL) {
+		hashes = tg_xcalloc(d->len ? d->len : 1, sizeof(*hashes));
+		memcpy(hashes, s->kept_hashes, d->len * sizeof(*hashes));
+	} else if (tg_desired_load(&d, &res->problems, &lopts, &err)) {
 		result_error(res, TG_OUTCOME_REFUSED, err.msg);
 		goto out;
+	} else {
+		fill_policy_ids(d);
+		hashes = tg_xcalloc(d->len ? d->len : 1, sizeof(*hashes));
+		for (size_t i = 0; i < d->len; i++)
+			tg_diff_hash(hashes[i], d->objects[i].kind, d->objects[i].body);
+		desired_keep(s, d, hashes, res, opts);
 	}
-	fill_policy_ids(d);
-	if (tg_syncer_list_actual(s, actual, &err)) {
+	if (!has_open_ops(s)) {
+		tg_verified_load(s->verified);
+		vp = tg_verified_pass_new(s->verified, d, (const char(*)[65])hashes);
+	}
+	if (vp ? list_actual_verified(s, vp, actual, &err)
+	       : tg_syncer_list_actual(s, actual, &err)) {
 		result_error(res, TG_OUTCOME_ERROR, err.msg);
 		goto out;
 	}
@@ -997,7 +1135,24 @@ static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	popts.drift = s->cfg->drift_policy;
 	popts.secrets.values = (const char *const *)d->secrets;
 	popts.secrets.len = d->n_secrets;
+	popts.desired_hashes = (const char(*)[65])hashes;
+	if (vp) {
+		popts.in_sync = tg_verified_in_sync;
+		popts.in_sync_ctx = vp;
+	}
 	tg_plan_build(&res->plan, d, actual, &popts);
+	if (vp) {
+		size_t stubs, parsed;
+
+		tg_verified_record(vp, &res->plan, (const char *const *)d->secrets, d->n_secrets);
+		tg_verified_pass_counts(vp, &stubs, &parsed);
+		tg_log_debug("sync '%s': %zu list elements known in sync, %zu parsed", s->cfg->name,
+			     stubs, parsed);
+		if (tg_verified_save(s->verified, &err))
+			tg_log_kv(TG_LOG_WARN, "cannot save the verified-objects cache", "sync",
+				  s->cfg->name, "error", err.msg, NULL);
+		err.msg[0] = '\0';
+	}
 	tg_rules_check_plan(s->cfg->rules, &res->plan, opts->force, &res->problems);
 	if (res->problems.errors > 0) {
 		char msg[TG_ERR_MSG_MAX];
@@ -1027,6 +1182,10 @@ static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	p.s = s;
 	p.opts = opts;
 	p.res = res;
+	if (vp) {
+		p.vd = d;
+		p.vhashes = (const char(*)[65])hashes;
+	}
 	apply_plan(&p, actual);
 out:
 	if (res->source_error[0] &&
@@ -1040,6 +1199,8 @@ out:
 	res->duration_ms = tg_now_ms() - start;
 	res->gateway_requests = tg_gateway_request_count(s->gw) - requests0;
 	tg_idset_release(&gateway_apis);
+	tg_verified_pass_free(vp);
+	free(hashes);
 	for (int k = 0; k < TG_KIND_COUNT; k++)
 		res->actual[k] = actual[k];
 	res->desired = d;

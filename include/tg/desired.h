@@ -58,6 +58,10 @@ struct tg_desired {
 	/* Values filled in by ${VAR} substitution: never to be printed. */
 	char **secrets;
 	size_t n_secrets;
+	/* Some value held "${": what was loaded depends on the environment and
+	 * the secrets directory too, not only on the files. */
+	int used_vars;
+	int refs; /* owners besides the first (tg_desired_ref) */
 };
 
 /* Returns the value of name or NULL; lets tests inject an environment. */
@@ -144,6 +148,10 @@ void tg_object_locate(const struct tg_object *o, const char *field, int *line, i
 
 const struct tg_object *tg_desired_find(const struct tg_desired *d, enum tg_kind kind,
 					const char *id);
+/* One more owner: each owner calls tg_desired_free once; the last frees.
+ * For a sync that keeps the state of an unchanged commit across passes
+ * while each pass's result holds it too (one thread). */
+void tg_desired_ref(struct tg_desired *d);
 void tg_desired_free(struct tg_desired *d);
 
 #endif

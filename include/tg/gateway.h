@@ -47,6 +47,16 @@ int tg_gateway_check(struct tg_gateway *gw, struct tg_err *err);
 /* Lists every loaded object of a kind. *out is a cJSON array owned by the caller. */
 int tg_gateway_list(struct tg_gateway *gw, enum tg_kind kind, cJSON **out, struct tg_err *err);
 
+/* The reply of the list call of a kind as it came (*body is the caller's,
+ * NUL-terminated, len bytes), for tg_verified_list. */
+int tg_gateway_list_raw(struct tg_gateway *gw, enum tg_kind kind, char **body, size_t *len,
+			struct tg_err *err);
+
+/* Parses a list reply whole, as tg_gateway_list does: null is an empty
+ * list, OAS APIs are dropped from the classic list.  Pure. */
+int tg_gateway_parse_list(enum tg_kind kind, const char *data, size_t len, cJSON **out,
+			  struct tg_err *err);
+
 /* Reads one object. TG_ENOTFOUND when the gateway has not loaded it. */
 int tg_gateway_get(struct tg_gateway *gw, enum tg_kind kind, const char *id, cJSON **out,
 		   struct tg_err *err);

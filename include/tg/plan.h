@@ -61,6 +61,14 @@ struct tg_plan_opts {
 	int prune;
 	enum tg_drift_policy drift;
 	struct tg_secrets secrets;
+	/* Optional: tg_diff_hash of every desired object, by its index in
+	 * d->objects (computed here when NULL). */
+	const char (*desired_hashes)[65];
+	/* Optional: 1 when the gateway's object is certified in sync with the
+	 * desired object of its id as it is now (a tg_verified stub): planned
+	 * unchanged without a diff. */
+	int (*in_sync)(void *ctx, enum tg_kind kind, const cJSON *actual);
+	void *in_sync_ctx;
 };
 
 /*

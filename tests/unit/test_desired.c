@@ -215,6 +215,38 @@ static void test_desired__variables_are_substituted_and_recorded_as_secrets(void
 	unload(&l);
 }
 
+/* Files without "${" skip the substitution walk; one spelled with escapes
+ * must not. */
+static void test_desired__escaped_dollar_brace_is_still_substituted(void **state)
+{
+	struct loaded l;
+	const struct tg_object *o;
+
+	(void)state;
+	load_buf(&l, "apis/j.json",
+		 "{\"api_id\":\"j\",\"proxy\":{\"listen_path\":\"/j/\","
+		 "\"target_url\":\"https://\\u0024{HOST}/\"}}",
+		 NULL);
+	o = tg_desired_find(l.d, TG_KIND_API, "j");
+	assert_non_null(o);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o->body, "proxy"), "target_url")
+				    ->valuestring,
+			    "https://upstream.internal/");
+	assert_true(l.d->used_vars);
+	unload(&l);
+	load_buf(&l, "apis/y.yaml",
+		 "api_id: y\nproxy: {listen_path: /y/, target_url: \"\\x24{HOST}\"}\n", NULL);
+	o = tg_desired_find(l.d, TG_KIND_API, "y");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o->body, "proxy"), "target_url")
+				    ->valuestring,
+			    "upstream.internal");
+	unload(&l);
+	load_buf(&l, "apis/n.yaml",
+		 "api_id: n\nproxy: {listen_path: /n/, target_url: 'http://$x{y}'}\n", NULL);
+	assert_false(l.d->used_vars);
+	unload(&l);
+}
+
 static void test_desired__unset_variable_is_named_in_the_problem(void **state)
 {
 	struct loaded l;
@@ -884,6 +916,7 @@ int main(void)
 		cmocka_unit_test(test_desired__policy_refs_come_from_keys_and_api_ids),
 		cmocka_unit_test(test_desired__refs_known_on_the_gateway_are_fine),
 		cmocka_unit_test(test_desired__variables_are_substituted_and_recorded_as_secrets),
+		cmocka_unit_test(test_desired__escaped_dollar_brace_is_still_substituted),
 		cmocka_unit_test(test_desired__unset_variable_is_named_in_the_problem),
 		cmocka_unit_test(test_desired__variables_can_come_from_secret_files),
 		cmocka_unit_test(test_desired__duplicate_ids_name_the_first_definition),

@@ -412,8 +412,10 @@ static void test_sync__leftovers_swept_last_tree_kept(void **state)
 	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
 	assert_int_equal(changed, 1);
 	second = tg_xstrdup(tg_git_workdir(src));
-	assert_string_not_equal(second, first);
-	assert_false(is_dir(first));
+	/* The same commit: the kept tree is used as it is, not checked out
+	 * again (its record in the git cache names it). */
+	assert_string_equal(second, first);
+	assert_true(is_dir(first));
 	link = linked_tree(fx);
 	assert_string_equal(link, second);
 	free(link);
@@ -439,6 +441,74 @@ static void test_sync__leftovers_swept_last_tree_kept(void **state)
 	free(second);
 }
 
+static ino_t inode_of(const char *dir, const char *name)
+{
+	char *p = tg_xasprintf("%s/%s", dir, name);
+	struct stat sb;
+
+	assert_int_equal(stat(p, &sb), 0);
+	free(p);
+	return sb.st_ino;
+}
+
+static void test_sync__new_tree_links_what_the_commit_did_not_change(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_git_source *src = source(fx);
+	struct tg_err err;
+	char *first, *second, *third, *data, *rec;
+	ino_t a_ino, b_ino;
+	int changed;
+
+	assert_int_equal(run("mkdir %s/d && echo bee > %s/d/b.txt && " GIT "%s add d && " GIT
+			     "%s commit -qm b",
+			     fx->repo, fx->repo, fx->repo, fx->repo),
+			 0);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	first = tg_xstrdup(tg_git_workdir(src));
+	a_ino = inode_of(first, "a.txt");
+	b_ino = inode_of(first, "d/b.txt");
+	tg_git_source_free(src);
+
+	/* A new process, a commit changing a.txt only. */
+	assert_int_equal(
+		run("echo two > %s/a.txt && " GIT "%s commit -qam two", fx->repo, fx->repo), 0);
+	src = source(fx);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(changed, 1);
+	second = tg_xstrdup(tg_git_workdir(src));
+	assert_string_not_equal(second, first);
+	data = slurp(second, "a.txt");
+	assert_string_equal(data, "two\n");
+	free(data);
+	data = slurp(second, "d/b.txt");
+	assert_string_equal(data, "bee\n");
+	free(data);
+	assert_true(inode_of(second, "a.txt") != a_ino);   /* written */
+	assert_true(inode_of(second, "d/b.txt") == b_ino); /* shared */
+	assert_false(is_dir(first));
+	assert_int_equal(count_trees(fx), 1);
+	tg_git_source_free(src);
+
+	/* Without its record the tree is not trusted: checked out again. */
+	rec = tg_xasprintf("%s/repo.git/tg-checked-out", fx->cache);
+	assert_int_equal(unlink(rec), 0);
+	free(rec);
+	src = source(fx);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	third = tg_xstrdup(tg_git_workdir(src));
+	assert_string_not_equal(third, second);
+	assert_true(inode_of(third, "d/b.txt") != b_ino);
+	data = slurp(third, "a.txt");
+	assert_string_equal(data, "two\n");
+	free(data);
+	assert_int_equal(count_trees(fx), 1);
+	tg_git_source_free(src);
+	free(first);
+	free(second);
+	free(third);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +518,9 @@ int main(void)
 						setup_repo, teardown_repo),
 		cmocka_unit_test_setup_teardown(test_sync__missing_branch_keeps_checkout,
 						setup_repo, teardown_repo),
+		cmocka_unit_test_setup_teardown(
+			test_sync__new_tree_links_what_the_commit_did_not_change, setup_repo,
+			teardown_repo),
 		cmocka_unit_test_setup_teardown(test_sync__new_commit_gets_new_tree_old_one_goes,
 						setup_repo, teardown_repo),
 		cmocka_unit_test_setup_teardown(test_sync__checkout_cut_short_keeps_previous_tree,

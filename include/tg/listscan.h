@@ -1,0 +1,41 @@
+/*
+ * A light scanner for the gateway's list replies: a JSON array of objects
+ * is split into each element's byte range without building any tree, so
+ * that elements whose bytes are known to be in sync need not be parsed
+ * (see verified.h).  It checks only what it must to find the boundaries:
+ * strings (with their escapes), brackets that match, and nothing but
+ * whitespace and commas between the elements.  Whatever it accepts, a
+ * range it returns starts with '{' and ends with the matching '}'; the
+ * content of a range is not validated (a range that is parsed goes through
+ * cJSON).  Pure: no I/O, no allocation besides the result.
+ */
+#ifndef TG_LISTSCAN_H
+#define TG_LISTSCAN_H
+
+#include <stddef.h>
+
+/* Deeper nesting is refused (cJSON refuses past 1000 levels too). */
+#define TG_LISTSCAN_MAX_DEPTH 1000
+
+struct tg_listscan_range {
+	size_t off, len;
+};
+
+struct tg_listscan {
+	struct tg_listscan_range *items;
+	size_t len, alloc;
+};
+
+/*
+ * Splits data[0..len) (a JSON array whose elements are all objects, or the
+ * literal null an empty gateway may send, surrounded by optional JSON
+ * whitespace) into the ranges of its elements, in order.  Returns 0, or
+ * TG_EINVALID for anything else (another kind of element, a string or
+ * bracket left open, trailing bytes...): the caller then parses the reply
+ * whole and reports what is wrong with it.  out is reset first; release it
+ * with tg_listscan_release, also after a failure.
+ */
+int tg_listscan_split(struct tg_listscan *out, const char *data, size_t len);
+void tg_listscan_release(struct tg_listscan *ls);
+
+#endif

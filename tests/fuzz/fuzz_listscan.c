@@ -1,0 +1,68 @@
+/*
+ * Fuzz target for the list reply scanner (gateway replies are outside
+ * input).  Beyond not crashing: every range it returns is one '{...}'
+ * inside the input, in order and apart; and when every range parses, the
+ * whole reply parses to exactly those elements, so reading a list range by
+ * range never sees something a whole parse would not.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "tg/listscan.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *s = (const char *)data;
+	struct tg_listscan ls = { NULL, 0, 0 };
+	cJSON *whole = NULL, *el;
+	size_t end = 0, i = 0;
+	int all_parse = 1;
+
+	if (tg_listscan_split(&ls, s, size))
+		goto out;
+	for (size_t k = 0; k < ls.len; k++) {
+		const struct tg_listscan_range *r = &ls.items[k];
+
+		if (r->off < end || r->len < 2 || r->off + r->len > size || s[r->off] != '{' ||
+		    s[r->off + r->len - 1] != '}')
+			abort();
+		end = r->off + r->len;
+	}
+	whole = cJSON_ParseWithLength(s, size);
+	for (size_t k = 0; k < ls.len && all_parse; k++) {
+		cJSON *one = cJSON_ParseWithLength(s + ls.items[k].off, ls.items[k].len);
+
+		all_parse = one != NULL;
+		cJSON_Delete(one);
+	}
+	if (!all_parse)
+		goto out;
+	if (!whole)
+		abort();
+	if (cJSON_IsNull(whole)) {
+		if (ls.len)
+			abort();
+		goto out;
+	}
+	if (!cJSON_IsArray(whole) || (size_t)cJSON_GetArraySize(whole) != ls.len)
+		abort();
+	cJSON_ArrayForEach(el, whole)
+	{
+		cJSON *one = cJSON_ParseWithLength(s + ls.items[i].off, ls.items[i].len);
+
+		if (!cJSON_Compare(one, el, 1))
+			abort();
+		cJSON_Delete(one);
+		i++;
+	}
+out:
+	cJSON_Delete(whole);
+	tg_listscan_release(&ls);
+	return 0;
+}
