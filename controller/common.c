@@ -193,6 +193,17 @@ int tg_parse_duration_ms(long long *out, const char *s)
 	return 0;
 }
 
+int tg_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 long long tg_now_ms(void)
 {
 	struct timespec ts;

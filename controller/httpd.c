@@ -215,17 +215,6 @@ static enum MHD_Result respond_close(struct MHD_Connection *c, int status, const
 
 /* --- request checks --- */
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 size_t tg_httpd_unescape(char *s)
 {
 	char *w = s;
@@ -233,8 +222,8 @@ size_t tg_httpd_unescape(char *s)
 	for (const char *r = s; *r; r++) {
 		int hi, lo;
 
-		if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
-		    (hi || lo)) {
+		if (r[0] == '%' && (hi = tg_hex_digit(r[1])) >= 0 &&
+		    (lo = tg_hex_digit(r[2])) >= 0 && (hi || lo)) {
 			*w++ = (char)(hi * 16 + lo);
 			r += 2;
 		} else {

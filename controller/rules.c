@@ -684,17 +684,6 @@ static void check_policy_limits(struct check *c, const struct tg_object *o)
 	}
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Splits url into scheme and host; 0, or -1 with *why set. */
 static int split_url(const char *url, char *scheme, size_t scheme_size, char *host,
 		     size_t host_size, const char **why)
@@ -737,8 +726,9 @@ static int split_url(const char *url, char *scheme, size_t scheme_size, char *ho
 	}
 	/* Percent escapes in a host are decoded by URL parsers: so here. */
 	for (const char *q = h; q < he; q++) {
-		if (*q == '%' && he - q >= 3 && hexval(q[1]) >= 0 && hexval(q[2]) >= 0) {
-			raw[o++] = (char)(hexval(q[1]) * 16 + hexval(q[2]));
+		if (*q == '%' && he - q >= 3 && tg_hex_digit(q[1]) >= 0 &&
+		    tg_hex_digit(q[2]) >= 0) {
+			raw[o++] = (char)(tg_hex_digit(q[1]) * 16 + tg_hex_digit(q[2]));
 			q += 2;
 		} else {
 			raw[o++] = *q;

@@ -147,22 +147,13 @@ static void put_hex(struct tg_buf *b, const unsigned char *p, size_t n)
 	}
 }
 
-static int hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Decodes n hex digits at s into out (n/2 bytes); -1 on a bad digit. */
 static int get_hex(unsigned char *out, const char *s, size_t n)
 {
 	if (n % 2)
 		return -1;
 	for (size_t i = 0; i < n; i += 2) {
-		int hi = hex_val(s[i]), lo = hex_val(s[i + 1]);
+		int hi = tg_hex_digit(s[i]), lo = tg_hex_digit(s[i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -434,17 +434,6 @@ const struct tg_webhook_change *tg_webhook_ref_change(const struct tg_webhook_pu
 
 /* --- signatures ------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int tg_webhook_signature_match(const char *header, const void *body, size_t len,
 			       const char *const *secrets, size_t n)
 {
@@ -459,7 +448,7 @@ int tg_webhook_signature_match(const char *header, const void *body, size_t len,
 	if (strlen(hex) != 64)
 		return -1;
 	for (size_t i = 0; i < 32; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = tg_hex_digit(hex[2 * i]), lo = tg_hex_digit(hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -66,6 +66,9 @@ int tg_parse_ll(long long *out, const char *s, long long min, long long max);
  */
 int tg_parse_duration_ms(long long *out, const char *s);
 
+/* The value of a hexadecimal digit of either case, or -1. */
+int tg_hex_digit(int c);
+
 /* Monotonic and wall clocks in milliseconds. */
 long long tg_now_ms(void);
 long long tg_wall_ms(void);

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm  # noqa: E402
 
 from conftest import BIN  # noqa: E402
-from peers import free_port, make_tls, wait_port  # noqa: E402
+from peers import free_port, make_tls, wait_port, wait_for  # noqa: E402
 
 # ---- HTTP -------------------------------------------------------------------
 
@@ -53,17 +53,6 @@ def http(method, url, body=b"", headers=None, timeout=30):
             return r.status, r.read().decode(), dict(r.headers)
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(), dict(e.headers)
-
-
-def wait_for(fn, timeout, what, step=0.05):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
 def metric(text, name, **labels):

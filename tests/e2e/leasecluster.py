@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 
 from conftest import BIN
-from peers import ROOT, free_port, wait_port
+from peers import ROOT, free_port, wait_port, wait_for
 
 NS = "tg-leases"
 SECRET = "lease-webhook-secret"
@@ -38,17 +38,6 @@ def http(method, url, body=b"", headers=None, timeout=30):
         return e.code, e.read().decode()
     except OSError as e:
         return None, str(e)
-
-
-def wait_for(fn, timeout, what, step=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
 def setup_namespace(kube, ns=NS):

@@ -37,6 +37,19 @@ def wait_port(port, timeout=30.0, proc=None):
     raise RuntimeError("nothing listens on port %d after %.0fs" % (port, timeout))
 
 
+def wait_for(fn, timeout, what, step=0.1):
+    """Calls fn until it returns something true and returns that; fails the
+    test after timeout seconds, naming what it waited for and fn's last answer."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
 def tyk_binary():
     out = subprocess.run(["sh", os.path.join(ROOT, "tests/peers/build-tyk.sh")],
                          check=True, stdout=subprocess.PIPE, text=True)

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from conftest import BIN, keyless_api, policy
-from peers import free_port, wait_port
+from peers import free_port, wait_port, wait_for
 
 
 def http(method, url, timeout=30):
@@ -27,17 +27,6 @@ def http(method, url, timeout=30):
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
-
-
-def wait_for(fn, timeout, what, step=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
 def parse_metrics(text):

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from conftest import keyless_api, policy  # noqa: E402
 from containers import IMAGE, UID, Container, docker, inspect_image, secret_dir  # noqa: E402
 from gitpeers import Apache, RepoFactory, TOKEN, git_root  # noqa: E402,F401  (fixture)
-from peers import free_port  # noqa: E402
+from peers import free_port, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not os.environ.get("TG_DEPLOY") or not IMAGE,
                                 reason="deploy tests: run `make test-deploy`")
@@ -41,17 +41,6 @@ def get(url, timeout=5):
         return e.code, e.read().decode()
     except OSError as e:
         return None, str(e)
-
-
-def wait_for(fn, timeout, what, step=0.2):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
 @pytest.fixture(scope="module")
