@@ -29,8 +29,10 @@
 #define FETCH_TIMEOUT_MS 10000L
 #define CONNECT_TIMEOUT_MS 5000L
 #define DISCOVERY_MAX ((size_t)64 * 1024)
-/* A verifier waits this long for a refresh it asked for. */
-#define VERIFY_WAIT_MS 5000
+/* A verifier waits this long for a refresh it asked for: longer than one
+ * fetch may take (FETCH_TIMEOUT_MS), or a slow but good key server would be
+ * reported unavailable while its keys were still on the way. */
+#define VERIFY_WAIT_MS 12000
 #define RETRY_MAX_MS 60000LL
 #define CLAIM_MAX 512
 
