@@ -122,18 +122,4 @@ void tg_rules_check(const struct tg_rules *rules, const struct tg_desired *d,
 void tg_rules_check_plan(const struct tg_rules *rules, const struct tg_plan *plan, int force,
 			 struct tg_problems *problems);
 
-/*
- * The class of an upstream host as written in a URL (no brackets, no
- * port), without resolving it: "loopback", "private", "link-local"
- * (169.254/16 and fe80::/10: cloud metadata lives there), "reserved"
- * (unspecified, multicast, broadcast, documentation), "public" for any
- * other literal address, "name" for a host name, or NULL when the host is
- * not a valid host at all.  Known metadata names (metadata.google.internal,
- * instance-data...) are "link-local", localhost and *.localhost "loopback".
- * Writes the canonical spelling (dotted quad, compressed IPv6, lowercase
- * name) to canon when it is not NULL.
- */
-#define TG_RULES_HOST_MAX 256
-const char *tg_rules_host_class(const char *host, char canon[TG_RULES_HOST_MAX]);
-
 #endif

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "tg/desired.h"
+#include "tg/hostclass.h"
 #include "tg/rules.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -43,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tg_load_opts opts = { 0 };
 	struct tg_desired *d = NULL;
 	struct tg_problems problems;
-	char host[TG_RULES_HOST_MAX], canon[TG_RULES_HOST_MAX];
+	char host[TG_HOST_MAX], canon[TG_HOST_MAX];
 
 	if (!rules) {
 		cJSON *v = cJSON_Parse(rules_json);
@@ -57,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size - 1 < sizeof(host)) {
 		memcpy(host, data + 1, size - 1);
 		host[size - 1] = '\0';
-		tg_rules_host_class(host, canon);
+		tg_host_class(host, canon);
 	}
 	opts.keep_positions = 1;
 	tg_problems_init(&problems);

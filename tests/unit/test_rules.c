@@ -14,6 +14,7 @@
 #include "tg/common.h"
 #include "tg/desired.h"
 #include "tg/plan.h"
+#include "tg/hostclass.h"
 #include "tg/rules.h"
 #include "tg/yaml.h"
 
@@ -244,18 +245,18 @@ static void test_rules__host_classes_see_through_spellings(void **state)
 	static const char *const invalid[] = { "999.1.1.1", "1.2.3.4.5", "a..b", "-a.com",
 					       "a b",       "a/b",       "",     "[::1]",
 					       "a@b",       "::ffff:zz" };
-	char canon[TG_RULES_HOST_MAX];
+	char canon[TG_HOST_MAX];
 
 	(void)state;
 	for (size_t i = 0; i < TG_ARRAY_SIZE(cases); i++) {
-		const char *c = tg_rules_host_class(cases[i].host, canon);
+		const char *c = tg_host_class(cases[i].host, canon);
 
 		if (!c || strcmp(c, cases[i].cls) || strcmp(canon, cases[i].canon))
 			fail_msg("host '%s': got %s (%s), want %s (%s)", cases[i].host,
 				 c ? c : "NULL", c ? canon : "", cases[i].cls, cases[i].canon);
 	}
 	for (size_t i = 0; i < TG_ARRAY_SIZE(invalid); i++)
-		if (tg_rules_host_class(invalid[i], canon))
+		if (tg_host_class(invalid[i], canon))
 			fail_msg("host '%s' should be invalid", invalid[i]);
 }
 
