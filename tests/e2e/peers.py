@@ -24,6 +24,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+class RefusedPort:
+    """A loopback port that refuses connections for as long as it is held.
+
+    A port free_port() returned can be bound again by anyone (the next
+    free_port() of the same test, a daemon's listener); this one stays bound,
+    never listens, so a connection to it is refused and nothing else gets it.
+    """
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def close(self):
+        self.sock.close()
+
+
 def wait_port(port, timeout=30.0, proc=None):
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -5,6 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from gitpeers import *  # noqa: F401,F403,E402  (fixtures)
+from peers import RefusedPort  # noqa: E402
 
 TG_ERROR, TG_ENOTFOUND, TG_EINVALID, TG_ETIMEOUT = -1, -2, -3, -4
 
@@ -49,7 +50,8 @@ def test_unreachable_repository__clear_error_and_checkout_kept(probe, repos, cac
     one = r.commit({"a.yaml": "one\n"}, "one")
     res = probe.run(git_daemon.url(r), cache)
     assert res["sha"] == one
-    port = free_port()  # nothing listens there
+    refused = RefusedPort()
+    port = refused.port
     url = "git://127.0.0.1:%d/%s.git" % (port, r.name)
     res = probe.run(url, cache)
     assert res["code"] == TG_ERROR
@@ -58,6 +60,7 @@ def test_unreachable_repository__clear_error_and_checkout_kept(probe, repos, cac
     assert not res["ok"] and "refused" in res["error"], res
     res = probe.run("/nonexistent/repo.git", cache)
     assert not res["ok"] and "cannot fetch '/nonexistent/repo.git'" in res["error"]
+    refused.close()
     assert read({"workdir": os.path.join(cache, "work")}, "a.yaml") == "one\n"
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import BIN, keyless_api
-from peers import free_port
+from peers import RefusedPort
 from test_daemon import Daemon, daemons, metric, wait_for  # noqa: F401 (fixture)
 
 
@@ -179,9 +179,25 @@ def history(d, name="gov"):
     return json.loads(body)
 
 
+def pass_summary(res, d):
+    """What a failed assertion on a pass needs to be understood from a CI log."""
+    keys = ("commit", "trigger", "outcome", "health", "error", "rolled_back_to", "counts",
+            "summary")
+    lines = [l for l in d.logs().splitlines() if any(
+        w in l for w in ("health", "reconcil", "rolling", "apply", "pass"))]
+    return "%s\ndaemon log:\n%s" % ({k: res.get(k) for k in keys}, "\n".join(lines[-25:]))
+
+
+@pytest.fixture
+def refused_port():
+    p = RefusedPort()
+    yield p
+    p.close()
+
+
 def test_dead_upstream_is_rolled_back_and_not_retried(gateway, repo, upstream, tmp_path,
-                                                     daemons):
-    dead = "http://127.0.0.1:%d" % free_port()
+                                                     daemons, refused_port):
+    dead = refused_port.url
     audit = str(tmp_path / "audit.jsonl")
     repo.write("apis/svc.json", keyless_api("svc", "/svc/", upstream.url))
     first = repo.commit("svc on the upstream")
@@ -205,7 +221,7 @@ def test_dead_upstream_is_rolled_back_and_not_retried(gateway, repo, upstream, t
                            s["last_result"]["commit"] == bad else None)(d.status("gov")),
                   20, "the bad commit's pass")
     res = st["last_result"]
-    assert res["outcome"] == "error" and res["health"] == "unhealthy", res
+    assert res["outcome"] == "error" and res["health"] == "unhealthy", pass_summary(res, d)
     assert res["rolled_back_to"] == first, res
     assert "failed its health check" in res["error"] and "upstream_down (500)" in res["error"]
     assert st["last_commit"] == first, st
