@@ -255,6 +255,20 @@ int tg_str_eq(const char *a, const char *b)
 	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
+const char *tg_path_next_component(const char *s, size_t *n)
+{
+	for (;;) {
+		while (*s == '/')
+			s++;
+		if (!*s)
+			return NULL;
+		*n = strcspn(s, "/");
+		if (*n != 1 || s[0] != '.')
+			return s;
+		s++;
+	}
+}
+
 int tg_mkdir_p(const char *path, unsigned mode)
 {
 	char *p = tg_xstrdup(path), *s;

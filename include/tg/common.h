@@ -87,6 +87,10 @@ void tg_rfc3339(char out[TG_TIME_MAX], long long wall_ms, int millis);
 /* strcmp that treats two NULLs as equal and one NULL as different. */
 int tg_str_eq(const char *a, const char *b);
 
+/* The next component of a relative path at or after s ("" and "." skipped,
+ * ".." returned like any name), its length in *n; NULL at the end. */
+const char *tg_path_next_component(const char *s, size_t *n);
+
 /* mkdir -p: creates path and its missing parents with mode.  0, or -1
  * with errno set. */
 int tg_mkdir_p(const char *path, unsigned mode);

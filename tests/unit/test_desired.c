@@ -1,4 +1,5 @@
-/* Unit tests for controller/desired.c: objects, checks, substitution, layout. */
+/* Unit tests for the desired state: controller/desired.c and the modules it drives (manifest,
+ * placeholders, validate): objects, checks, substitution, layout. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
