@@ -3,59 +3,45 @@
  *
  * Layout of cache_dir:
  *   repo.git/     bare repository; refs/tg/head pins the last fetched object
- *   work.XXXXXX/  one checked-out tree per commit (no .git inside)
- *   work          symbolic link to the current tree
+ *   work.XXXXXX/  one checked-out tree per commit (no .git inside), and
+ *   work          the symbolic link to the current tree: gittree.c
  * Keeping the work tree outside the repository lets a corrupt repository be
  * thrown away and cloned again (into repo.git.tmp, renamed when complete)
- * while the last good checkout stays in place.  A commit is checked out
- * into a new, empty directory, and only once every file is written does the
- * link move to it (rename(2) of a new link over the old one) and the
- * previous tree go: a checkout cut short (a full disk) leaves the previous
- * tree byte for byte, so a pass that falls back to it never sees half of the
- * new commit.  Trees left by an interrupted process are swept at the first
- * sync; the one the link names survives a restart.
+ * while the last good checkout stays in place.
  *
  * Every network operation (remote_head, sync) runs under a deadline of
  * timeout_ms kept by gitstream.c: libgit2 1.5 cannot bound one itself.
+ * Credentials and server trust are gitauth.c's.
  */
 #include "tg/gitsrc.h"
 
-#include <assert.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <git2.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
+#include "tg/gitauth.h"
 #include "tg/gitstream.h"
-#include "tg/known_hosts.h"
+#include "tg/gittree.h"
 #include "tg/log.h"
 #include "tg/sshsig.h"
 #include "tg/banned.h"
 
 #define DEFAULT_TIMEOUT_MS 60000L
 #define DEFAULT_MAX_FILE ((size_t)32 * 1024 * 1024)
-#define MAX_KNOWN_HOSTS ((size_t)4 * 1024 * 1024)
 #define PIN_REF "refs/tg/head"
-#define TREE_PREFIX "work."
 
 struct tg_git_source {
 	struct tg_git_opts o; /* strings below are owned copies */
 	char **trusted;
 	char *url_redacted;
 	char *gitdir, *tmpdir;
-	char *link;    /* cache_dir/work */
-	char *workdir; /* the current tree, cache_dir/work.XXXXXX, or NULL */
-	int swept;     /* trees of earlier processes removed */
+	struct tg_gittree trees;
 	int have_commit;
 	struct tg_commit_info commit;
 	char refused[41]; /* the head the last sync refused, or "" */
@@ -70,11 +56,8 @@ struct tg_git_source {
 struct op {
 	struct tg_git_source *src;
 	struct tg_gitstream_deadline dl;
-	int auth_tries;
-	int auth_failed;
-	int trust_failed;
-	int local_fault;  /* error came from the local repository */
-	char reason[256]; /* our own reason, preferred to libgit2's */
+	struct tg_gitauth auth;
+	int local_fault; /* error came from the local repository */
 };
 
 /* ---- URL redaction ---------------------------------------------------- */
@@ -124,6 +107,7 @@ static void op_begin(struct op *op, struct tg_git_source *src)
 	tg_gitstream_register();
 	memset(op, 0, sizeof(*op));
 	op->src = src;
+	tg_gitauth_init(&op->auth, &src->o.auth, src->port);
 	tg_gitstream_begin(&op->dl, src->o.timeout_ms);
 }
 
@@ -134,198 +118,20 @@ static void op_end(struct op *op)
 
 /* ---- libgit2 callbacks ------------------------------------------------ */
 
-static int file_exists(const char *p)
-{
-	struct stat sb;
-
-	return p && stat(p, &sb) == 0;
-}
-
 static int cred_cb(git_credential **out, const char *url, const char *user_from_url,
 		   unsigned int allowed, void *payload)
 {
 	struct op *op = payload;
-	const struct tg_git_auth *a = &op->src->o.auth;
-	struct tg_err e;
-	char *secret = NULL, *pub = NULL;
-	const char *user;
-	int rc;
 
 	(void)url;
-	if (++op->auth_tries > 1) {
-		op->auth_failed = 1;
-		snprintf(op->reason, sizeof(op->reason), "authentication failed");
-		git_error_set(GIT_ERROR_NET, "authentication failed");
-		return GIT_EAUTH;
-	}
-	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && a->ssh_key_file) {
-		user = user_from_url ? user_from_url : (a->username ? a->username : "git");
-		if (a->ssh_pubkey_file)
-			pub = tg_xstrdup(a->ssh_pubkey_file);
-		else {
-			pub = tg_xasprintf("%s.pub", a->ssh_key_file);
-			if (!file_exists(pub)) {
-				free(pub);
-				pub = NULL;
-			}
-		}
-		if (!file_exists(a->ssh_key_file)) {
-			free(pub);
-			op->auth_failed = 1;
-			snprintf(op->reason, sizeof(op->reason), "cannot read ssh key '%s'",
-				 a->ssh_key_file);
-			git_error_set(GIT_ERROR_NET, "%s", op->reason);
-			return GIT_EAUTH;
-		}
-		rc = git_credential_ssh_key_new(out, user, pub, a->ssh_key_file, NULL);
-		free(pub);
-		return rc;
-	}
-	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && (a->token_file || a->password_file)) {
-		const char *file = a->token_file ? a->token_file : a->password_file;
-
-		/* Re-read on every operation: rotation needs no restart. */
-		if (tg_read_secret_file(&secret, file, &e) < 0) {
-			op->auth_failed = 1;
-			snprintf(op->reason, sizeof(op->reason), "cannot read credentials: %.200s",
-				 e.msg);
-			git_error_set(GIT_ERROR_NET, "%s", op->reason);
-			return GIT_EAUTH;
-		}
-		user = a->username ? a->username
-				   : (user_from_url && *user_from_url
-					      ? user_from_url
-					      : (a->token_file ? "x-token-auth" : "git"));
-		rc = git_credential_userpass_plaintext_new(out, user, secret);
-		tg_secret_free(secret);
-		return rc;
-	}
-	op->auth_failed = 1;
-	snprintf(op->reason, sizeof(op->reason), "authentication required but no %s configured",
-		 (allowed & GIT_CREDENTIAL_SSH_KEY) ? "ssh key" : "token or password file");
-	git_error_set(GIT_ERROR_NET, "%s", op->reason);
-	return GIT_EAUTH;
+	return tg_gitauth_credential(out, &op->auth, user_from_url, allowed);
 }
 
-/* Verifies a leaf certificate (DER) against ca_file and the host name. */
-static int check_x509(struct op *op, const unsigned char *der, size_t len, const char *host)
-{
-	const char *ca = op->src->o.auth.ca_file;
-	X509_STORE *store = NULL;
-	X509_STORE_CTX *ctx = NULL;
-	X509 *cert = NULL;
-	const unsigned char *p = der;
-	int ok = 0;
-
-	cert = d2i_X509(NULL, &p, (long)len);
-	store = X509_STORE_new();
-	ctx = X509_STORE_CTX_new();
-	if (!cert || !store || !ctx) {
-		snprintf(op->reason, sizeof(op->reason), "cannot parse the server certificate");
-		goto out;
-	}
-	if (X509_STORE_load_file(store, ca) != 1) {
-		snprintf(op->reason, sizeof(op->reason), "cannot load ca file '%s'", ca);
-		goto out;
-	}
-	if (X509_STORE_CTX_init(ctx, store, cert, NULL) != 1 || X509_verify_cert(ctx) != 1) {
-		snprintf(op->reason, sizeof(op->reason),
-			 "server certificate not trusted by ca file '%s': %s", ca,
-			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
-		goto out;
-	}
-	if (X509_check_host(cert, host, 0, 0, NULL) != 1 && X509_check_ip_asc(cert, host, 0) != 1) {
-		snprintf(op->reason, sizeof(op->reason),
-			 "server certificate does not match host '%s'", host);
-		goto out;
-	}
-	ok = 1;
-out:
-	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
-	X509_free(cert);
-	return ok;
-}
-
-static int check_hostkey(struct op *op, git_cert_hostkey *hk, const char *host)
-{
-	const struct tg_git_auth *a = &op->src->o.auth;
-	char *text = NULL;
-	size_t len = 0;
-	struct tg_err e;
-	long long port = 22;
-	int rc;
-
-	if (!(hk->type & GIT_CERT_SSH_RAW)) {
-		snprintf(op->reason, sizeof(op->reason), "ssh host key of '%s' not available",
-			 host);
-		return 0;
-	}
-	if (!a->known_hosts_file) {
-		snprintf(op->reason, sizeof(op->reason),
-			 "no known_hosts file configured to check the host key of '%s'", host);
-		return 0;
-	}
-	if (tg_read_file(&text, &len, a->known_hosts_file, MAX_KNOWN_HOSTS, &e) < 0) {
-		snprintf(op->reason, sizeof(op->reason), "cannot read known_hosts: %.200s", e.msg);
-		return 0;
-	}
-	if (op->src->port[0])
-		tg_parse_ll(&port, op->src->port, 1, 65535);
-	rc = tg_known_hosts_check(text, len, host, (int)port, (const unsigned char *)hk->hostkey,
-				  hk->hostkey_len);
-	free(text);
-	if (rc == 0)
-		return 1;
-	if (rc == TG_ECONFLICT)
-		snprintf(
-			op->reason, sizeof(op->reason),
-			"ssh host key of '%s' does not match known_hosts '%s' (possible man-in-the-middle)",
-			host, a->known_hosts_file);
-	else
-		snprintf(op->reason, sizeof(op->reason),
-			 "ssh host '%s' (port %lld) is not in known_hosts '%s'", host, port,
-			 a->known_hosts_file);
-	return 0;
-}
-
-/*
- * Certificates are checked per remote here rather than with
- * GIT_OPT_SET_SSL_CERT_LOCATIONS: that option is process-global, so one
- * source's private CA would be trusted for every other source, and changing
- * it while another handshake runs is not safe.  With a ca_file we verify
- * the leaf ourselves (OpenSSL chain + host name check) whenever libgit2's
- * own verification against the system store failed.
- */
 static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
 {
 	struct op *op = payload;
 
-	if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2) {
-		if (op->src->o.auth.insecure_skip_host_key_check)
-			return 0;
-		if (check_hostkey(op, (git_cert_hostkey *)cert, host))
-			return 0;
-	} else if (cert->cert_type == GIT_CERT_X509) {
-		git_cert_x509 *x = (git_cert_x509 *)cert;
-
-		if (valid)
-			return 0;
-		if (op->src->o.auth.ca_file) {
-			if (check_x509(op, x->data, x->len, host))
-				return 0;
-		} else {
-			snprintf(
-				op->reason, sizeof(op->reason),
-				"server certificate of '%s' is not trusted (set a ca file for a private ca)",
-				host);
-		}
-	} else if (valid) {
-		return 0;
-	}
-	op->trust_failed = 1;
-	git_error_set(GIT_ERROR_NET, "%s", op->reason);
-	return GIT_ECERTIFICATE;
+	return tg_gitauth_check_certificate(&op->auth, cert, valid, host);
 }
 
 /* Data-flow progress: a second guard on the deadline. */
@@ -378,11 +184,11 @@ static int fail_git(struct op *op, struct tg_err *err, int gitrc, const char *wh
 	if (tg_gitstream_timed_out(&op->dl)) {
 		snprintf(reason, sizeof(reason), "timed out after %ld ms", src->o.timeout_ms);
 		code = TG_ETIMEOUT;
-	} else if (op->auth_failed || gitrc == GIT_EAUTH) {
+	} else if (op->auth.failed || gitrc == GIT_EAUTH) {
 		const struct tg_git_auth *a = &src->o.auth;
 
-		if (op->reason[0] && strcmp(op->reason, "authentication failed"))
-			snprintf(reason, sizeof(reason), "%s", op->reason);
+		if (op->auth.reason[0] && strcmp(op->auth.reason, "authentication failed"))
+			snprintf(reason, sizeof(reason), "%s", op->auth.reason);
 		else if (a->ssh_key_file && strstr(src->o.url, "://") == NULL)
 			snprintf(reason, sizeof(reason), "authentication failed with ssh key '%s'",
 				 a->ssh_key_file);
@@ -393,9 +199,9 @@ static int fail_git(struct op *op, struct tg_err *err, int gitrc, const char *wh
 				 : a->ssh_key_file  ? "the ssh key"
 						    : "the credentials");
 		code = TG_EAUTH;
-	} else if (op->trust_failed || gitrc == GIT_ECERTIFICATE) {
+	} else if (op->auth.trust_failed || gitrc == GIT_ECERTIFICATE) {
 		snprintf(reason, sizeof(reason), "%s",
-			 op->reason[0] ? op->reason : "server certificate not trusted");
+			 op->auth.reason[0] ? op->auth.reason : "server certificate not trusted");
 		code = TG_EAUTH;
 	} else {
 		const char *m = ge && ge->message ? ge->message : "unknown error";
@@ -438,44 +244,6 @@ static int is_hex_sha(const char *s)
 		if (!s[i] || !strchr("0123456789abcdefABCDEF", s[i]))
 			return 0;
 	return s[40] == '\0';
-}
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Port of an ssh:// URL, for "[host]:port" known_hosts entries. */
-static void ssh_port(char port[8], const char *url)
-{
-	const char *h, *end, *c;
-
-	port[0] = '\0';
-	if (strncmp(url, "ssh://", 6) && strncmp(url, "ssh+git://", 10) &&
-	    strncmp(url, "git+ssh://", 10))
-		return;
-	h = strstr(url, "://") + 3;
-	end = h + strcspn(h, "/");
-	c = memrchr(h, '@', (size_t)(end - h));
-	if (c)
-		h = c + 1;
-	if (*h == '[') {
-		h = memchr(h, ']', (size_t)(end - h));
-		if (!h)
-			return;
-	}
-	c = memchr(h, ':', (size_t)(end - h));
-	if (c && end - c - 1 > 0 && end - c - 1 < 6)
-		snprintf(port, 8, "%.*s", (int)(end - c - 1), c + 1);
 }
 
 static void commit_info_release(struct tg_commit_info *ci)
@@ -546,8 +314,8 @@ int tg_git_source_new(struct tg_git_source **out, const struct tg_git_opts *opts
 	src->url_redacted = tg_git_redact_url(opts->url);
 	src->gitdir = tg_xasprintf("%s/repo.git", opts->cache_dir);
 	src->tmpdir = tg_xasprintf("%s/repo.git.tmp", opts->cache_dir);
-	src->link = tg_xasprintf("%s/work", opts->cache_dir);
-	ssh_port(src->port, opts->url);
+	tg_gittree_init(&src->trees, opts->cache_dir, src->gitdir);
+	tg_gitauth_ssh_port(src->port, opts->url);
 	*out = src;
 	return 0;
 }
@@ -574,15 +342,14 @@ void tg_git_source_free(struct tg_git_source *src)
 	free(src->url_redacted);
 	free(src->gitdir);
 	free(src->tmpdir);
-	free(src->link);
-	free(src->workdir);
+	tg_gittree_release(&src->trees);
 	commit_info_release(&src->commit);
 	free(src);
 }
 
 const char *tg_git_workdir(const struct tg_git_source *src)
 {
-	return src->have_commit ? src->workdir : NULL;
+	return src->have_commit ? src->trees.workdir : NULL;
 }
 
 const struct tg_commit_info *tg_git_commit(const struct tg_git_source *src)
@@ -907,368 +674,6 @@ out:
 	return rc;
 }
 
-/* Name of the tree the "work" link points to; "" when there is none. */
-static void link_target(char *name, size_t size, const char *link)
-{
-	ssize_t n = readlink(link, name, size - 1);
-
-	name[n > 0 ? n : 0] = '\0';
-	/* Only ever one of our trees, never a path elsewhere. */
-	if (strncmp(name, TREE_PREFIX, strlen(TREE_PREFIX)) || strchr(name, '/'))
-		name[0] = '\0';
-}
-
-/*
- * Removes what an earlier process left behind: trees of checkouts cut
- * short, a link not yet renamed, and the single work/ directory of the
- * layout before trees had their own.  The tree the link names is kept as
- * the current one, to be replaced by the next checkout.
- */
-static void sweep_trees(struct tg_git_source *src)
-{
-	char keep[64];
-	struct dirent *de;
-	struct stat sb;
-	DIR *d;
-
-	src->swept = 1;
-	if (lstat(src->link, &sb) == 0 && S_ISDIR(sb.st_mode))
-		rm_rf(src->link);
-	link_target(keep, sizeof(keep), src->link);
-	d = opendir(src->o.cache_dir);
-	if (!d)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char *p;
-
-		if (strncmp(de->d_name, TREE_PREFIX, strlen(TREE_PREFIX)) ||
-		    !strcmp(de->d_name, keep))
-			continue;
-		p = tg_xasprintf("%s/%s", src->o.cache_dir, de->d_name);
-		rm_rf(p);
-		free(p);
-	}
-	closedir(d);
-	free(src->workdir);
-	src->workdir = keep[0] ? tg_xasprintf("%s/%s", src->o.cache_dir, keep) : NULL;
-}
-
-/*
- * "tg-checked-out" in the git cache names the commit the current tree
- * holds ("<sha> <tree>"), written once the tree is complete and switched
- * to, so that a new process (each CLI run) that fetches the same commit
- * uses the tree as it is instead of checking it out again.  A fresh clone
- * starts without one.
- */
-#define TREE_RECORD "tg-checked-out"
-
-static void write_tree_record(struct tg_git_source *src, const char *sha)
-{
-	char *path = tg_xasprintf("%s/" TREE_RECORD, src->gitdir);
-	char *tmp = tg_xasprintf("%s.new", path);
-	const char *name = strrchr(src->workdir, '/');
-	FILE *f = fopen(tmp, "we");
-	int ok = f != NULL;
-
-	if (f) {
-		ok = fprintf(f, "%s %s\n", sha, name ? name + 1 : src->workdir) > 0;
-		ok = fclose(f) == 0 && ok;
-	}
-	if (!ok || rename(tmp, path) < 0) {
-		unlink(tmp);
-		unlink(path); /* no record: the next process checks out */
-	}
-	free(tmp);
-	free(path);
-}
-
-/* The commit the current tree (the one the link names, kept by the sweep)
- * holds, into sha[41]; 0, or -1 when not known. */
-static int tree_commit(struct tg_git_source *src, char sha[41])
-{
-	char *path, got[128];
-	const char *name = src->workdir ? strrchr(src->workdir, '/') : NULL;
-	struct stat sb;
-	FILE *f;
-	int ok = 0;
-
-	if (!name || lstat(src->workdir, &sb) < 0 || !S_ISDIR(sb.st_mode))
-		return -1;
-	if (src->have_commit) {
-		memcpy(sha, src->commit.sha, 41);
-		return 0;
-	}
-	path = tg_xasprintf("%s/" TREE_RECORD, src->gitdir);
-	f = fopen(path, "re");
-	free(path);
-	if (!f)
-		return -1;
-	if (fgets(got, sizeof(got), f)) {
-		size_t n = strlen(got), k = strlen(name + 1);
-
-		/* "<40 hex> <tree name>\n" */
-		ok = n == 41 + k + 1 && got[40] == ' ' && got[n - 1] == '\n' &&
-		     !strncmp(got + 41, name + 1, k);
-	}
-	fclose(f);
-	if (!ok)
-		return -1;
-	memcpy(sha, got, 40);
-	sha[40] = '\0';
-	return 0;
-}
-
-static int tree_holds(struct tg_git_source *src, const char *sha)
-{
-	char have[41];
-
-	return tree_commit(src, have) == 0 && !strcmp(have, sha);
-}
-
-/*
- * A new tree shares the files a commit did not change with the current
- * tree: they are hard-linked from it instead of written again (on a busy
- * disk, creating a file costs milliseconds; a commit touching 10 files of
- * 2,000 wrote all 2,000).  Trees are never written to once complete, so
- * sharing inodes is safe.  Only regular blobs with the same id and mode at
- * the same path are linked; everything else is left to libgit2's checkout,
- * limited to those paths.  A tree with a name that is not plain (".git",
- * "..", a backslash) is checked out whole by libgit2, as before.
- */
-/* A file of the current tree's commit. */
-struct old_file {
-	char *path;
-	git_oid id;
-	git_filemode_t mode;
-};
-
-struct link_walk {
-	struct old_file *old; /* sorted by path: one lookup per new file, not a
-	                         tree walk (libgit2 does not cache big trees) */
-	size_t n_old, alloc_old;
-	const char *from, *to;
-	char **paths; /* not linked: checked out by libgit2 */
-	size_t n_paths, alloc_paths;
-	size_t linked;
-};
-
-static int plain_name(const char *name)
-{
-	return name[0] && strcmp(name, ".") && strcmp(name, "..") && !strchr(name, '/') &&
-	       !strchr(name, '\\') && strcasecmp(name, ".git");
-}
-
-/* Creates the directories of rel (a path below w->to) up to its last '/'. */
-static int make_parents(const struct link_walk *w, const char *rel)
-{
-	char *p = tg_xasprintf("%s/%s", w->to, rel), *slash = p + strlen(w->to) + 1;
-	int rc = 0;
-
-	while ((slash = strchr(slash, '/')) != NULL) {
-		*slash = '\0';
-		if (mkdir(p, 0777) < 0 && errno != EEXIST)
-			rc = -1;
-		*slash = '/';
-		slash++;
-	}
-	free(p);
-	return rc;
-}
-
-static int collect_old(const char *root, const git_tree_entry *e, void *payload)
-{
-	struct link_walk *w = payload;
-	struct old_file *f;
-
-	if (git_tree_entry_filemode(e) == GIT_FILEMODE_TREE)
-		return 0;
-	if (w->n_old == w->alloc_old) {
-		w->alloc_old = w->alloc_old ? w->alloc_old * 2 : 256;
-		w->old = tg_xreallocarray(w->old, w->alloc_old, sizeof(*w->old));
-	}
-	f = &w->old[w->n_old++];
-	f->path = tg_xasprintf("%s%s", root, git_tree_entry_name(e));
-	git_oid_cpy(&f->id, git_tree_entry_id(e));
-	f->mode = git_tree_entry_filemode(e);
-	return 0;
-}
-
-static int cmp_old_file(const void *a, const void *b)
-{
-	return strcmp(((const struct old_file *)a)->path, ((const struct old_file *)b)->path);
-}
-
-static int link_entry(const char *root, const git_tree_entry *e, void *payload)
-{
-	struct link_walk *w = payload;
-	git_filemode_t mode = git_tree_entry_filemode(e);
-	const struct old_file *old;
-	struct old_file key;
-	char *rel, *from = NULL, *to = NULL;
-	struct stat sb;
-	int same;
-
-	/* A name libgit2 might refuse or treat specially: it decides, for
-	 * the whole tree, as before. */
-	if (!plain_name(git_tree_entry_name(e)))
-		return GIT_EUSER;
-	if (mode == GIT_FILEMODE_TREE)
-		return 0;
-	rel = tg_xasprintf("%s%s", root, git_tree_entry_name(e));
-	key.path = rel;
-	old = w->n_old ? bsearch(&key, w->old, w->n_old, sizeof(*w->old), cmp_old_file) : NULL;
-	same = (mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) && old &&
-	       old->mode == mode && git_oid_equal(&old->id, git_tree_entry_id(e));
-	if (same) {
-		from = tg_xasprintf("%s/%s", w->from, rel);
-		to = tg_xasprintf("%s/%s", w->to, rel);
-		same = lstat(from, &sb) == 0 && S_ISREG(sb.st_mode) && make_parents(w, rel) == 0 &&
-		       link(from, to) == 0;
-	}
-	if (same) {
-		w->linked++;
-		free(rel);
-	} else {
-		if (w->n_paths == w->alloc_paths) {
-			w->alloc_paths = w->alloc_paths ? w->alloc_paths * 2 : 16;
-			w->paths = tg_xreallocarray(w->paths, w->alloc_paths, sizeof(*w->paths));
-		}
-		w->paths[w->n_paths++] = rel;
-	}
-	free(from);
-	free(to);
-	return 0;
-}
-
-/* Links what the new commit shares with the current tree's commit into
- * dir; 0 and w filled, or -1 when there is nothing to share from (then
- * everything is checked out). */
-static int link_unchanged(struct link_walk *w, git_repository *repo, git_commit *commit,
-			  struct tg_git_source *src, const char *dir)
-{
-	git_commit *base = NULL;
-	git_tree *old_tree = NULL, *new_tree = NULL;
-	git_oid base_id;
-	char sha[41];
-	int rc = -1;
-
-	memset(w, 0, sizeof(*w));
-	if (tree_commit(src, sha) < 0 || git_oid_fromstr(&base_id, sha) < 0 ||
-	    git_commit_lookup(&base, repo, &base_id) < 0 || git_commit_tree(&old_tree, base) < 0 ||
-	    git_commit_tree(&new_tree, commit) < 0 ||
-	    git_tree_walk(old_tree, GIT_TREEWALK_PRE, collect_old, w) < 0)
-		goto out;
-	qsort(w->old, w->n_old, sizeof(*w->old), cmp_old_file);
-	w->from = src->workdir;
-	w->to = dir;
-	if (git_tree_walk(new_tree, GIT_TREEWALK_PRE, link_entry, w) < 0)
-		goto out;
-	rc = 0;
-out:
-	git_tree_free(old_tree);
-	git_tree_free(new_tree);
-	git_commit_free(base);
-	return rc;
-}
-
-static void link_walk_release(struct link_walk *w)
-{
-	for (size_t i = 0; i < w->n_paths; i++)
-		free(w->paths[i]);
-	free(w->paths);
-	for (size_t i = 0; i < w->n_old; i++)
-		free(w->old[i].path);
-	free(w->old);
-	memset(w, 0, sizeof(*w));
-}
-
-/*
- * Checks the commit out into a new, empty directory; *out is its path.
- * GIT_CHECKOUT_FORCE implies RECREATE_MISSING: every file of the commit is
- * written, whatever the cache's index and HEAD say.  The index is not
- * written (it would describe a directory that goes with the next commit),
- * so a checkout cut short changes nothing in the cache either.
- */
-static int checkout(char **out, git_repository *repo, git_commit *commit, struct tg_git_source *src,
-		    struct op *op, struct tg_err *err)
-{
-	git_checkout_options co;
-	char *dir = tg_xasprintf("%s/" TREE_PREFIX "XXXXXX", src->o.cache_dir);
-	struct link_walk w;
-	int rc, skip = 0;
-
-	*out = NULL;
-	if (!mkdtemp(dir)) {
-		rc = tg_err_set(err, TG_ERROR, "cannot create work tree in '%s': %s",
-				src->o.cache_dir, strerror(errno));
-		free(dir);
-		return rc;
-	}
-	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
-	co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
-	if (link_unchanged(&w, repo, commit, src, dir) == 0) {
-		/* Only what was not linked; none at all when everything was
-		 * (an empty path list would mean every path). */
-		co.checkout_strategy |= GIT_CHECKOUT_DISABLE_PATHSPEC_MATCH;
-		co.paths.strings = w.paths;
-		co.paths.count = w.n_paths;
-		if (!w.n_paths)
-			skip = 1;
-	} else {
-		/* A failed walk may have linked some: start from empty. */
-		link_walk_release(&w);
-		rm_rf(dir);
-		if (mkdir(dir, 0700) < 0) {
-			rc = tg_err_set(err, TG_ERROR, "cannot create work tree '%s': %s", dir,
-					strerror(errno));
-			goto out;
-		}
-	}
-	if ((rc = git_repository_set_workdir(repo, dir, 0)) < 0 ||
-	    (!skip && (rc = git_checkout_tree(repo, (git_object *)commit, &co)) < 0)) {
-		rc = fail_git(op, err, rc, "cannot check out");
-		goto out;
-	}
-	*out = dir;
-	dir = NULL;
-	rc = 0;
-out:
-	link_walk_release(&w);
-	if (dir)
-		rm_rf(dir);
-	free(dir);
-	return rc;
-}
-
-/*
- * Makes dir (a complete tree) the current one: a new link renamed over
- * "work" in one step, then the previous tree goes.  Takes dir on success;
- * on failure nothing changed.
- */
-static int switch_tree(struct tg_git_source *src, char *dir, struct tg_err *err)
-{
-	char *tmp = tg_xasprintf("%s.new", src->link); /* swept if left over */
-	const char *name;
-	int rc = 0;
-
-	assert(dir); /* a checkout() that returned 0 made it */
-	name = dir + strlen(src->o.cache_dir) + 1;
-	unlink(tmp);
-	if (symlink(name, tmp) < 0 || rename(tmp, src->link) < 0) {
-		rc = tg_err_set(err, TG_ERROR, "cannot switch work tree '%s' to '%s': %s",
-				src->link, name, strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	if (src->workdir)
-		rm_rf(src->workdir);
-	free(src->workdir);
-	src->workdir = dir;
-out:
-	free(tmp);
-	return rc;
-}
-
 static int sync_once(struct tg_git_source *src, struct op *op, int *changed, int fresh,
 		     struct tg_err *err)
 {
@@ -1277,11 +682,11 @@ static int sync_once(struct tg_git_source *src, struct op *op, int *changed, int
 	git_oid id;
 	const char *dir = fresh ? src->tmpdir : src->gitdir;
 	char sha[41], *tree = NULL;
-	int rc;
+	int rc, gitrc = 0;
 
 	git_error_clear();
 	if (fresh) {
-		rm_rf(src->tmpdir);
+		tg_gittree_remove(src->tmpdir);
 		if ((rc = git_repository_init(&repo, src->tmpdir, 1)) < 0) {
 			rc = fail_git(op, err, rc, "cannot create a cache for");
 			op->local_fault = 0; /* a fresh clone cannot be helped by another */
@@ -1316,7 +721,7 @@ static int sync_once(struct tg_git_source *src, struct op *op, int *changed, int
 		rc = 0;
 		goto out;
 	}
-	if (!fresh && !src->have_commit && tree_holds(src, sha)) {
+	if (!fresh && !src->have_commit && tg_gittree_holds(&src->trees, sha)) {
 		/* An earlier process checked this commit out (and checked its
 		 * sizes): the first pass of this one uses that tree. */
 		*changed = 1;
@@ -1327,12 +732,16 @@ static int sync_once(struct tg_git_source *src, struct op *op, int *changed, int
 	}
 	if ((rc = check_sizes(repo, commit, src, op, err)) < 0)
 		goto out;
-	if ((rc = checkout(&tree, repo, commit, src, op, err)) < 0)
+	if ((rc = tg_gittree_checkout(&tree, &gitrc, &src->trees, repo, commit,
+				      src->have_commit ? src->commit.sha : NULL, err)) < 0) {
+		if (gitrc)
+			rc = fail_git(op, err, gitrc, "cannot check out");
 		goto out;
+	}
 	if (fresh) {
 		git_repository_free(repo);
 		repo = NULL;
-		rm_rf(src->gitdir);
+		tg_gittree_remove(src->gitdir);
 		if (rename(src->tmpdir, src->gitdir) < 0) {
 			rc = tg_err_set(err, TG_ERROR, "cannot move the new cache into '%s': %s",
 					src->gitdir, strerror(errno));
@@ -1340,22 +749,22 @@ static int sync_once(struct tg_git_source *src, struct op *op, int *changed, int
 		}
 	}
 	/* Last: the tree and the commit info change together or not at all. */
-	if ((rc = switch_tree(src, tree, err)) < 0)
+	if ((rc = tg_gittree_switch(&src->trees, tree, err)) < 0)
 		goto out;
 	tree = NULL;
-	write_tree_record(src, sha);
+	tg_gittree_record(&src->trees, sha);
 	*changed = !src->have_commit || strcmp(sha, src->commit.sha) != 0;
 	fill_commit_info(&src->commit, commit);
 	src->have_commit = 1;
 	rc = 0;
 out:
 	if (tree)
-		rm_rf(tree);
+		tg_gittree_remove(tree);
 	free(tree);
 	git_commit_free(commit);
 	git_repository_free(repo);
 	if (rc < 0 && fresh)
-		rm_rf(src->tmpdir);
+		tg_gittree_remove(src->tmpdir);
 	return rc;
 }
 
@@ -1382,8 +791,8 @@ int tg_git_sync(struct tg_git_source *src, int *changed, struct tg_err *err)
 	if (!changed)
 		changed = &dummy;
 	*changed = 0;
-	if (!src->swept)
-		sweep_trees(src);
+	if (!src->trees.swept)
+		tg_gittree_sweep(&src->trees);
 	src->refused[0] = '\0';
 	op_begin(&op, src);
 	rc = sync_once(src, &op, changed, stat(src->gitdir, &sb) != 0, err);
@@ -1396,4 +805,40 @@ int tg_git_sync(struct tg_git_source *src, int *changed, struct tg_err *err)
 	}
 	op_end(&op);
 	return rc;
+}
+
+/* ---- commits in the clone --------------------------------------------- */
+
+const char *tg_git_commit_relation(const char *cache_dir, const char *live, const char *want)
+{
+	git_repository *repo = NULL;
+	git_object *obj = NULL, *commit = NULL;
+	git_oid live_oid, want_oid;
+	const char *rel = "unknown";
+	char *path;
+	int rc;
+
+	if (!live[0])
+		return "not_applied";
+	if (!strncmp(live, want, strlen(want)))
+		return "applied";
+	path = tg_xasprintf("%s/repo.git", cache_dir);
+	/* A prefix lookup, not revparse: "beef" names an object, never a ref. */
+	if (git_repository_open_bare(&repo, path) < 0 || git_oid_fromstr(&live_oid, live) < 0 ||
+	    git_oid_fromstrn(&want_oid, want, strlen(want)) < 0 ||
+	    git_object_lookup_prefix(&obj, repo, &want_oid, strlen(want), GIT_OBJECT_ANY) < 0 ||
+	    git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) < 0)
+		goto out;
+	if (git_oid_equal(git_object_id(commit), &live_oid))
+		rel = "applied";
+	else if ((rc = git_graph_descendant_of(repo, &live_oid, git_object_id(commit))) == 1)
+		rel = "ancestor";
+	else if (rc == 0)
+		rel = "not_applied";
+out:
+	git_object_free(commit);
+	git_object_free(obj);
+	git_repository_free(repo);
+	free(path);
+	return rel;
 }

@@ -4,7 +4,8 @@
  * the result, and swaps in configurations the main thread validated.  It
  * owns every syncer, so every libgit2 and libcurl handle.  After a pass it
  * also answers the requests waiting with ?commit=: whether that commit is
- * the one live, or an ancestor of it, in the sync's clone.
+ * the one live, or an ancestor of it, in the sync's clone (asked of the
+ * git source, on this thread, which owns every libgit2 handle).
  */
 #include "tg/daemon_state.h"
 
@@ -13,11 +14,11 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <git2.h>
 
 #include "tg/bitbucket.h"
 #include "tg/catalog.h"
 #include "tg/elector.h"
+#include "tg/gitsrc.h"
 #include "tg/history.h"
 #include "tg/log.h"
 #include "tg/report.h"
@@ -81,51 +82,6 @@ static char *actor_text(const struct pass_actors *pa)
 }
 
 /* --- ?commit= ------------------------------------------------------------------ */
-
-/*
- * How `want` relates to `live` in the sync's clone: "applied" (the same
- * commit), "ancestor" (already contained), "not_applied" or "unknown"
- * (not in the clone: another branch, or not pushed).
- *
- * The clone is gitsrc's (cache_dir/<sync>/repo.git): opened read-only
- * here, on the thread that owns every libgit2 handle, after the pass that
- * fetched it.  TODO(gitsrc owner): a tg_git_contains(src, live, want) in
- * gitsrc.c would keep that layout private.
- */
-static const char *commit_relation(const char *cache_dir, const char *sync, const char *live,
-				   const char *want)
-{
-	git_repository *repo = NULL;
-	git_object *obj = NULL, *commit = NULL;
-	git_oid live_oid, want_oid;
-	const char *rel = "unknown";
-	char *path;
-	int rc;
-
-	if (!live[0])
-		return "not_applied";
-	if (!strncmp(live, want, strlen(want)))
-		return "applied";
-	path = tg_xasprintf("%s/%s/repo.git", cache_dir, sync);
-	/* A prefix lookup, not revparse: "beef" names an object, never a ref. */
-	if (git_repository_open_bare(&repo, path) < 0 || git_oid_fromstr(&live_oid, live) < 0 ||
-	    git_oid_fromstrn(&want_oid, want, strlen(want)) < 0 ||
-	    git_object_lookup_prefix(&obj, repo, &want_oid, strlen(want), GIT_OBJECT_ANY) < 0 ||
-	    git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) < 0)
-		goto out;
-	if (git_oid_equal(git_object_id(commit), &live_oid))
-		rel = "applied";
-	else if ((rc = git_graph_descendant_of(repo, &live_oid, git_object_id(commit))) == 1)
-		rel = "ancestor";
-	else if (rc == 0)
-		rel = "not_applied";
-out:
-	git_object_free(commit);
-	git_object_free(obj);
-	git_repository_free(repo);
-	free(path);
-	return rel;
-}
 
 struct query_answer {
 	unsigned long long id;
@@ -428,9 +384,14 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	pthread_mutex_lock(&d->lock);
 	n_answers = pending_queries(s, ticket, &answers);
 	pthread_mutex_unlock(&d->lock);
-	for (size_t i = 0; i < n_answers; i++)
-		answers[i].relation =
-			commit_relation(d->global->cache_dir, s->cfg->name, live, answers[i].sha);
+	if (n_answers) {
+		/* The clone is gitsrc's, in the sync's cache directory. */
+		char *dir = tg_xasprintf("%s/%s", d->global->cache_dir, s->cfg->name);
+
+		for (size_t i = 0; i < n_answers; i++)
+			answers[i].relation = tg_git_commit_relation(dir, live, answers[i].sha);
+		free(dir);
+	}
 
 	pthread_mutex_lock(&d->lock);
 	for (struct tg_commit_query *q = s->queries; q; q = q->next)

@@ -3,8 +3,9 @@
  *   daemon.c   lifecycle, signals, SIGHUP validation (main thread)
  *   worker.c   the reconcile worker: scheduling, passes, swapping in a
  *              validated configuration (worker thread)
- *   handlers.c the HTTP endpoints (libmicrohttpd's threads): status, the
- *              API (OIDC or loopback), Bitbucket webhooks
+ *   handlers.c the HTTP endpoints (libmicrohttpd's threads): status here,
+ *              the API's POSTs in passapi.c, Bitbucket webhooks in
+ *              hookapi.c, who may call them (OIDC or loopback) in actor.c
  *
  * Locking: one mutex (lock) guards the sync list, every sync's scheduler and
  * status fields, and the daemon flags.  The worker holds it only to pick
@@ -60,6 +61,7 @@ struct tg_actor {
 	char *text;     /* one line for the audit trail's "actor" */
 	char *identity; /* a JSON object for the status API */
 };
+/* actor.c, as tg_dsync_add_actor; making one: tg/actor.h. */
 void tg_actor_release(struct tg_actor *a);
 
 /*

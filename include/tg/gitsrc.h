@@ -108,6 +108,16 @@ const struct tg_commit_info *tg_git_commit(const struct tg_git_source *src);
 const char *tg_git_refused(const struct tg_git_source *src);
 
 /*
+ * How commit want (4 to 40 hex digits) relates to live (a full commit id,
+ * or "" when nothing is live) in the clone of the source whose cache_dir
+ * this is: "applied" (the same commit), "ancestor" (already contained),
+ * "not_applied", or "unknown" (not in the clone: another branch, or not
+ * pushed; or no clone).  A static string.  Opens the clone read-only: call
+ * from the thread that owns the source, not during one of its syncs.
+ */
+const char *tg_git_commit_relation(const char *cache_dir, const char *live, const char *want);
+
+/*
  * "https://user:***@host/path" style rendering for logs. Caller frees.
  * Drops a password (and, for http(s), a lone user name, often a token) and
  * the query string.
