@@ -1,5 +1,9 @@
 /*
- * One reconcile pass (see include/tg/reconcile.h).
+ * One reconcile pass (see include/tg/reconcile.h): fetch, load, check,
+ * plan, then the apply stages: writes in safe order, one reload, the
+ * read-back, and the write-ahead audit calls around them.  The syncer's
+ * handles are syncer.c's, what a pass reuses from the last passcache.c's,
+ * and the health check, history and rollback around a pass governed.c's.
  *
  * Safety rules enforced here rather than in the planner because they depend
  * on what the gateway really accepted: a policy is written only when every
@@ -10,48 +14,23 @@
  */
 #include "tg/reconcile.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "tg/audit.h"
-#include "tg/buf.h"
 #include "tg/diff.h"
 #include "tg/gateway.h"
-#include "tg/health.h"
-#include "tg/history.h"
+#include "tg/governed.h"
 #include "tg/log.h"
 #include "tg/marker.h"
+#include "tg/passcache.h"
 #include "tg/rules.h"
 #include "tg/safety.h"
+#include "tg/syncer_internal.h"
 #include "tg/tykobj.h"
 #include "tg/verified.h"
 #include "tg/banned.h"
-
-struct tg_syncer {
-	const struct tg_sync_config *cfg;
-	struct tg_git_source *git;
-	struct tg_gateway *gw;
-	char *cache_dir;
-	struct tg_audit *audit;
-	unsigned long audit_seq;
-	tg_git_observe_fn git_observe;
-	void *git_observe_ctx;
-	tg_commit_observe_fn commit_observe;
-	void *commit_observe_ctx;
-	struct tg_history hist;       /* re-read at every pass: `rollback` may run beside */
-	char *hist_path;              /* NULL without a repository */
-	struct tg_verified *verified; /* list elements known in sync, across passes */
-	/* The desired state of the last commit loaded, with its objects'
-	 * hashes, while the next pass finds the same commit (see
-	 * desired_reuse). */
-	struct tg_desired *kept;
-	char (*kept_hashes)[65];
-	char kept_commit[41];
-};
 
 const char *tg_outcome_name(enum tg_outcome o)
 {
@@ -60,247 +39,10 @@ const char *tg_outcome_name(enum tg_outcome o)
 	return names[o];
 }
 
-/* A history that cannot be read is started afresh, loudly: it records,
- * it does not decide what is safe to apply. */
-static void load_history(struct tg_syncer *s)
-{
-	struct tg_err err = { 0, "" };
-
-	if (s->hist_path && tg_history_load(&s->hist, s->hist_path, &err))
-		tg_log_kv(TG_LOG_WARN, "cannot read the apply history; starting a new one", "sync",
-			  s->cfg->name, "error", err.msg, NULL);
-}
-
-static void save_history(struct tg_syncer *s)
-{
-	struct tg_err err = { 0, "" };
-
-	if (s->hist_path && tg_history_save(&s->hist, s->hist_path, &err))
-		tg_log_kv(TG_LOG_ERROR, "cannot write the apply history", "sync", s->cfg->name,
-			  "error", err.msg, NULL);
-}
-
-void tg_syncer_pin(struct tg_syncer *s, char pin[41], char failed[41])
-{
-	const struct tg_history_entry *e;
-
-	memcpy(pin, s->hist.pin, 41);
-	failed[0] = '\0';
-	if (!s->hist.pin[0])
-		return;
-	e = tg_history_find(&s->hist, s->hist.pin_head);
-	if (e && e->rolled_back)
-		memcpy(failed, e->commit, 41);
-}
-
-cJSON *tg_syncer_history_json(struct tg_syncer *s, size_t max)
-{
-	load_history(s);
-	return tg_history_json(&s->hist, max);
-}
-
-int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, const char *cache_dir,
-		  struct tg_err *err)
-{
-	struct tg_syncer *s = tg_xcalloc(1, sizeof(*s));
-	struct tg_gateway_opts gopts = { 0 };
-	struct tg_git_opts git = { 0 };
-	int rc;
-
-	s->cfg = cfg;
-	s->cache_dir = tg_xasprintf("%s/%s", cache_dir, cfg->name);
-	s->verified = tg_verified_new(cfg->name, NULL);
-	gopts.url = cfg->gateway_url;
-	gopts.secret_file = cfg->gateway_secret_file;
-	gopts.ca_file = cfg->gateway_ca_file;
-	gopts.cert_file = cfg->gateway_cert_file;
-	gopts.key_file = cfg->gateway_key_file;
-	gopts.insecure_skip_verify = cfg->gateway_insecure_skip_verify;
-	gopts.timeout_ms = (long)cfg->gateway_timeout_ms;
-	gopts.max_concurrency = (int)cfg->gateway_concurrency;
-	rc = tg_gateway_new(&s->gw, &gopts, err);
-	if (rc)
-		goto fail;
-	if (cfg->repo_url) {
-		if (tg_mkdir_p(s->cache_dir, 0700)) {
-			rc = tg_err_set(err, TG_ERROR, "cannot create cache directory '%s': %s",
-					s->cache_dir, strerror(errno));
-			goto fail;
-		}
-		git.url = cfg->repo_url;
-		git.ref_type = cfg->ref_type;
-		git.ref = cfg->ref;
-		git.cache_dir = s->cache_dir;
-		git.auth.username = cfg->auth_username;
-		git.auth.password_file = cfg->auth_password_file;
-		git.auth.token_file = cfg->auth_token_file;
-		git.auth.ssh_key_file = cfg->auth_ssh_key_file;
-		git.auth.known_hosts_file = cfg->auth_known_hosts_file;
-		git.auth.insecure_skip_host_key_check = cfg->auth_insecure_skip_host_key_check;
-		git.auth.ca_file = cfg->auth_ca_file;
-		git.trusted_keys = (const char *const *)cfg->trusted_keys;
-		git.n_trusted_keys = cfg->n_trusted_keys;
-		rc = tg_git_source_new(&s->git, &git, err);
-		if (rc)
-			goto fail;
-		s->hist_path = tg_xasprintf("%s/history.json", s->cache_dir);
-		load_history(s);
-		/* The CLI's passes share what they verified through this file. */
-		tg_verified_free(s->verified);
-		{
-			char *path = tg_xasprintf("%s/verified", s->cache_dir);
-
-			s->verified = tg_verified_new(cfg->name, path);
-			free(path);
-		}
-	}
-	*out = s;
-	return 0;
-fail:
-	tg_syncer_free(s);
-	return rc;
-}
-
-void tg_syncer_free(struct tg_syncer *s)
-{
-	if (!s)
-		return;
-	tg_git_source_free(s->git);
-	tg_gateway_free(s->gw);
-	tg_verified_free(s->verified);
-	tg_desired_free(s->kept);
-	free(s->kept_hashes);
-	free(s->cache_dir);
-	tg_history_release(&s->hist);
-	free(s->hist_path);
-	free(s);
-}
-
-void tg_syncer_set_audit(struct tg_syncer *s, struct tg_audit *audit)
-{
-	s->audit = audit;
-}
-
-void tg_syncer_set_gateway_observer(struct tg_syncer *s, tg_gateway_observe_fn fn, void *ctx)
-{
-	tg_gateway_set_observer(s->gw, fn, ctx);
-}
-
-int tg_syncer_check_gateway(struct tg_syncer *s, struct tg_err *err)
-{
-	return tg_gateway_check(s->gw, err);
-}
-
-void tg_syncer_set_git_observer(struct tg_syncer *s, tg_git_observe_fn fn, void *ctx)
-{
-	s->git_observe = fn;
-	s->git_observe_ctx = ctx;
-}
-
-void tg_syncer_set_commit_observer(struct tg_syncer *s, tg_commit_observe_fn fn, void *ctx)
-{
-	s->commit_observe = fn;
-	s->commit_observe_ctx = ctx;
-}
-
-static void result_error(struct tg_reconcile_result *res, enum tg_outcome o, const char *msg)
+void tg_reconcile_result_error(struct tg_reconcile_result *res, enum tg_outcome o, const char *msg)
 {
 	res->outcome = o;
 	snprintf(res->error, sizeof(res->error), "%s", msg);
-}
-
-int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct tg_err *err)
-{
-	int rc = 0;
-
-	for (int k = 0; k < TG_KIND_COUNT; k++)
-		out[k] = NULL;
-	for (int k = 0; k < TG_KIND_COUNT && !rc; k++)
-		rc = tg_gateway_list(s->gw, (enum tg_kind)k, &out[k], err);
-	if (rc)
-		for (int k = 0; k < TG_KIND_COUNT; k++) {
-			cJSON_Delete(out[k]);
-			out[k] = NULL;
-		}
-	return rc;
-}
-
-/*
- * The lists, read through the verified cache: elements whose bytes and
- * desired object are as they were when found in sync come back as stubs,
- * unparsed.  A reply the scanner refuses is parsed whole, which reports
- * what is wrong with it.
- */
-static int list_actual_verified(struct tg_syncer *s, struct tg_verified_pass *vp,
-				cJSON *out[TG_KIND_COUNT], struct tg_err *err)
-{
-	int rc = 0;
-
-	for (int k = 0; k < TG_KIND_COUNT; k++)
-		out[k] = NULL;
-	for (int k = 0; k < TG_KIND_COUNT && !rc; k++) {
-		char *body = NULL;
-		size_t len = 0;
-
-		rc = tg_gateway_list_raw(s->gw, (enum tg_kind)k, &body, &len, err);
-		if (!rc && tg_verified_list(vp, (enum tg_kind)k, body, len, &out[k]))
-			rc = tg_gateway_parse_list((enum tg_kind)k, body, len, &out[k], err);
-		free(body);
-	}
-	if (rc)
-		for (int k = 0; k < TG_KIND_COUNT; k++) {
-			cJSON_Delete(out[k]);
-			out[k] = NULL;
-		}
-	return rc;
-}
-
-/*
- * An unchanged commit is not read, parsed or hashed again: a load depends
- * only on the commit's files (the path is the sync's), unless a value held
- * "${" (then the environment and secret files count too) or it reported
- * problems (those go into every pass's result).  A local directory is
- * always read.
- */
-static struct tg_desired *desired_reuse(struct tg_syncer *s, const struct tg_reconcile_result *res,
-					const struct tg_reconcile_opts *opts)
-{
-	if (!s->kept || opts->local_dir || !res->commit[0] || strcmp(res->commit, s->kept_commit))
-		return NULL;
-	tg_desired_ref(s->kept);
-	return s->kept;
-}
-
-static void desired_keep(struct tg_syncer *s, struct tg_desired *d, char (*hashes)[65],
-			 const struct tg_reconcile_result *res,
-			 const struct tg_reconcile_opts *opts)
-{
-	if (d == s->kept)
-		return;
-	tg_desired_free(s->kept);
-	free(s->kept_hashes);
-	s->kept = NULL;
-	s->kept_hashes = NULL;
-	if (opts->local_dir || !res->commit[0] || d->used_vars || res->problems.len)
-		return;
-	tg_desired_ref(d);
-	s->kept = d;
-	s->kept_hashes = tg_xcalloc(d->len ? d->len : 1, sizeof(*s->kept_hashes));
-	memcpy(s->kept_hashes, hashes, d->len * sizeof(*hashes));
-	snprintf(s->kept_commit, sizeof(s->kept_commit), "%s", res->commit);
-}
-
-/* Open audit operations are settled from whole objects: no stubs then. */
-static int has_open_ops(struct tg_syncer *s)
-{
-	const struct tg_audit_op **ops;
-	size_t n = 0;
-
-	if (!s->audit)
-		return 0;
-	ops = tg_audit_open_ops(s->audit, s->cfg->name, &n);
-	free(ops);
-	return n > 0;
 }
 
 /* --- apply --- */
@@ -676,7 +418,7 @@ static int verify_by_lists(struct pass *p)
 	 * again, and what read back as written is noted in sync. */
 	if (p->vd)
 		vp = tg_verified_pass_new(p->s->verified, p->vd, p->vhashes);
-	if (vp ? list_actual_verified(p->s, vp, lists, NULL)
+	if (vp ? tg_passcache_list_actual(p->s, vp, lists, NULL)
 	       : tg_syncer_list_actual(p->s, lists, NULL)) {
 		tg_verified_pass_free(vp);
 		return -1;
@@ -809,7 +551,7 @@ static void write_outcomes(struct pass *p)
 	}
 	if (tg_audit_append(p->s->audit, recs, n, &err)) {
 		/* The intents are on disk and stay open: the next pass closes them. */
-		result_error(p->res, TG_OUTCOME_ERROR, err.msg);
+		tg_reconcile_result_error(p->res, TG_OUTCOME_ERROR, err.msg);
 		tg_log_kv(TG_LOG_ERROR,
 			  "changes were applied but their audit outcome was not recorded", "sync",
 			  p->s->cfg->name, "error", err.msg, NULL);
@@ -919,24 +661,6 @@ static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 }
 
 /*
- * A file-based gateway files a policy under its "id"; Dashboard exports
- * carry the id in "_id" with an empty "id", which would be written as
- * ".json" and never loaded.  The id the loader found is filled in.
- */
-static void fill_policy_ids(struct tg_desired *d)
-{
-	for (size_t i = 0; i < d->len; i++) {
-		struct tg_object *o = &d->objects[i];
-		cJSON *id = cJSON_GetObjectItemCaseSensitive(o->body, "id");
-
-		if (o->kind != TG_KIND_POLICY || (cJSON_IsString(id) && id->valuestring[0]))
-			continue;
-		cJSON_DeleteItemFromObjectCaseSensitive(o->body, "id");
-		cJSON_AddStringToObject(o->body, "id", o->id);
-	}
-}
-
-/*
  * Closes the audit operations a crash (or a failed reload) left open, from
  * what the gateway serves now, before this pass plans anything: a change
  * that went live is never left unrecorded.
@@ -980,88 +704,8 @@ static void settle_open_ops(struct tg_syncer *s, cJSON *const actual[TG_KIND_COU
 
 /* --- the pass --- */
 
-static int fetch_source(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
-			struct tg_reconcile_result *res, char **root, const char *pin,
-			char head[41])
-{
-	struct tg_err err = { 0, "" };
-	const struct tg_commit_info *ci;
-	char *author;
-	int changed = 0;
-
-	if (opts->local_dir) {
-		*root = tg_xstrdup(opts->local_dir);
-		return 0;
-	}
-	if (!s->git) {
-		result_error(res, TG_OUTCOME_ERROR, "no repository configured");
-		return -1;
-	}
-	long long t0 = tg_now_ms();
-	int rc = tg_git_sync_at(s->git, pin, head, &changed, &err);
-
-	if (s->git_observe)
-		s->git_observe(s->git_observe_ctx, s->cfg->name, "fetch", rc == 0,
-			       (double)(tg_now_ms() - t0) / 1000.0);
-	if (rc) {
-		result_error(res, TG_OUTCOME_ERROR, err.msg);
-		/* A refused commit (unsigned, a file over the limit) gets
-		 * its commit status too. */
-		if (tg_git_refused(s->git))
-			snprintf(res->refused_commit, sizeof(res->refused_commit), "%s",
-				 tg_git_refused(s->git));
-		/* Keep working from the last good checkout, if there is one:
-		 * drift is still repaired, and the pass says it is stale. */
-		if (!tg_git_commit(s->git) || (pin && strcmp(tg_git_commit(s->git)->sha, pin)))
-			return -1; /* a rollback needs the commit it names */
-		tg_log_kv(TG_LOG_WARN, "git fetch failed, using the last good checkout", "sync",
-			  s->cfg->name, "error", err.msg, NULL);
-		snprintf(res->source_error, sizeof(res->source_error), "%s", err.msg);
-	}
-	ci = tg_git_commit(s->git);
-	snprintf(res->commit, sizeof(res->commit), "%s", ci->sha);
-	/* Commit metadata is anyone's text: keep it valid UTF-8 for the JSON
-	 * it reaches (status API, audit, logs). */
-	author = tg_xasprintf("%s <%s>", ci->author_name ? ci->author_name : "",
-			      ci->author_email ? ci->author_email : "");
-	res->author = tg_utf8_sanitize(author);
-	free(author);
-	res->author_name = tg_utf8_sanitize(ci->author_name ? ci->author_name : "");
-	res->author_email = tg_utf8_sanitize(ci->author_email ? ci->author_email : "");
-	res->summary_line = tg_utf8_sanitize(ci->summary ? ci->summary : "");
-	*root = tg_xstrdup(tg_git_workdir(s->git));
-	res->outcome = TG_OUTCOME_SUCCESS;
-	res->error[0] = '\0';
-	return 0;
-}
-
-/* The refusal of a commit by a guardrail rule, in the audit trail. */
-static void audit_refusal(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
-			  struct tg_reconcile_result *res)
-{
-	struct tg_buf names = TG_BUF_INIT;
-	struct tg_audit_event ev = { 0 };
-	struct tg_err err = { 0, "" };
-
-	if (!s->audit || opts->dry_run || !tg_problems_rule_errors(&res->problems, &names))
-		goto out;
-	ev.event = "refused";
-	ev.sync = s->cfg->name;
-	ev.commit = res->commit;
-	ev.author = res->author;
-	ev.trigger = opts->trigger ? opts->trigger : "cli";
-	ev.actor = opts->actor;
-	ev.rule = tg_buf_cstr(&names);
-	ev.error = res->error;
-	if (tg_audit_append_event(s->audit, &ev, &err))
-		tg_log_kv(TG_LOG_ERROR, "cannot record a refused commit", "sync", s->cfg->name,
-			  "error", err.msg, NULL);
-out:
-	tg_buf_release(&names);
-}
-
-static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
-		     struct tg_reconcile_result *res, const char *pin, char head[41])
+void tg_reconcile_one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
+			   struct tg_reconcile_result *res, const char *pin, char head[41])
 {
 	struct tg_desired *d = NULL;
 	struct tg_load_opts lopts = { 0 };
@@ -1078,7 +722,7 @@ static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 
 	memset(res, 0, sizeof(*res));
 	tg_problems_init(&res->problems);
-	if (fetch_source(s, opts, res, &root, pin, head))
+	if (tg_syncer_fetch(s, opts, res, &root, pin, head))
 		goto out;
 	if (s->commit_observe && !opts->dry_run && !opts->local_dir && !res->source_error[0] &&
 	    res->commit[0])
@@ -1089,27 +733,14 @@ static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 	lopts.secrets_dir = s->cfg->secrets_dir;
 	lopts.allow_empty = s->cfg->allow_empty;
 	lopts.keep_positions = s->cfg->rules != NULL;
-	hashes = NULL;
-	if ((d = desired_reuse(s, res, opts)) != NULL) {
-		hashes = tg_xcalloc(d->len ? d->len : 1, sizeof(*hashes));
-		memcpy(hashes, s->kept_hashes, d->len * sizeof(*hashes));
-	} else if (tg_desired_load(&d, &res->problems, &lopts, &err)) {
-		result_error(res, TG_OUTCOME_REFUSED, err.msg);
+	if (tg_passcache_desired(&d, &hashes, s, &lopts, res, opts, &err)) {
+		tg_reconcile_result_error(res, TG_OUTCOME_REFUSED, err.msg);
 		goto out;
-	} else {
-		fill_policy_ids(d);
-		hashes = tg_xcalloc(d->len ? d->len : 1, sizeof(*hashes));
-		for (size_t i = 0; i < d->len; i++)
-			tg_diff_hash(hashes[i], d->objects[i].kind, d->objects[i].body);
-		desired_keep(s, d, hashes, res, opts);
 	}
-	if (!has_open_ops(s)) {
-		tg_verified_load(s->verified);
-		vp = tg_verified_pass_new(s->verified, d, (const char(*)[65])hashes);
-	}
-	if (vp ? list_actual_verified(s, vp, actual, &err)
+	vp = tg_passcache_verified_pass(s, d, (const char(*)[65])hashes);
+	if (vp ? tg_passcache_list_actual(s, vp, actual, &err)
 	       : tg_syncer_list_actual(s, actual, &err)) {
-		result_error(res, TG_OUTCOME_ERROR, err.msg);
+		tg_reconcile_result_error(res, TG_OUTCOME_ERROR, err.msg);
 		goto out;
 	}
 	settle_open_ops(s, actual);
@@ -1125,8 +756,8 @@ static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 			 "commit %.12s is %s (%zu problem(s)); nothing was applied",
 			 res->commit[0] ? res->commit : "(local)",
 			 by_rules ? "refused by rules" : "invalid", res->problems.errors);
-		result_error(res, TG_OUTCOME_REFUSED, msg);
-		audit_refusal(s, opts, res);
+		tg_reconcile_result_error(res, TG_OUTCOME_REFUSED, msg);
+		tg_governed_audit_refusal(s, opts, res);
 		goto out;
 	}
 	popts.sync_name = s->cfg->name;
@@ -1141,18 +772,8 @@ static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		popts.in_sync_ctx = vp;
 	}
 	tg_plan_build(&res->plan, d, actual, &popts);
-	if (vp) {
-		size_t stubs, parsed;
-
-		tg_verified_record(vp, &res->plan, (const char *const *)d->secrets, d->n_secrets);
-		tg_verified_pass_counts(vp, &stubs, &parsed);
-		tg_log_debug("sync '%s': %zu list elements known in sync, %zu parsed", s->cfg->name,
-			     stubs, parsed);
-		if (tg_verified_save(s->verified, &err))
-			tg_log_kv(TG_LOG_WARN, "cannot save the verified-objects cache", "sync",
-				  s->cfg->name, "error", err.msg, NULL);
-		err.msg[0] = '\0';
-	}
+	if (vp)
+		tg_passcache_verified_record(s, vp, &res->plan, d);
 	tg_rules_check_plan(s->cfg->rules, &res->plan, opts->force, &res->problems);
 	if (res->problems.errors > 0) {
 		char msg[TG_ERR_MSG_MAX];
@@ -1160,8 +781,8 @@ static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		snprintf(msg, sizeof(msg),
 			 "commit %.12s is refused by rules (%zu problem(s)); nothing was applied",
 			 res->commit[0] ? res->commit : "(local)", res->problems.errors);
-		result_error(res, TG_OUTCOME_REFUSED, msg);
-		audit_refusal(s, opts, res);
+		tg_reconcile_result_error(res, TG_OUTCOME_REFUSED, msg);
+		tg_governed_audit_refusal(s, opts, res);
 		goto out;
 	}
 	max_delete = tg_safety_max_deletes(s->cfg->max_delete, res->plan.owned);
@@ -1172,7 +793,7 @@ static void one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 			msg, sizeof(msg),
 			"refusing to delete %zu objects (max_delete is %lld); use --force to apply",
 			res->plan.counts[TG_ACTION_DELETE], max_delete);
-		result_error(res, TG_OUTCOME_REFUSED, msg);
+		tg_reconcile_result_error(res, TG_OUTCOME_REFUSED, msg);
 		goto out;
 	}
 	if (opts->dry_run) {
@@ -1194,7 +815,7 @@ out:
 
 		snprintf(msg, sizeof(msg), "%.300s; the pass ran on the last good commit %.12s",
 			 res->source_error, res->commit);
-		result_error(res, TG_OUTCOME_ERROR, msg);
+		tg_reconcile_result_error(res, TG_OUTCOME_ERROR, msg);
 	}
 	res->duration_ms = tg_now_ms() - start;
 	res->gateway_requests = tg_gateway_request_count(s->gw) - requests0;
@@ -1205,326 +826,6 @@ out:
 		res->actual[k] = actual[k];
 	res->desired = d;
 	free(root);
-}
-
-/* --- health check, history, rollback --- */
-
-/* Probes every API the pass created or updated (health.h). */
-static void check_health(struct tg_syncer *s, struct tg_reconcile_result *res)
-{
-	const struct tg_sync_config *c = s->cfg;
-	struct tg_health_opts ho = { 0 };
-	struct tg_health_target *t;
-	char **paths;
-	struct tg_buf detail = TG_BUF_INIT;
-	struct tg_err err = { 0, "" };
-	size_t n = 0;
-
-	if (!c->health) {
-		snprintf(res->health, sizeof(res->health), "unchecked");
-		return;
-	}
-	t = tg_xcalloc(res->n_objects + 1, sizeof(*t));
-	paths = tg_xcalloc(res->n_objects + 1, sizeof(*paths));
-	for (size_t i = 0; i < res->n_objects; i++) {
-		const struct tg_plan_item *it = res->objects[i].item;
-		const char *own;
-
-		if (it->kind == TG_KIND_POLICY || it->warn_only || !it->desired ||
-		    (it->action != TG_ACTION_CREATE && it->action != TG_ACTION_UPDATE))
-			continue;
-		/* A path set on the object itself wins over the sync's. */
-		own = tg_marker_get(it->kind, it->desired->body, "health_path");
-		paths[n] = tg_health_path(it->desired->listen_path, own ? own : c->health_path);
-		t[n].id = it->id;
-		t[n].path = paths[n];
-		t[n].domain = it->desired->domain;
-		n++;
-	}
-	ho.base_url = c->health_url ? c->health_url : c->gateway_url;
-	ho.ca_file = c->gateway_ca_file;
-	ho.insecure_skip_verify = c->gateway_insecure_skip_verify;
-	ho.timeout_ms = c->health_timeout_ms;
-	ho.attempts = c->health_attempts;
-	ho.interval_ms = c->health_interval_ms;
-	ho.max_probes = c->health_max_probes;
-	ho.rate = c->health_rate;
-	res->health_ms = tg_now_ms();
-	res->unhealthy = n ? tg_health_probe(&ho, t, n, &err) : 0;
-	res->health_ms = tg_now_ms() - res->health_ms;
-	res->probed = n < (size_t)c->health_max_probes ? n : (size_t)c->health_max_probes;
-	if (err.msg[0])
-		tg_buf_printf(&detail, "%s; ", err.msg);
-	for (size_t i = 0; i < n; i++) {
-		if (tg_health_ok(t[i].verdict))
-			continue;
-		tg_buf_printf(&detail, "%sapi '%s' at %s: %s", detail.len ? "; " : "", t[i].id,
-			      t[i].path, tg_health_verdict_name(t[i].verdict));
-		if (t[i].status)
-			tg_buf_printf(&detail, " (%ld)", t[i].status);
-	}
-	snprintf(res->health, sizeof(res->health), "%s", res->unhealthy ? "unhealthy" : "healthy");
-	if (res->unhealthy)
-		res->health_detail = tg_utf8_sanitize(tg_buf_cstr(&detail));
-	tg_log_kv(res->unhealthy ? TG_LOG_ERROR : TG_LOG_INFO,
-		  res->unhealthy ? "health check failed" : "health check passed", "sync", c->name,
-		  "commit", res->commit, "detail", res->health_detail ? res->health_detail : "",
-		  NULL);
-	for (size_t i = 0; i < n; i++)
-		free(paths[i]);
-	free(paths);
-	free(t);
-	tg_buf_release(&detail);
-}
-
-static int applied(const struct tg_reconcile_opts *opts, const struct tg_reconcile_result *res)
-{
-	return !opts->dry_run && res->commit[0] &&
-	       (res->outcome == TG_OUTCOME_SUCCESS || res->outcome == TG_OUTCOME_PARTIAL);
-}
-
-static void record(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
-		   const struct tg_reconcile_result *res, const char *kind, const char *from,
-		   int rolled_back)
-{
-	struct tg_history_entry e;
-	const struct tg_history_entry *last = s->hist.len ? &s->hist.items[s->hist.len - 1] : NULL;
-
-	/* The history lists commits, not passes: a pass that re-applies the
-	 * newest commit (drift repair, a poll) adds nothing. */
-	if (!strcmp(kind, "apply") && last && !strcmp(last->commit, res->commit) && !rolled_back &&
-	    !res->unhealthy)
-		return;
-	memset(&e, 0, sizeof(e));
-	memcpy(e.commit, res->commit, sizeof(e.commit));
-	snprintf(e.kind, sizeof(e.kind), "%s", kind);
-	if (from)
-		snprintf(e.from_commit, sizeof(e.from_commit), "%s", from);
-	snprintf(e.outcome, sizeof(e.outcome), "%s", tg_outcome_name(res->outcome));
-	snprintf(e.health, sizeof(e.health), "%s", res->health[0] ? res->health : "unchecked");
-	e.rolled_back = rolled_back;
-	e.wall_ms = tg_wall_ms();
-	e.author = res->author;
-	e.summary = res->summary_line;
-	e.trigger = (char *)(opts->trigger ? opts->trigger : "cli");
-	e.actor = (char *)opts->actor;
-	e.error = res->error[0] ? (char *)res->error : res->health_detail;
-	e.created = res->created;
-	e.updated = res->updated;
-	e.deleted = res->deleted;
-	e.failed = res->failed;
-	tg_history_add(&s->hist, &e);
-}
-
-static void audit_event(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
-			const char *event, const char *commit, const char *from, const char *error)
-{
-	struct tg_audit_event ev = { 0 };
-	struct tg_err err = { 0, "" };
-
-	if (!s->audit)
-		return;
-	ev.event = event;
-	ev.sync = s->cfg->name;
-	ev.commit = commit;
-	ev.trigger = opts->trigger ? opts->trigger : "cli";
-	ev.actor = opts->actor;
-	ev.from_commit = from;
-	ev.error = error;
-	if (tg_audit_append_event(s->audit, &ev, &err))
-		tg_log_kv(TG_LOG_ERROR, "cannot record an event in the audit trail", "sync",
-			  s->cfg->name, "event", event, "error", err.msg, NULL);
-}
-
-/* A full commit id for `rollback --to`: as given, or the one commit of the
- * history that starts with it. */
-static int resolve_target(struct tg_syncer *s, const char *want, char out[41], struct tg_err *err)
-{
-	size_t n = strlen(want), hits = 0;
-
-	if (n < 4 || n > 40 || strspn(want, "0123456789abcdef") != n)
-		return tg_err_set(err, TG_EINVALID,
-				  "rollback target '%.40s' is not a commit id (4 to 40 hex digits)",
-				  want);
-	if (n == 40) {
-		memcpy(out, want, 41);
-		return 0;
-	}
-	for (size_t i = 0; i < s->hist.len; i++)
-		if (!strncmp(s->hist.items[i].commit, want, n) &&
-		    strcmp(out, s->hist.items[i].commit)) {
-			memcpy(out, s->hist.items[i].commit, 41);
-			hits++;
-		}
-	if (hits != 1)
-		return tg_err_set(
-			err, TG_ENOTFOUND,
-			hits ? "commit prefix '%s' is ambiguous in the history"
-			     : "commit prefix '%s' is not in the history; give the full id",
-			want);
-	return 0;
-}
-
-void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
-		   struct tg_reconcile_result *res)
-{
-	struct tg_err err = { 0, "" };
-	char head[41] = "", target[41] = "", bad[41] = "";
-	const char *pin = NULL;
-	int manual = 0;
-	long long t_apply;
-
-	if (!s->git || opts->local_dir) {
-		if (opts->rollback_to) {
-			memset(res, 0, sizeof(*res));
-			tg_problems_init(&res->problems);
-			result_error(
-				res, TG_OUTCOME_ERROR,
-				"rollback needs a git repository: a local directory has no history");
-			return;
-		}
-		one_pass(s, opts, res, NULL, head);
-		if (applied(opts, res))
-			check_health(s, res);
-		return;
-	}
-	load_history(s);
-	if (opts->rollback_to) {
-		if (resolve_target(s, opts->rollback_to, target, &err)) {
-			memset(res, 0, sizeof(*res));
-			tg_problems_init(&res->problems);
-			result_error(res, TG_OUTCOME_ERROR, err.msg);
-			return;
-		}
-		pin = target;
-		manual = 1;
-	} else if (s->hist.pin[0] && opts->force) {
-		/* Asked for: the ref's commit again, whatever failed before.
-		 * A plan only (diff) shows that commit and lifts nothing. */
-		if (!opts->dry_run) {
-			tg_log_kv(TG_LOG_INFO, "forced pass lifts the rollback pin", "sync",
-				  s->cfg->name, "pin", s->hist.pin, NULL);
-			s->hist.pin[0] = s->hist.pin_head[0] = '\0';
-			save_history(s);
-		}
-	} else if (s->hist.pin[0]) {
-		memcpy(target, s->hist.pin, sizeof(target));
-		pin = target;
-	}
-	t_apply = tg_now_ms();
-	one_pass(s, opts, res, pin, head);
-	if (pin && !manual && head[0] && strcmp(head, s->hist.pin_head)) {
-		/* A new commit on the ref lifts the pin: it gets its chance. */
-		if (!opts->dry_run) {
-			tg_log_kv(TG_LOG_INFO, "new commit on the ref lifts the rollback pin",
-				  "sync", s->cfg->name, "commit", head, "pin", s->hist.pin, NULL);
-			s->hist.pin[0] = s->hist.pin_head[0] = '\0';
-			save_history(s);
-		}
-		tg_reconcile_result_release(res);
-		pin = NULL;
-		t_apply = tg_now_ms();
-		one_pass(s, opts, res, NULL, head);
-	}
-	res->pinned = pin != NULL;
-	if (!applied(opts, res)) {
-		if (manual && !opts->dry_run) {
-			audit_event(s, opts, "rollback_failed", target, NULL, res->error);
-			res->rollback = -1;
-		}
-		return;
-	}
-	memcpy(res->live_commit, res->commit, sizeof(res->live_commit));
-	check_health(s, res);
-	if (manual) {
-		const struct tg_history_entry *last =
-			s->hist.len ? &s->hist.items[s->hist.len - 1] : NULL;
-
-		if (last)
-			memcpy(res->rollback_from, last->commit, sizeof(res->rollback_from));
-		memcpy(s->hist.pin, target, sizeof(s->hist.pin));
-		memcpy(s->hist.pin_head, head[0] ? head : target, sizeof(s->hist.pin_head));
-		record(s, opts, res, "rollback", res->rollback_from[0] ? res->rollback_from : NULL,
-		       0);
-		save_history(s);
-		audit_event(s, opts, "rollback", res->commit,
-			    res->rollback_from[0] ? res->rollback_from : NULL, NULL);
-		res->rollback = 1;
-		return;
-	}
-	if (!res->unhealthy || !s->cfg->health_rollback || pin) {
-		record(s, opts, res, "apply", NULL, 0);
-		save_history(s);
-		if (res->unhealthy) {
-			char msg[TG_ERR_MSG_MAX];
-
-			snprintf(msg, sizeof(msg), "commit %.12s failed its health check: %.400s",
-				 res->commit, res->health_detail ? res->health_detail : "");
-			audit_event(s, opts, "health_failed", res->commit, NULL, msg);
-			if (res->outcome == TG_OUTCOME_SUCCESS)
-				result_error(res, TG_OUTCOME_PARTIAL, msg);
-		}
-		return;
-	}
-	/* Unhealthy, on_failure: rollback. */
-	{
-		const struct tg_history_entry *good =
-			tg_history_last_healthy(&s->hist, res->commit);
-		struct tg_reconcile_result rb;
-		struct tg_reconcile_opts ro = *opts;
-		char msg[TG_ERR_MSG_MAX];
-
-		memcpy(bad, res->commit, sizeof(bad));
-		/* Copied first: recording moves the history's entries. */
-		if (good)
-			memcpy(target, good->commit, sizeof(target));
-		record(s, opts, res, "apply", NULL, good != NULL);
-		audit_event(s, opts, "health_failed", bad, NULL, res->health_detail);
-		if (!good) {
-			save_history(s);
-			snprintf(
-				msg, sizeof(msg),
-				"commit %.12s failed its health check (%.300s); no earlier healthy commit to roll back to",
-				bad, res->health_detail ? res->health_detail : "");
-			result_error(res, TG_OUTCOME_ERROR, msg);
-			return;
-		}
-		/* Pinned first: should the rollback pass fail half-way, the
-		 * next pass still works towards the good commit. */
-		memcpy(s->hist.pin, target, sizeof(s->hist.pin));
-		memcpy(s->hist.pin_head, head[0] ? head : bad, sizeof(s->hist.pin_head));
-		save_history(s);
-		tg_log_kv(TG_LOG_WARN, "rolling back", "sync", s->cfg->name, "commit", bad, "to",
-			  target, NULL);
-		ro.trigger = "rollback";
-		one_pass(s, &ro, &rb, target, NULL);
-		if (applied(&ro, &rb))
-			check_health(s, &rb);
-		rb.pinned = 1;
-		memcpy(rb.rollback_from, bad, sizeof(rb.rollback_from));
-		record(s, &ro, &rb, "rollback", bad, 0);
-		save_history(s);
-		audit_event(s, &ro, applied(&ro, &rb) ? "rollback" : "rollback_failed", target, bad,
-			    rb.error[0] ? rb.error : NULL);
-		res->rollback = applied(&ro, &rb) ? 1 : -1;
-		if (applied(&ro, &rb)) {
-			memcpy(res->rolled_back_to, target, sizeof(res->rolled_back_to));
-			memcpy(res->live_commit, target, sizeof(res->live_commit));
-			snprintf(
-				msg, sizeof(msg),
-				"commit %.12s failed its health check (%.300s); rolled back to %.12s",
-				bad, res->health_detail ? res->health_detail : "", target);
-		} else {
-			res->live_commit[0] = '\0';
-			snprintf(
-				msg, sizeof(msg),
-				"commit %.12s failed its health check; rollback to %.12s failed: %.200s",
-				bad, target, rb.error);
-		}
-		res->rollback_ms = tg_now_ms() - t_apply;
-		result_error(res, TG_OUTCOME_ERROR, msg);
-		tg_reconcile_result_release(&rb);
-	}
 }
 
 void tg_reconcile_result_release(struct tg_reconcile_result *res)
@@ -1543,29 +844,4 @@ void tg_reconcile_result_release(struct tg_reconcile_result *res)
 	free(res->author_email);
 	free(res->summary_line);
 	memset(res, 0, sizeof(*res));
-}
-
-int tg_syncer_remote_changed(struct tg_syncer *s, int *changed, char head[41], struct tg_err *err)
-{
-	const struct tg_commit_info *ci;
-	char sha[41] = "";
-	int rc;
-
-	*changed = 1;
-	if (head)
-		head[0] = '\0';
-	if (!s->git)
-		return 0;
-	rc = tg_git_remote_head(s->git, sha, err);
-	if (rc)
-		return rc;
-	if (head)
-		memcpy(head, sha, sizeof(sha));
-	ci = tg_git_commit(s->git);
-	/* Pinned by a rollback: only a new commit on the ref is a change. */
-	if (s->hist.pin[0])
-		*changed = strcmp(s->hist.pin_head, sha) != 0;
-	else
-		*changed = !ci || strcmp(ci->sha, sha) != 0;
-	return 0;
 }
