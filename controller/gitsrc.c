@@ -3,7 +3,7 @@
  *
  * Layout of cache_dir:
  *   repo.git/     bare repository; refs/tg/head pins the last fetched object
- *   work.XXXXXX/  one checked-out tree per commit (no .git inside), and
+ *   work.<random>/  one checked-out tree per commit (no .git inside), and
  *   work          the symbolic link to the current tree: gittree.c
  * Keeping the work tree outside the repository lets a corrupt repository be
  * thrown away and cloned again (into repo.git.tmp, renamed when complete)

@@ -17,7 +17,7 @@
 
 /*
  * The lists, read through the verified cache: elements whose bytes and
- * desired object are as they were when found in sync come back as stubs,
+ * desired object are as they were when found in sync come back as skeletons,
  * unparsed.  A reply the scanner refuses is parsed whole, which reports
  * what is wrong with it.
  */
@@ -80,7 +80,7 @@ static void desired_keep(struct tg_syncer *s, struct tg_desired *d, char (*hashe
 	snprintf(s->kept_commit, sizeof(s->kept_commit), "%s", res->commit);
 }
 
-/* Open audit operations are settled from whole objects: no stubs then. */
+/* Open audit operations are settled from whole objects: no skeletons then. */
 static int has_open_ops(struct tg_syncer *s)
 {
 	const struct tg_audit_op **ops;
@@ -151,12 +151,12 @@ void tg_passcache_verified_record(struct tg_syncer *s, struct tg_verified_pass *
 				  const struct tg_plan *plan, const struct tg_desired *d)
 {
 	struct tg_err err = { 0, "" };
-	size_t stubs, parsed;
+	size_t skeletons, parsed;
 
 	tg_verified_record(vp, plan, (const char *const *)d->secrets, d->n_secrets);
-	tg_verified_pass_counts(vp, &stubs, &parsed);
-	tg_log_debug("sync '%s': %zu list elements known in sync, %zu parsed", s->cfg->name, stubs,
-		     parsed);
+	tg_verified_pass_counts(vp, &skeletons, &parsed);
+	tg_log_debug("sync '%s': %zu list elements known in sync, %zu parsed", s->cfg->name,
+		     skeletons, parsed);
 	if (tg_verified_save(s->verified, &err))
 		tg_log_kv(TG_LOG_WARN, "cannot save the verified-objects cache", "sync",
 			  s->cfg->name, "error", err.msg, NULL);

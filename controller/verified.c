@@ -5,7 +5,7 @@
  * The file is text, one entry a line, so that a torn write loses whole
  * entries at worst:
  *   tyk-gitops-verified 1 <hex of the sync's name>
- *   <kind 0|1|2> <s|f|d> <hex sha256 of the bytes> <desired hash|-> <hex id|-> <stub JSON|->
+ *   <kind 0|1|2> <s|f|d> <hex sha256 of the bytes> <desired hash|-> <hex id|-> <skeleton JSON|->
  */
 #include "tg/verified.h"
 
@@ -44,7 +44,7 @@ struct entry {
 	unsigned char verdict;
 	char desired_hash[65]; /* in sync only */
 	char *id;              /* NULL when dropped */
-	char *stub;            /* compact JSON; NULL when dropped */
+	char *skeleton;        /* compact JSON; NULL when dropped */
 };
 
 struct tg_verified {
@@ -58,7 +58,7 @@ struct tg_verified {
 static void entry_release(struct entry *e)
 {
 	free(e->id);
-	free(e->stub);
+	free(e->skeleton);
 }
 
 static void entries_free(struct entry *e, size_t n)
@@ -222,8 +222,8 @@ static int parse_line(struct entry *e, const char *s, const char *end)
 		if (n != 1 || f[0] != '-')
 			goto bad;
 	} else {
-		e->stub = tg_xcalloc(n + 1, 1);
-		memcpy(e->stub, f, n);
+		e->skeleton = tg_xcalloc(n + 1, 1);
+		memcpy(e->skeleton, f, n);
 	}
 	return 0;
 bad:
@@ -301,7 +301,7 @@ int tg_verified_save(struct tg_verified *v, struct tg_err *err)
 		else
 			tg_buf_put(&b, "-", 1);
 		tg_buf_put(&b, " ", 1);
-		tg_buf_puts(&b, e->stub ? e->stub : "-");
+		tg_buf_puts(&b, e->skeleton ? e->skeleton : "-");
 		tg_buf_put(&b, "\n", 1);
 	}
 	if (tg_buf_overflowed(&b)) {
@@ -329,7 +329,7 @@ out:
 	return rc;
 }
 
-/* --- stubs --- */
+/* --- skeletons --- */
 
 static void copy_item(cJSON *to, const cJSON *from, const char *key)
 {
@@ -353,35 +353,35 @@ static void copy_slot(cJSON *to, const cJSON *from, const char *container, const
  * What the plan, the safety rules and the status rows read of an object
  * they do not diff, and nothing else: its id fields, name, marker and, for
  * a policy, the API ids of its access rights (keys and "api_id", in
- * order).  Every reader looks fields up the same way on the stub as on the
+ * order).  Every reader looks fields up the same way on the skeleton as on the
  * object (first match), so it gets the same answers.
  */
-static cJSON *make_stub(enum tg_kind kind, const cJSON *obj)
+static cJSON *make_skeleton(enum tg_kind kind, const cJSON *obj)
 {
-	cJSON *stub = cJSON_CreateObject(), *rights, *info;
+	cJSON *skeleton = cJSON_CreateObject(), *rights, *info;
 	const cJSON *gw, *all, *e;
 
-	copy_item(stub, obj, "name");
+	copy_item(skeleton, obj, "name");
 	switch (kind) {
 	case TG_KIND_API:
-		copy_item(stub, obj, "api_id");
-		copy_slot(stub, obj, "config_data", TG_MARKER_KEY);
+		copy_item(skeleton, obj, "api_id");
+		copy_slot(skeleton, obj, "config_data", TG_MARKER_KEY);
 		break;
 	case TG_KIND_OAS_API:
 		gw = cJSON_GetObjectItemCaseSensitive(obj, "x-tyk-api-gateway");
-		info = cJSON_AddObjectToObject(cJSON_AddObjectToObject(stub, "x-tyk-api-gateway"),
-					       "info");
+		info = cJSON_AddObjectToObject(
+			cJSON_AddObjectToObject(skeleton, "x-tyk-api-gateway"), "info");
 		copy_item(info, cJSON_GetObjectItemCaseSensitive(gw, "info"), "id");
-		copy_item(stub, obj, TG_MARKER_OAS_KEY);
+		copy_item(skeleton, obj, TG_MARKER_OAS_KEY);
 		break;
 	case TG_KIND_POLICY:
-		copy_item(stub, obj, "id");
-		copy_item(stub, obj, "_id");
-		copy_slot(stub, obj, "meta_data", TG_MARKER_KEY);
+		copy_item(skeleton, obj, "id");
+		copy_item(skeleton, obj, "_id");
+		copy_slot(skeleton, obj, "meta_data", TG_MARKER_KEY);
 		all = cJSON_GetObjectItemCaseSensitive(obj, "access_rights");
 		if (!cJSON_IsObject(all))
 			break;
-		rights = cJSON_AddObjectToObject(stub, "access_rights");
+		rights = cJSON_AddObjectToObject(skeleton, "access_rights");
 		cJSON_ArrayForEach(e, all)
 		{
 			cJSON *r = cJSON_CreateObject();
@@ -394,7 +394,7 @@ static cJSON *make_stub(enum tg_kind kind, const cJSON *obj)
 		}
 		break;
 	}
-	return stub;
+	return skeleton;
 }
 
 /* --- a pass --- */
@@ -409,7 +409,7 @@ struct elem {
 	const cJSON *obj;
 	unsigned char hash[32];
 	enum tg_kind kind;
-	const struct entry *entry; /* the verdict it stands for when a stub */
+	const struct entry *entry; /* the verdict it stands for when a skeleton */
 };
 
 struct tg_verified_pass {
@@ -423,7 +423,7 @@ struct tg_verified_pass {
 	size_t n_dropped, alloc_dropped;
 	EVP_MD *md;
 	EVP_MD_CTX *ctx;
-	size_t stubs, parsed;
+	size_t skeletons, parsed;
 	struct entry *noted; /* tg_verified_note_in_sync, for tg_verified_merge */
 	size_t n_noted, alloc_noted;
 };
@@ -480,9 +480,9 @@ void tg_verified_pass_free(struct tg_verified_pass *p)
 	free(p);
 }
 
-void tg_verified_pass_counts(const struct tg_verified_pass *p, size_t *stubs, size_t *parsed)
+void tg_verified_pass_counts(const struct tg_verified_pass *p, size_t *skeletons, size_t *parsed)
 {
-	*stubs = p->stubs;
+	*skeletons = p->skeletons;
 	*parsed = p->parsed;
 }
 
@@ -519,14 +519,14 @@ static void add_dropped(struct tg_verified_pass *p, const unsigned char hash[32]
 	memcpy(p->dropped[p->n_dropped++], hash, 32);
 }
 
-/* The stub for an element whose verdict still holds, or NULL. */
-static cJSON *stub_for(const struct tg_verified_pass *p, const struct entry *e)
+/* The skeleton for an element whose verdict still holds, or NULL. */
+static cJSON *skeleton_for(const struct tg_verified_pass *p, const struct entry *e)
 {
 	const struct dentry *d = find_desired(p, (enum tg_kind)e->kind, e->id);
 
 	if (e->verdict == V_IN_SYNC ? !d || strcmp(d->hash, e->desired_hash) : d != NULL)
 		return NULL;
-	return cJSON_ParseWithLength(e->stub, strlen(e->stub));
+	return cJSON_ParseWithLength(e->skeleton, strlen(e->skeleton));
 }
 
 int tg_verified_list(struct tg_verified_pass *p, enum tg_kind kind, const char *data, size_t len,
@@ -551,11 +551,11 @@ int tg_verified_list(struct tg_verified_pass *p, enum tg_kind kind, const char *
 		e = find_entry(p->v, kind, hash);
 		if (e && e->verdict == V_DROPPED) {
 			add_dropped(p, hash);
-			p->stubs++;
+			p->skeletons++;
 			continue;
 		}
-		if (e && (obj = stub_for(p, e)) != NULL) {
-			p->stubs++;
+		if (e && (obj = skeleton_for(p, e)) != NULL) {
+			p->skeletons++;
 		} else {
 			e = NULL;
 			obj = cJSON_ParseWithLength(at, n);
@@ -642,7 +642,7 @@ void tg_verified_record(struct tg_verified_pass *p, const struct tg_plan *plan,
 		const char *id = tg_tyk_id(el->kind, el->obj);
 		const char *owner = tg_marker_get(el->kind, el->obj, "sync");
 		struct entry *ne = &e[n];
-		char *stub;
+		char *skeleton;
 
 		if (!id || strlen(id) > MAX_ID)
 			continue;
@@ -672,25 +672,25 @@ void tg_verified_record(struct tg_verified_pass *p, const struct tg_plan *plan,
 			continue;
 		}
 		if (el->entry && el->entry->verdict == ne->verdict) {
-			stub = tg_xstrdup(el->entry->stub);
+			skeleton = tg_xstrdup(el->entry->skeleton);
 		} else {
-			cJSON *s = make_stub(el->kind, el->obj);
+			cJSON *s = make_skeleton(el->kind, el->obj);
 
-			stub = cJSON_PrintUnformatted(s);
+			skeleton = cJSON_PrintUnformatted(s);
 			cJSON_Delete(s);
-			if (!stub)
+			if (!skeleton)
 				die("out of memory");
 			fresh++;
 		}
-		if (strchr(stub, '\n') || holds_secret(stub, secrets, n_secrets) ||
+		if (strchr(skeleton, '\n') || holds_secret(skeleton, secrets, n_secrets) ||
 		    holds_secret(id, secrets, n_secrets)) {
-			free(stub);
+			free(skeleton);
 			continue;
 		}
 		ne->kind = (unsigned char)el->kind;
 		memcpy(ne->hash, el->hash, 32);
 		ne->id = tg_xstrdup(id);
-		ne->stub = stub;
+		ne->skeleton = skeleton;
 		n++;
 	}
 	for (size_t i = 0; i < p->n_dropped; i++) {
@@ -721,9 +721,9 @@ int tg_verified_note_in_sync(struct tg_verified_pass *p, enum tg_kind kind, cons
 	const char *id = tg_tyk_id(kind, obj), *owner = tg_marker_get(kind, obj, "sync");
 	const char *hash = tg_marker_get(kind, obj, "hash");
 	struct entry *e;
-	cJSON *stub;
+	cJSON *skeleton;
 
-	/* A stub is never a written object's element: its bytes would have
+	/* A skeleton is never a written object's element: its bytes would have
 	 * to be known in sync with the desired object, which the plan would
 	 * then not have written. */
 	if (!el || el->entry || el->kind != kind || !id || strlen(id) > MAX_ID || !owner ||
@@ -740,10 +740,10 @@ int tg_verified_note_in_sync(struct tg_verified_pass *p, enum tg_kind kind, cons
 	memcpy(e->hash, el->hash, sizeof(e->hash));
 	snprintf(e->desired_hash, sizeof(e->desired_hash), "%s", desired_hash);
 	e->id = tg_xstrdup(id);
-	stub = make_stub(kind, obj);
-	e->stub = cJSON_PrintUnformatted(stub);
-	cJSON_Delete(stub);
-	if (!e->stub)
+	skeleton = make_skeleton(kind, obj);
+	e->skeleton = cJSON_PrintUnformatted(skeleton);
+	cJSON_Delete(skeleton);
+	if (!e->skeleton)
 		die("out of memory");
 	return 1;
 }
@@ -759,7 +759,7 @@ void tg_verified_merge(struct tg_verified_pass *p, const char *const *secrets, s
 	for (size_t i = 0; i < p->n_noted; i++) {
 		struct entry *e = &p->noted[i];
 
-		if (strchr(e->stub, '\n') || holds_secret(e->stub, secrets, n_secrets) ||
+		if (strchr(e->skeleton, '\n') || holds_secret(e->skeleton, secrets, n_secrets) ||
 		    holds_secret(e->id, secrets, n_secrets)) {
 			entry_release(e);
 			continue;

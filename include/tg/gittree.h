@@ -1,6 +1,6 @@
 /*
  * The checked-out trees of one git source, in its cache directory:
- *   work.XXXXXX/  one checked-out tree per commit (no .git inside)
+ *   work.<random>/  one checked-out tree per commit (no .git inside)
  *   work          symbolic link to the current tree
  * A commit is checked out into a new, empty directory (sharing, by hard
  * links, the files it did not change with the current tree), and only once
@@ -20,7 +20,7 @@ struct tg_gittree {
 	char *cache_dir;
 	char *gitdir;  /* the bare repository, which keeps the tree record */
 	char *link;    /* cache_dir/work */
-	char *workdir; /* the current tree, cache_dir/work.XXXXXX, or NULL */
+	char *workdir; /* the current tree, cache_dir/work.<random>, or NULL */
 	int swept;     /* trees of earlier processes removed */
 };
 

@@ -2,7 +2,7 @@
  * What one pass of a sync reuses from the last, so that a pass costs what
  * changed: the desired state of an unchanged commit (not read, parsed or
  * hashed again), and the verified cache (verified.h), through which the
- * gateway's list elements known in sync come back as unparsed stubs.
+ * gateway's list elements known in sync come back as unparsed skeletons.
  *
  * Glue between struct tg_syncer (syncer_internal.h) and desired.h and
  * verified.h, for reconcile.c.
@@ -38,7 +38,7 @@ void tg_passcache_verified_record(struct tg_syncer *s, struct tg_verified_pass *
 				  const struct tg_plan *plan, const struct tg_desired *d);
 
 /* The gateway's lists as tg_syncer_list_actual, read through vp: elements
- * in sync come back as stubs.  err may be NULL. */
+ * in sync come back as skeletons.  err may be NULL. */
 int tg_passcache_list_actual(struct tg_syncer *s, struct tg_verified_pass *vp,
 			     cJSON *out[TG_KIND_COUNT], struct tg_err *err);
 

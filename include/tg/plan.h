@@ -65,7 +65,7 @@ struct tg_plan_opts {
 	 * d->objects (computed here when NULL). */
 	const char (*desired_hashes)[65];
 	/* Optional: 1 when the gateway's object is certified in sync with the
-	 * desired object of its id as it is now (a tg_verified stub): planned
+	 * desired object of its id as it is now (a tg_verified skeleton): planned
 	 * unchanged without a diff. */
 	int (*in_sync)(void *ctx, enum tg_kind kind, const cJSON *actual);
 	void *in_sync_ctx;

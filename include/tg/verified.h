@@ -12,7 +12,7 @@
  * The diff is a function of the desired body (named by its hash) and the
  * element's bytes only, so a verdict holds as long as both are the same:
  * an element whose bytes are known AND whose desired object still has hash
- * H (in sync), or still does not exist (foreign), becomes a small stub
+ * H (in sync), or still does not exist (foreign), becomes a small skeleton
  * (ids, marker, access rights: all that the plan, the safety rules and the
  * status rows read of an object they do not diff) instead of being parsed.
  * Everything else (a hand edit changes the bytes, a commit changes H) is
@@ -58,7 +58,7 @@ size_t tg_verified_count(const struct tg_verified *v);
 
 /*
  * One pass's view: the desired objects and their hashes, and every list
- * element the pass read with its bytes' hash and whether it is a stub.
+ * element the pass read with its bytes' hash and whether it is a skeleton.
  */
 struct tg_verified_pass;
 
@@ -69,7 +69,7 @@ void tg_verified_pass_free(struct tg_verified_pass *p);
 
 /*
  * Builds the gateway's list of kind from its reply data[0..len): elements
- * with a verdict that still holds become stubs (a dropped one is left
+ * with a verdict that still holds become skeletons (a dropped one is left
  * out), the others are parsed (an OAS API in the classic list is left
  * out).  Returns 0 and *out (a cJSON array, the caller's), or TG_EINVALID
  * when the reply is not a JSON array of objects or an element is not JSON:
@@ -78,17 +78,17 @@ void tg_verified_pass_free(struct tg_verified_pass *p);
 int tg_verified_list(struct tg_verified_pass *p, enum tg_kind kind, const char *data, size_t len,
 		     cJSON **out);
 
-/* 1 when obj is a stub standing for an object in sync (for the planner:
+/* 1 when obj is a skeleton standing for an object in sync (for the planner:
  * see tg_plan_opts.in_sync). */
 int tg_verified_in_sync(void *pass, enum tg_kind kind, const cJSON *obj);
 
-/* Stubs and parsed objects made by this pass. */
-void tg_verified_pass_counts(const struct tg_verified_pass *p, size_t *stubs, size_t *parsed);
+/* Skeletons and parsed objects made by this pass. */
+void tg_verified_pass_counts(const struct tg_verified_pass *p, size_t *skeletons, size_t *parsed);
 
 /*
  * After planning: the cache becomes the verdicts of this pass, every
  * element that was in sync (plan action "unchanged"), foreign or dropped.
- * An element whose stub would hold one of secrets (values ${VAR} filled
+ * An element whose skeleton would hold one of secrets (values ${VAR} filled
  * in) is not recorded.
  */
 void tg_verified_record(struct tg_verified_pass *p, const struct tg_plan *plan,

@@ -90,7 +90,7 @@ static char *reply(cJSON *a, cJSON *b, cJSON *c)
 struct pass_result {
 	struct tg_plan plan;
 	cJSON *actual[TG_KIND_COUNT];
-	size_t stubs, parsed;
+	size_t skeletons, parsed;
 };
 
 /* One pass as tg_syncer_run makes it: lists through the cache, plan,
@@ -115,7 +115,7 @@ static void run_pass(struct fixture *f, struct pass_result *r, const char *const
 	opts.in_sync_ctx = p;
 	tg_plan_build(&r->plan, f->d, r->actual, &opts);
 	tg_verified_record(p, &r->plan, secrets, n_secrets);
-	tg_verified_pass_counts(p, &r->stubs, &r->parsed);
+	tg_verified_pass_counts(p, &r->skeletons, &r->parsed);
 	tg_verified_pass_free(p);
 }
 
@@ -202,7 +202,7 @@ static void test_verified__second_pass_parses_nothing_and_plans_the_same(void **
 
 	make_lists(&l, API_A);
 	run_pass(f, &one, (const char *const *)l.r, NULL, 0);
-	assert_int_equal(one.stubs, 0);
+	assert_int_equal(one.skeletons, 0);
 	assert_int_equal(one.parsed, 4);
 	assert_int_equal(find(&one.plan, "a")->action, TG_ACTION_NONE);
 	assert_int_equal(find(&one.plan, "p")->action, TG_ACTION_NONE);
@@ -210,7 +210,7 @@ static void test_verified__second_pass_parses_nothing_and_plans_the_same(void **
 	assert_int_equal(tg_verified_count(f->v), 4);
 
 	run_pass(f, &two, (const char *const *)l.r, NULL, 0);
-	assert_int_equal(two.stubs, 4);
+	assert_int_equal(two.skeletons, 4);
 	assert_int_equal(two.parsed, 0);
 	assert_int_equal(two.plan.len, one.plan.len);
 	for (size_t i = 0; i < one.plan.len; i++) {
@@ -360,7 +360,7 @@ static void test_verified__keeps_no_filled_in_value(void **state)
 
 	make_lists(&l, API_A);
 	run_pass(f, &one, (const char *const *)l.r, secrets, 1);
-	/* a (its stub holds the name) is not recorded; the others are. */
+	/* a (its skeleton holds the name) is not recorded; the others are. */
 	assert_int_equal(tg_verified_count(f->v), 3);
 	pass_release(&one);
 	lists_release(&l);
