@@ -249,11 +249,13 @@ class Upstream:
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.hits = 0
+        self.paths = []  # every request path, in the order received
         upstream = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 upstream.hits += 1
+                upstream.paths.append(self.path)
                 body = json.dumps({"upstream": "ok", "path": self.path,
                                    "method": self.command}).encode()
                 self.send_response(200)

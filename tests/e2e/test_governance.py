@@ -322,3 +322,20 @@ def test_cli_rollback_to_holds_until_a_new_commit(gateway, repo, upstream, tmp_p
     assert run("sync", "--config", cfg).returncode == 0
     assert json.loads(gateway.request("/svc/x")[1])["path"] == "/three/x"
     assert json.loads(run("history", "--config", cfg, "--format", "json").stdout)[0]["pin"] is None
+
+
+def test_a_health_path_on_the_object_wins_over_the_syncs(gateway, repo, upstream, tmp_path):
+    cfg = write_config(str(tmp_path / "c.yaml"), repo, gateway, str(tmp_path / "cache"),
+                       ["health: {path: healthz, timeout: 2s, attempts: 1}"])
+    own = keyless_api("own", "/own/", upstream.url)
+    own["config_data"] = {"tyk_gitops": {"health_path": "ping"}}
+    repo.write("apis/own.json", own)
+    repo.write("apis/plain.json", keyless_api("plain", "/plain/", upstream.url))
+    repo.commit("two apis, one with its own health path")
+    p = run("sync", "--config", cfg, "--format", "json")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)[0]
+    assert res["health"] == "healthy", res
+    # strip_listen_path: the upstream sees the path below the listen path.
+    probes = [x for x in upstream.paths if x in ("/ping", "/healthz", "/")]
+    assert sorted(probes) == ["/healthz", "/ping"], upstream.paths
