@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -287,6 +288,36 @@ int tg_mkdir_p(const char *path, unsigned mode)
 		rc = -1;
 	free(p);
 	return rc;
+}
+
+int tg_lock_file(const char *path, long long wait_ms, struct tg_err *err)
+{
+	long long deadline = tg_now_ms() + wait_ms;
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		tg_err_set(err, TG_ERROR, "cannot open lock '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		struct timespec nap = { 0, 50 * 1000000L };
+
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			tg_err_set(err, TG_ERROR, "cannot lock '%s': %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (tg_now_ms() >= deadline) {
+			tg_err_set(
+				err, TG_ETIMEOUT,
+				"another tyk-gitops pass of this sync holds '%s' (waited %lld ms)",
+				path, wait_ms);
+			close(fd);
+			return -1;
+		}
+		nanosleep(&nap, NULL);
+	}
+	return fd;
 }
 
 int tg_read_file(char **out, size_t *out_len, const char *path, size_t max_size, struct tg_err *err)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tg/audit.h"
 #include "tg/buf.h"
@@ -21,6 +22,10 @@
 #include "tg/marker.h"
 #include "tg/syncer_internal.h"
 #include "tg/banned.h"
+
+/* How long a pass waits for another pass of its sync (another process) to
+ * finish: below the daemon's 20 s SIGTERM drain. */
+#define PASS_LOCK_WAIT_MS 10000
 
 /* A history that cannot be read is started afresh, loudly: it records,
  * it does not decide what is safe to apply. */
@@ -244,8 +249,8 @@ static int resolve_target(struct tg_syncer *s, const char *want, char out[41], s
 	return 0;
 }
 
-void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
-		   struct tg_reconcile_result *res)
+static void run_governed(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
+			 struct tg_reconcile_result *res)
 {
 	struct tg_err err = { 0, "" };
 	char head[41] = "", target[41] = "", bad[41] = "";
@@ -404,6 +409,29 @@ void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		tg_reconcile_result_error(res, TG_OUTCOME_ERROR, msg);
 		tg_reconcile_result_release(&rb);
 	}
+}
+
+void tg_syncer_run(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
+		   struct tg_reconcile_result *res)
+{
+	struct tg_err err = { 0, "" };
+	int lock = -1;
+
+	/* Another pass of this sync (the CLI beside the controller, or the
+	 * other way round) finishes first; a pass seldom takes long, and one
+	 * that waits past the limit fails and is retried like any other. */
+	if (s->lock_path) {
+		lock = tg_lock_file(s->lock_path, PASS_LOCK_WAIT_MS, &err);
+		if (lock < 0) {
+			memset(res, 0, sizeof(*res));
+			tg_problems_init(&res->problems);
+			tg_reconcile_result_error(res, TG_OUTCOME_ERROR, err.msg);
+			return;
+		}
+	}
+	run_governed(s, opts, res);
+	if (lock >= 0)
+		close(lock);
 }
 
 int tg_syncer_remote_changed(struct tg_syncer *s, int *changed, char head[41], struct tg_err *err)

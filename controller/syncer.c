@@ -61,6 +61,7 @@ int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, cons
 		if (rc)
 			goto fail;
 		s->hist_path = tg_xasprintf("%s/history.json", s->cache_dir);
+		s->lock_path = tg_xasprintf("%s/pass.lock", s->cache_dir);
 		tg_governed_load_history(s);
 		/* The CLI's passes share what they verified through this file. */
 		tg_verified_free(s->verified);
@@ -90,6 +91,7 @@ void tg_syncer_free(struct tg_syncer *s)
 	free(s->cache_dir);
 	tg_history_release(&s->hist);
 	free(s->hist_path);
+	free(s->lock_path);
 	free(s);
 }
 

@@ -96,6 +96,15 @@ const char *tg_path_next_component(const char *s, size_t *n);
 int tg_mkdir_p(const char *path, unsigned mode);
 
 /*
+ * Takes an exclusive lock (flock) on path, created 0600 when missing and
+ * never through a symbolic link, waiting at most wait_ms for another
+ * process to release it.  Returns the descriptor, which the caller closes
+ * to release the lock (the kernel releases it when the process dies), or
+ * -1 with err set: TG_ETIMEOUT when still held at the deadline.
+ */
+int tg_lock_file(const char *path, long long wait_ms, struct tg_err *err);
+
+/*
  * Reads a whole file (at most max_size bytes) into a NUL-terminated buffer.
  * *out is owned by the caller.  TG_ENOTFOUND when missing, TG_EINVALID when
  * larger than max_size.

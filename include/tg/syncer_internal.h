@@ -29,8 +29,12 @@ struct tg_syncer {
 	void *git_observe_ctx;
 	tg_commit_observe_fn commit_observe;
 	void *commit_observe_ctx;
-	struct tg_history hist;       /* re-read at every pass: `rollback` may run beside */
-	char *hist_path;              /* NULL without a repository */
+	struct tg_history hist; /* re-read at every pass: `rollback` may run beside */
+	char *hist_path;        /* NULL without a repository */
+	/* Held for a whole pass (NULL without a repository): the CLI and a
+	 * running controller may share cache_dir, and two passes of one sync
+	 * at once would fetch into one clone and switch one work tree. */
+	char *lock_path;
 	struct tg_verified *verified; /* list elements known in sync, across passes */
 	/* The desired state of the last commit loaded, with its objects'
 	 * hashes, while the next pass finds the same commit (see

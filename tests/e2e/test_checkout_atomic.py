@@ -141,7 +141,8 @@ def test_checkout_out_of_space__previous_tree_kept_and_nothing_deleted(
     left = set(os.listdir(os.path.join(tmpfs_cache, "test")))
     # history.json: the apply history (history.h); verified: what the passes
     # found in sync (verified.h).  Both live beside the clone.
-    assert left <= {"repo.git", "work", "history.json", "verified", os.path.basename(tree)}, left
+    assert left <= {"repo.git", "work", "history.json", "verified", "pass.lock",
+                    os.path.basename(tree)}, left
 
     # Commit 3 drops the padding and renames one API: it converges in the same space.
     git(repo.work, "rm", "-q", "-r", "apis/.padding")
@@ -162,5 +163,5 @@ def test_checkout_out_of_space__previous_tree_kept_and_nothing_deleted(
     assert "apis/moved-%s.json" % ids[MOVED[0]] in now and not any(".padding" in p for p in now)
     # The old tree is gone: one cache, one tree.
     left = set(os.listdir(os.path.join(tmpfs_cache, "test")))
-    assert left <= {"repo.git", "work", "history.json", "verified",
+    assert left <= {"repo.git", "work", "history.json", "verified", "pass.lock",
                     os.path.basename(os.path.realpath(work))}, left
