@@ -134,6 +134,14 @@ fuzz-long: deps $(FUZZ_BIN)
 		rm -rf tests/fuzz/corpus/$$c && mv build-fuzz/min-$$c tests/fuzz/corpus/$$c; \
 		echo "   corpus: $$(ls tests/fuzz/corpus/$$c | wc -l) files"; done
 
+# Every input of the committed corpora run once, without fuzzing: the
+# corpora are a regression suite for the parsers (in CI).
+fuzz-replay: deps $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); c=$${n#fuzz_}; \
+		echo "== $$n: $$(ls tests/fuzz/corpus/$$c | wc -l) inputs"; \
+		$$f -runs=0 tests/fuzz/corpus/$$c > build-fuzz/replay-$$c.log 2>&1 || \
+		{ tail -40 build-fuzz/replay-$$c.log; exit 1; }; done
+
 demo: deps all
 	sh examples/demo.sh
 
@@ -144,7 +152,7 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps unit e2e test check valgrind headers tidy demo install clean fuzz fuzz-build fuzz-long format format-check
+.PHONY: all deps unit e2e test check valgrind headers tidy demo install clean fuzz fuzz-build fuzz-long fuzz-replay format format-check
 
 # Container image from docker/Dockerfile.  The build context is only what the
 # build stage compiles, sent as a tar, so build trees and .git never reach the
