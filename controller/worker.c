@@ -354,7 +354,11 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 		history = history_text(s->syncer);
 		tg_syncer_pin(s->syncer, pin, failed);
 	}
-	ok = res.outcome == TG_OUTCOME_SUCCESS || res.outcome == TG_OUTCOME_REFUSED;
+	/* Settled passes are not retried: a refused commit stays refused, and
+	 * after a rollback the pinned good commit is live until the ref moves,
+	 * which the next cheap check sees without a failure's backoff. */
+	ok = res.outcome == TG_OUTCOME_SUCCESS || res.outcome == TG_OUTCOME_REFUSED ||
+	     res.rollback == 1;
 	applied = !plan_only && res.commit[0] &&
 		  (res.outcome == TG_OUTCOME_SUCCESS || res.outcome == TG_OUTCOME_PARTIAL);
 	tg_report_metrics(d->metrics, &ctx, &res, prev_commit);

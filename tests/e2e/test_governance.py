@@ -375,3 +375,27 @@ def test_a_second_pass_of_one_sync_waits_for_the_first(gateway, repo, upstream, 
     assert p.returncode == 1
     assert "another tyk-gitops pass of this sync holds '%s' (waited 10000 ms)" % lock in p.stderr
     assert json.loads(gateway.request("/svc/x")[1])["path"] == "/two/x"
+
+
+def test_a_rollback_settles_the_pass_and_is_not_retried(gateway, repo, upstream, tmp_path,
+                                                       daemons, refused_port):
+    repo.write("apis/svc.json", keyless_api("svc", "/svc/", upstream.url))
+    repo.commit("svc on the upstream")
+    # No drift pass in the window: what follows the rollback is up to the poll.
+    d = GovDaemon(str(tmp_path), {"name": "gov", "repo": repo.url, "gateway": gateway.url,
+                                  "secret_file": gateway.secret_file, "interval": "1s",
+                                  "drift": "1h"},
+                  ["health: {on_failure: rollback, timeout: 1s, attempts: 1}"])
+    daemons.append(d)
+    d.wait_ready()
+    repo.write("apis/svc.json", keyless_api("svc", "/svc/", refused_port.url))
+    bad = repo.commit("svc on a dead upstream")
+    wait_for(lambda: d.status("gov")["failed_commit"] == bad, 20, "the rollback")
+    passes = metric(d.metrics(), "tyk_gitops_reconcile_total", sync="gov", result="error")
+    time.sleep(3.5)
+    m = d.metrics()
+    # The polls after it are cheap checks (the ref still names the bad
+    # commit): no full pass retried with a failure's backoff.
+    assert metric(m, "tyk_gitops_triggers_total", sync="gov", trigger="retry") == 0, m
+    assert metric(m, "tyk_gitops_reconcile_total", sync="gov", result="error") == passes
+    assert gateway.request("/svc/x")[0] == 200
