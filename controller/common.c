@@ -239,12 +239,19 @@ long long tg_wall_ms(void)
 
 void tg_rfc3339(char out[TG_TIME_MAX], long long wall_ms, int millis)
 {
-	time_t t = (time_t)(wall_ms / 1000);
+	time_t t;
 	struct tm tm;
-	char sec[24];
+	char sec[24] = "1970-01-01T00:00:00";
 
-	gmtime_r(&t, &tm);
-	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* Times come from files too (history, audit replay): outside the years
+	 * RFC 3339 can write they are clamped, never formatted from garbage. */
+	if (wall_ms < 0)
+		wall_ms = 0;
+	if (wall_ms > TG_WALL_MS_MAX)
+		wall_ms = TG_WALL_MS_MAX;
+	t = (time_t)(wall_ms / 1000);
+	if (gmtime_r(&t, &tm))
+		strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
 	if (millis)
 		snprintf(out, TG_TIME_MAX, "%s.%03dZ", sec, (int)(wall_ms % 1000));
 	else

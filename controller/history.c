@@ -201,7 +201,12 @@ int tg_history_parse(struct tg_history *h, const char *data, size_t len)
 			memcpy(x.from_commit, from, 41);
 		x.rolled_back = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "rolled_back"));
 		t = cJSON_GetObjectItemCaseSensitive(e, "time_ms");
-		x.wall_ms = cJSON_IsNumber(t) ? (long long)t->valuedouble : 0;
+		/* Checked before the conversion: a double past long long's
+		 * range has no defined conversion. */
+		x.wall_ms = cJSON_IsNumber(t) && t->valuedouble >= 0 &&
+					    t->valuedouble <= (double)TG_WALL_MS_MAX
+				    ? (long long)t->valuedouble
+				    : 0;
 		x.author = (char *)str(e, "author");
 		x.summary = (char *)str(e, "summary");
 		x.trigger = (char *)str(e, "trigger");

@@ -82,6 +82,10 @@ void tg_timespec_at(struct timespec *ts, long long mono_ms);
 
 /* "2026-11-29T03:41:36Z", or with millis "2026-11-29T03:41:36.123Z" (UTC). */
 #define TG_TIME_MAX 32
+/* 9999-12-31T23:59:59.999Z, the last instant RFC 3339 can write. */
+#define TG_WALL_MS_MAX 253402300799999LL
+/* wall_ms (clamped to 0..TG_WALL_MS_MAX) as RFC 3339 UTC, with milliseconds
+ * when millis. */
 void tg_rfc3339(char out[TG_TIME_MAX], long long wall_ms, int millis);
 
 /* strcmp that treats two NULLs as equal and one NULL as different. */

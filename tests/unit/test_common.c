@@ -76,6 +76,21 @@ static void test_err__prefix_keeps_message(void **state)
 	assert_int_equal(err.code, TG_ENOTFOUND);
 }
 
+/* Found by fuzzing the history file: a time past year 9999 left the
+ * seconds unformatted and the rest was read from beyond the buffer. */
+static void test_rfc3339__clamps_times_it_cannot_write(void **state)
+{
+	char out[TG_TIME_MAX];
+
+	(void)state;
+	tg_rfc3339(out, 1700000000123LL, 1);
+	assert_string_equal(out, "2023-11-14T22:13:20.123Z");
+	tg_rfc3339(out, 88888888888888888LL, 1);
+	assert_string_equal(out, "9999-12-31T23:59:59.999Z");
+	tg_rfc3339(out, -5, 0);
+	assert_string_equal(out, "1970-01-01T00:00:00Z");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -84,6 +99,7 @@ int main(void)
 		cmocka_unit_test(test_parse_ll__rejects_garbage_and_range),
 		cmocka_unit_test(test_parse_duration__units),
 		cmocka_unit_test(test_err__prefix_keeps_message),
+		cmocka_unit_test(test_rfc3339__clamps_times_it_cannot_write),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

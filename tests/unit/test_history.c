@@ -138,12 +138,35 @@ static void test_history__file_round_trip_with_pin(void **state)
 	tg_history_release(&h);
 }
 
+/* A history file is read back from disk: times it cannot hold are 0. */
+static void test_history__times_out_of_range_are_dropped(void **state)
+{
+	static const char *const times[] = { "1e300", "-1", "88888888888888888", "\"x\"" };
+	struct tg_history h;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		char text[256];
+
+		snprintf(text, sizeof(text),
+			 "{\"entries\":[{\"commit\":\"%s\",\"kind\":\"apply\","
+			 "\"outcome\":\"success\",\"health\":\"healthy\",\"time_ms\":%s}]}",
+			 "0123456789abcdef0123456789abcdef01234567", times[i]);
+		tg_history_init(&h);
+		assert_int_equal(tg_history_parse(&h, text, strlen(text)), 0);
+		assert_int_equal(h.len, 1);
+		assert_int_equal(h.items[0].wall_ms, 0);
+		tg_history_release(&h);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_history__last_healthy_skips_failed_and_excepted),
 		cmocka_unit_test(test_history__keeps_the_newest_entries),
 		cmocka_unit_test(test_history__file_round_trip_with_pin),
+		cmocka_unit_test(test_history__times_out_of_range_are_dropped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
