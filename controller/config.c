@@ -250,8 +250,10 @@ static void apply_option(struct tg_config_walk *w, const struct tg_config_option
 		*(int *)((char *)base + opt->offset) = cJSON_IsTrue(v);
 		return;
 	case TG_OPT_INT:
-		if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble ||
-		    v->valuedouble < 0 || v->valuedouble > INT_MAX) {
+		/* The range first: converting a double past long long's range
+		 * is undefined. */
+		if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > INT_MAX ||
+		    v->valuedouble != (double)(long long)v->valuedouble) {
 			tg_config_problem(w, path, "'%s' must be a non-negative integer",
 					  opt->name);
 			return;
@@ -259,7 +261,8 @@ static void apply_option(struct tg_config_walk *w, const struct tg_config_option
 		*(long long *)((char *)base + opt->offset) = (long long)v->valuedouble;
 		return;
 	case TG_OPT_DURATION:
-		if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+		/* Seconds; bounded so that the milliseconds fit a long long. */
+		if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9.0e15) {
 			n = (long long)(v->valuedouble * 1000);
 		} else if (!cJSON_IsString(v) || tg_parse_duration_ms(&n, v->valuestring)) {
 			tg_config_problem(w, path, "'%s' must be a duration such as 30s, 5m or 1h",

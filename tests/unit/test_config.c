@@ -132,6 +132,23 @@ static void test_config__all_bad_values_reported_at_once(void **state)
 	tg_problems_release(&p);
 }
 
+/* Numbers past what the options hold are errors, not undefined
+ * conversions (make check runs this under UBSan). */
+static void test_config__huge_numbers_are_errors(void **state)
+{
+	struct tg_config *cfg = NULL;
+	struct tg_problems p;
+
+	(void)state;
+	assert_int_equal(load(&cfg,
+			      "syncs:\n  - name: a\n    interval: 1e300\n"
+			      "    prune: {max_delete: 1e300}\n    drift: {interval: -1e300}\n",
+			      &p),
+			 TG_EINVALID);
+	assert_int_equal(p.errors, 3);
+	tg_problems_release(&p);
+}
+
 static void test_config__check_requires_repo_gateway_and_unique_names(void **state)
 {
 	struct tg_config *cfg = NULL;
@@ -436,6 +453,7 @@ int main(void)
 		cmocka_unit_test(test_config__defaults),
 		cmocka_unit_test(test_config__unknown_key_is_named_with_its_line),
 		cmocka_unit_test(test_config__all_bad_values_reported_at_once),
+		cmocka_unit_test(test_config__huge_numbers_are_errors),
 		cmocka_unit_test(test_config__check_requires_repo_gateway_and_unique_names),
 		cmocka_unit_test(test_config__reads_webhook_oidc_and_auth),
 		cmocka_unit_test(test_config__webhook_and_oidc_mistakes_are_errors_with_lines),
