@@ -85,8 +85,9 @@ def test_cloud_applied_commit_ends_successful_with_exact_requests(gateway, repo,
     assert reqs[1]["body"] == {"key": "tyk-gitops-prod", "state": "SUCCESSFUL",
                                "name": "tyk-gitops prod", "url": link,
                                "description": "1 created, 0 updated, 0 deleted, 0 unchanged"}
-    m = c.metrics()
-    assert metric(m, "tyk_gitops_bitbucket_requests_total", api="cloud", result="ok") == 2
+    # Counted once the answer is in, just after the peer recorded the request.
+    wait_for(lambda: metric(c.metrics(), "tyk_gitops_bitbucket_requests_total", api="cloud",
+                            result="ok") == 2, 5, "both statuses counted")
     # Who caused the change, in the terms Bitbucket maps to its accounts.
     rec = [r for r in c.audit() if r["id"] == "bb-echo" and r["phase"] == "outcome"][-1]
     assert (rec["commit"], rec["author_name"], rec["author_email"]) == (
