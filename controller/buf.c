@@ -46,6 +46,18 @@ static int grow(struct tg_buf *buf, size_t extra)
 	return 0;
 }
 
+void tg_buf_reserve(struct tg_buf *buf, size_t n)
+{
+	size_t cap = buf->cap ? buf->cap : TG_BUF_DEFAULT_CAP;
+
+	if (buf->overflowed || n < buf->alloc || n > cap)
+		return;
+	buf->ptr = tg_xrealloc(buf->ptr, n + 1);
+	buf->alloc = n + 1;
+	if (!buf->len)
+		buf->ptr[0] = '\0';
+}
+
 int tg_buf_put(struct tg_buf *buf, const void *data, size_t len)
 {
 	if (grow(buf, len))

@@ -37,6 +37,9 @@ struct tg_gateway {
 	CURL *easy;
 	CURLM *multi;
 	unsigned long requests;
+	/* Each list's last length: the next reply's buffer is made that
+	 * large at once instead of doubled up to it. */
+	size_t list_len_hint[TG_KIND_COUNT];
 	tg_gateway_observe_fn observe;
 	void *observe_ctx;
 };
@@ -52,6 +55,9 @@ struct request {
 	char curl_error[CURL_ERROR_SIZE];
 	struct curl_slist *headers;
 	long long started_ms;
+	size_t reply_hint; /* bytes the reply likely takes, or 0 */
+	tg_gateway_progress_fn progress;
+	void *progress_ctx;
 };
 
 static const char *kind_collection(enum tg_kind kind)
@@ -164,11 +170,15 @@ unsigned long tg_gateway_request_count(const struct tg_gateway *gw)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
-	struct tg_buf *reply = userdata;
+	struct request *req = userdata;
 	size_t n = size * nmemb;
 
 	/* Returning less than n makes curl fail the transfer: the cap is hit. */
-	return tg_buf_put(reply, data, n) ? 0 : n;
+	if (tg_buf_put(&req->reply, data, n))
+		return 0;
+	if (req->progress)
+		req->progress(req->progress_ctx, req->reply.ptr, req->reply.len);
+	return n;
 }
 
 static void request_init(struct request *req, const char *method, char *path, const char *endpoint,
@@ -204,6 +214,9 @@ static void request_setup(struct tg_gateway *gw, CURL *h, struct request *req)
 	req->headers = curl_slist_append(req->headers, "Accept: application/json");
 	tg_secret_free(auth);
 	tg_buf_clear(&req->reply);
+	tg_buf_reserve(&req->reply, req->reply_hint);
+	if (req->progress)
+		req->progress(req->progress_ctx, NULL, 0);
 	req->curl_error[0] = '\0';
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -213,7 +226,7 @@ static void request_setup(struct tg_gateway *gw, CURL *h, struct request *req)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 			 gw->timeout_ms < 10000 ? gw->timeout_ms : 10000L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &req->reply);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, req);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, req->curl_error);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, req);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -354,22 +367,82 @@ static int parse_reply(cJSON **out, const struct request *req, const char *what,
 	return 0;
 }
 
-int tg_gateway_list_raw(struct tg_gateway *gw, enum tg_kind kind, char **body, size_t *len,
-			struct tg_err *err)
+static void list_request(struct tg_gateway *gw, struct request *req, enum tg_kind kind,
+			 tg_gateway_progress_fn progress, void *progress_ctx)
+{
+	size_t hint = gw->list_len_hint[kind];
+
+	request_init(req, "GET", tg_xstrdup(kind_collection(kind)), kind_collection(kind), NULL,
+		     LIST_BODY_CAP);
+	/* A little over the last length: a list that grew a bit still fits. */
+	req->reply_hint = hint + hint / 16;
+	req->progress = progress;
+	req->progress_ctx = progress_ctx;
+}
+
+static void list_reply(struct tg_gateway *gw, struct request *req, enum tg_kind kind, char **body,
+		       size_t *len)
+{
+	gw->list_len_hint[kind] = req->reply.len;
+	*len = req->reply.len;
+	*body = req->reply.ptr ? tg_buf_detach(&req->reply) : tg_xstrdup("");
+}
+
+int tg_gateway_list_raw(struct tg_gateway *gw, enum tg_kind kind, tg_gateway_progress_fn progress,
+			void *progress_ctx, char **body, size_t *len, struct tg_err *err)
 {
 	struct request req;
 	int rc;
 
 	*body = NULL;
 	*len = 0;
-	request_init(&req, "GET", tg_xstrdup(kind_collection(kind)), kind_collection(kind), NULL,
-		     LIST_BODY_CAP);
+	list_request(gw, &req, kind, progress, progress_ctx);
 	rc = perform(gw, &req, err);
-	if (!rc) {
-		*len = req.reply.len;
-		*body = req.reply.ptr ? tg_buf_detach(&req.reply) : tg_xstrdup("");
-	}
+	if (!rc)
+		list_reply(gw, &req, kind, body, len);
 	request_release(&req);
+	return rc;
+}
+
+static void run_batch(struct tg_gateway *gw, struct request *reqs, const size_t *idx, size_t n);
+
+int tg_gateway_list_all_raw(struct tg_gateway *gw, struct tg_list_reply replies[TG_KIND_COUNT],
+			    struct tg_err *err)
+{
+	static const size_t all[TG_KIND_COUNT] = { 0, 1, 2 };
+	struct request reqs[TG_KIND_COUNT];
+	int rc = 0;
+
+	for (int k = 0; k < TG_KIND_COUNT; k++) {
+		replies[k].body = NULL;
+		replies[k].len = 0;
+	}
+	if (refresh_secret(gw, err))
+		return err ? err->code : TG_ERROR;
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		list_request(gw, &reqs[k], (enum tg_kind)k, replies[k].progress,
+			     replies[k].progress_ctx);
+	/* All at once: the gateway builds each list whole before it sends a
+	 * byte, and builds them side by side; a list that arrives is read
+	 * while the others are still being built. */
+	run_batch(gw, reqs, all, TG_KIND_COUNT);
+	for (int k = 0; k < TG_KIND_COUNT; k++) {
+		/* A failed call is tried again alone, with perform's retries. */
+		if (!rc && retryable(&reqs[k]) && gw->retries > 0)
+			rc = perform(gw, &reqs[k], err);
+		else if (!rc)
+			rc = request_result(gw, &reqs[k], err);
+		if (!rc)
+			list_reply(gw, &reqs[k], (enum tg_kind)k, &replies[k].body,
+				   &replies[k].len);
+		request_release(&reqs[k]);
+	}
+	if (rc)
+		for (int k = 0; k < TG_KIND_COUNT; k++) {
+			free(replies[k].body);
+			replies[k].body = NULL;
+			replies[k].len = 0;
+		}
 	return rc;
 }
 
@@ -402,7 +475,7 @@ int tg_gateway_list(struct tg_gateway *gw, enum tg_kind kind, cJSON **out, struc
 {
 	char *body = NULL;
 	size_t len = 0;
-	int rc = tg_gateway_list_raw(gw, kind, &body, &len, err);
+	int rc = tg_gateway_list_raw(gw, kind, NULL, NULL, &body, &len, err);
 
 	if (!rc)
 		rc = tg_gateway_parse_list(kind, body, len, out, err);

@@ -107,37 +107,105 @@ static void push(struct tg_listscan *ls, size_t off, size_t len)
 	ls->len++;
 }
 
+void tg_listscan_feed_init(struct tg_listscan_feed *f)
+{
+	memset(f, 0, sizeof(*f));
+}
+
+static int feed_bad(struct tg_listscan_feed *f)
+{
+	f->state = TG_LISTSCAN_BAD;
+	return TG_EINVALID;
+}
+
+/* d[i] == '{' opens an element: 1 with its range once it is complete, 0
+ * while it may still be arriving. */
+static int take_element(struct tg_listscan_feed *f, const char *d, size_t avail, size_t i,
+			int final, struct tg_listscan_range *out)
+{
+	size_t end;
+
+	/* An element still arriving is scanned again only once the bytes
+	 * after its start have doubled: a huge element costs linear time. */
+	if (!final && avail < f->retry_at) {
+		f->pos = i;
+		return 0;
+	}
+	end = skip_object(d, avail, i);
+	if (!end) {
+		if (final)
+			return feed_bad(f);
+		f->pos = i;
+		f->retry_at = avail + (avail - i);
+		return 0;
+	}
+	out->off = i;
+	out->len = end - i;
+	f->pos = end;
+	f->retry_at = 0;
+	f->state = TG_LISTSCAN_AFTER;
+	return 1;
+}
+
+int tg_listscan_next(struct tg_listscan_feed *f, const char *d, size_t avail, int final,
+		     struct tg_listscan_range *out)
+{
+	for (;;) {
+		size_t i;
+
+		if (f->state == TG_LISTSCAN_BAD)
+			return TG_EINVALID;
+		i = skip_ws(d, avail, f->pos);
+		f->pos = i;
+		if (i == avail)
+			return final && f->state != TG_LISTSCAN_TAIL ? feed_bad(f) : 0;
+		switch (f->state) {
+		case TG_LISTSCAN_START:
+			if (d[i] == '[') {
+				f->state = TG_LISTSCAN_FIRST;
+				f->pos = i + 1;
+				continue;
+			}
+			/* The literal null an empty gateway may send. */
+			if (avail - i < 4 && !final && !memcmp(d + i, "null", avail - i))
+				return 0;
+			if (avail - i < 4 || memcmp(d + i, "null", 4))
+				return feed_bad(f);
+			f->state = TG_LISTSCAN_TAIL;
+			f->pos = i + 4;
+			continue;
+		case TG_LISTSCAN_FIRST:
+		case TG_LISTSCAN_NEXT:
+			if (f->state == TG_LISTSCAN_FIRST && d[i] == ']') {
+				f->state = TG_LISTSCAN_TAIL;
+				f->pos = i + 1;
+				continue;
+			}
+			if (d[i] != '{')
+				return feed_bad(f);
+			return take_element(f, d, avail, i, final, out);
+		case TG_LISTSCAN_AFTER:
+			if (d[i] != ',' && d[i] != ']')
+				return feed_bad(f);
+			f->state = d[i] == ',' ? TG_LISTSCAN_NEXT : TG_LISTSCAN_TAIL;
+			f->pos = i + 1;
+			continue;
+		default: /* TG_LISTSCAN_TAIL: only whitespace may follow */ return feed_bad(f);
+		}
+	}
+}
+
 int tg_listscan_split(struct tg_listscan *out, const char *data, size_t len)
 {
-	size_t i;
+	struct tg_listscan_feed f;
+	struct tg_listscan_range r;
+	int rc;
 
 	out->len = 0;
-	i = skip_ws(data, len, 0);
-	if (len - i >= 4 && !memcmp(data + i, "null", 4))
-		return skip_ws(data, len, i + 4) == len ? 0 : TG_EINVALID;
-	if (i >= len || data[i] != '[')
-		return TG_EINVALID;
-	i = skip_ws(data, len, i + 1);
-	if (i < len && data[i] == ']')
-		return skip_ws(data, len, i + 1) == len ? 0 : TG_EINVALID;
-	for (;;) {
-		size_t end;
-
-		if (i >= len || data[i] != '{')
-			return TG_EINVALID;
-		end = skip_object(data, len, i);
-		if (!end)
-			return TG_EINVALID;
-		push(out, i, end - i);
-		i = skip_ws(data, len, end);
-		if (i < len && data[i] == ',') {
-			i = skip_ws(data, len, i + 1);
-			continue;
-		}
-		if (i < len && data[i] == ']')
-			return skip_ws(data, len, i + 1) == len ? 0 : TG_EINVALID;
-		return TG_EINVALID;
-	}
+	tg_listscan_feed_init(&f);
+	while ((rc = tg_listscan_next(&f, data, len, 1, &r)) == 1)
+		push(out, r.off, r.len);
+	return rc;
 }
 
 void tg_listscan_release(struct tg_listscan *ls)

@@ -18,24 +18,32 @@
 /*
  * The lists, read through the verified cache: elements whose bytes and
  * desired object are as they were when found in sync come back as skeletons,
- * unparsed.  A reply the scanner refuses is parsed whole, which reports
- * what is wrong with it.
+ * unparsed.  The three calls run at once, and each element is handled as
+ * soon as it has arrived.  A reply the scanner refuses is parsed whole,
+ * which reports what is wrong with it.
  */
 int tg_passcache_list_actual(struct tg_syncer *s, struct tg_verified_pass *vp,
 			     cJSON *out[TG_KIND_COUNT], struct tg_err *err)
 {
-	int rc = 0;
+	struct tg_list_reply replies[TG_KIND_COUNT];
+	struct tg_verified_feed *feeds[TG_KIND_COUNT];
+	int rc;
 
-	for (int k = 0; k < TG_KIND_COUNT; k++)
+	for (int k = 0; k < TG_KIND_COUNT; k++) {
 		out[k] = NULL;
-	for (int k = 0; k < TG_KIND_COUNT && !rc; k++) {
-		char *body = NULL;
-		size_t len = 0;
-
-		rc = tg_gateway_list_raw(s->gw, (enum tg_kind)k, &body, &len, err);
-		if (!rc && tg_verified_list(vp, (enum tg_kind)k, body, len, &out[k]))
-			rc = tg_gateway_parse_list((enum tg_kind)k, body, len, &out[k], err);
-		free(body);
+		feeds[k] = tg_verified_feed_new(vp, (enum tg_kind)k);
+		replies[k].progress = tg_verified_feed_progress;
+		replies[k].progress_ctx = feeds[k];
+	}
+	rc = tg_gateway_list_all_raw(s->gw, replies, err);
+	for (int k = 0; k < TG_KIND_COUNT; k++) {
+		if (rc)
+			tg_verified_feed_free(feeds[k]);
+		else if (tg_verified_feed_finish(feeds[k], replies[k].body, replies[k].len,
+						 &out[k]))
+			rc = tg_gateway_parse_list((enum tg_kind)k, replies[k].body, replies[k].len,
+						   &out[k], err);
+		free(replies[k].body);
 	}
 	if (rc)
 		for (int k = 0; k < TG_KIND_COUNT; k++) {

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +401,7 @@ static cJSON *make_skeleton(enum tg_kind kind, const cJSON *obj)
 /* --- a pass --- */
 
 struct dentry {
+	uint64_t key; /* of kind and id: most comparisons end there */
 	enum tg_kind kind;
 	const char *id;
 	const char *hash;
@@ -428,10 +430,22 @@ struct tg_verified_pass {
 	size_t n_noted, alloc_noted;
 };
 
+/* FNV-1a of the kind and the id: an order for lookups, not a digest. */
+static uint64_t dentry_key(enum tg_kind kind, const char *id)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)kind;
+
+	for (const unsigned char *c = (const unsigned char *)id; *c; c++)
+		h = (h ^ *c) * 1099511628211ULL;
+	return h;
+}
+
 static int cmp_dentry(const void *a, const void *b)
 {
 	const struct dentry *x = a, *y = b;
 
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
 	if (x->kind != y->kind)
 		return x->kind < y->kind ? -1 : 1;
 	return strcmp(x->id, y->id);
@@ -440,7 +454,7 @@ static int cmp_dentry(const void *a, const void *b)
 static const struct dentry *find_desired(const struct tg_verified_pass *p, enum tg_kind kind,
 					 const char *id)
 {
-	struct dentry key = { kind, id, NULL };
+	struct dentry key = { dentry_key(kind, id), kind, id, NULL };
 
 	return p->n_desired ? bsearch(&key, p->desired, p->n_desired, sizeof(key), cmp_dentry)
 			    : NULL;
@@ -454,6 +468,7 @@ struct tg_verified_pass *tg_verified_pass_new(struct tg_verified *v, const struc
 	p->v = v;
 	p->desired = tg_xcalloc(d->len ? d->len : 1, sizeof(*p->desired));
 	for (size_t i = 0; i < d->len; i++) {
+		p->desired[i].key = dentry_key(d->objects[i].kind, d->objects[i].id);
 		p->desired[i].kind = d->objects[i].kind;
 		p->desired[i].id = d->objects[i].id;
 		p->desired[i].hash = hashes[i];
@@ -529,57 +544,155 @@ static cJSON *skeleton_for(const struct tg_verified_pass *p, const struct entry 
 	return cJSON_ParseWithLength(e->skeleton, strlen(e->skeleton));
 }
 
-int tg_verified_list(struct tg_verified_pass *p, enum tg_kind kind, const char *data, size_t len,
-		     cJSON **out)
+struct tg_verified_feed {
+	struct tg_verified_pass *p;
+	enum tg_kind kind;
+	struct tg_listscan_feed scan;
+	size_t scanned_to; /* the reply's length when last scanned */
+	cJSON *list;
+	int failed; /* the scanner refused the reply or an element is not JSON */
+	size_t skeletons, parsed;
+};
+
+struct tg_verified_feed *tg_verified_feed_new(struct tg_verified_pass *p, enum tg_kind kind)
 {
-	struct tg_listscan ls = { NULL, 0, 0 };
-	cJSON *list = NULL;
+	struct tg_verified_feed *f = tg_xcalloc(1, sizeof(*f));
+
+	f->p = p;
+	f->kind = kind;
+	tg_listscan_feed_init(&f->scan);
+	f->list = cJSON_CreateArray();
+	if (!f->list)
+		die("out of memory");
+	return f;
+}
+
+/* Forgets what the list added to the pass (its elements' trees go with
+ * the list).  Lists of other kinds may be arriving at the same time: only
+ * this kind's elements are taken out. */
+static void feed_undo(struct tg_verified_feed *f)
+{
+	struct tg_verified_pass *p = f->p;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (p->elems[i].kind != f->kind)
+			p->elems[kept++] = p->elems[i];
+	p->n = kept;
+	if (f->kind == TG_KIND_API)
+		p->n_dropped = 0;
+	p->skeletons -= f->skeletons;
+	p->parsed -= f->parsed;
+	f->skeletons = f->parsed = 0;
+	f->scanned_to = 0;
+	cJSON_Delete(f->list);
+	f->list = NULL;
+}
+
+void tg_verified_feed_free(struct tg_verified_feed *f)
+{
+	if (!f)
+		return;
+	feed_undo(f);
+	free(f);
+}
+
+/* One element of the list: a skeleton when its verdict holds, else parsed
+ * (an OAS API in the classic list is left out either way). */
+static void feed_element(struct tg_verified_feed *f, const char *at, size_t n)
+{
+	struct tg_verified_pass *p = f->p;
+	const struct entry *e;
+	unsigned char hash[32];
+	cJSON *obj = NULL;
+
+	digest(p, hash, at, n);
+	e = find_entry(p->v, f->kind, hash);
+	if (e && e->verdict == V_DROPPED) {
+		add_dropped(p, hash);
+		p->skeletons++;
+		f->skeletons++;
+		return;
+	}
+	if (e && (obj = skeleton_for(p, e)) != NULL) {
+		p->skeletons++;
+		f->skeletons++;
+	} else {
+		e = NULL;
+		obj = cJSON_ParseWithLength(at, n);
+		if (!obj) {
+			f->failed = 1;
+			return;
+		}
+		p->parsed++;
+		f->parsed++;
+		/* The classic list also holds OAS APIs in classic form. */
+		if (f->kind == TG_KIND_API &&
+		    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, "is_oas"))) {
+			cJSON_Delete(obj);
+			add_dropped(p, hash);
+			return;
+		}
+	}
+	cJSON_AddItemToArray(f->list, obj);
+	add_elem(p, obj, hash, f->kind, e);
+}
+
+static void feed_scan(struct tg_verified_feed *f, const char *data, size_t len, int final)
+{
+	struct tg_listscan_range r;
+	int rc = 0;
+
+	while (!f->failed && (rc = tg_listscan_next(&f->scan, data, len, final, &r)) == 1)
+		feed_element(f, data + r.off, r.len);
+	if (!f->failed && rc)
+		f->failed = 1;
+	f->scanned_to = len;
+}
+
+/* Bytes to wait for between scans: an element cut by the end of what has
+ * arrived is scanned again from its start, so not at every small read. */
+#define FEED_STEP ((size_t)64 * 1024)
+
+void tg_verified_feed_progress(void *feed, const char *data, size_t len)
+{
+	struct tg_verified_feed *f = feed;
+
+	if (!data) {
+		/* The request starts over: so does the list. */
+		feed_undo(f);
+		f->failed = 0;
+		tg_listscan_feed_init(&f->scan);
+		f->list = cJSON_CreateArray();
+		if (!f->list)
+			die("out of memory");
+		return;
+	}
+	if (len - f->scanned_to >= FEED_STEP)
+		feed_scan(f, data, len, 0);
+}
+
+int tg_verified_feed_finish(struct tg_verified_feed *f, const char *data, size_t len, cJSON **out)
+{
 	int rc = TG_EINVALID;
 
 	*out = NULL;
-	if (tg_listscan_split(&ls, data, len))
-		goto out;
-	list = cJSON_CreateArray();
-	for (size_t i = 0; i < ls.len; i++) {
-		const char *at = data + ls.items[i].off;
-		size_t n = ls.items[i].len;
-		const struct entry *e;
-		unsigned char hash[32];
-		cJSON *obj = NULL;
-
-		digest(p, hash, at, n);
-		e = find_entry(p->v, kind, hash);
-		if (e && e->verdict == V_DROPPED) {
-			add_dropped(p, hash);
-			p->skeletons++;
-			continue;
-		}
-		if (e && (obj = skeleton_for(p, e)) != NULL) {
-			p->skeletons++;
-		} else {
-			e = NULL;
-			obj = cJSON_ParseWithLength(at, n);
-			if (!obj)
-				goto out;
-			p->parsed++;
-			/* The classic list also holds OAS APIs in classic form. */
-			if (kind == TG_KIND_API &&
-			    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, "is_oas"))) {
-				cJSON_Delete(obj);
-				add_dropped(p, hash);
-				continue;
-			}
-		}
-		cJSON_AddItemToArray(list, obj);
-		add_elem(p, obj, hash, kind, e);
+	feed_scan(f, data, len, 1);
+	if (!f->failed) {
+		*out = f->list;
+		f->list = NULL;
+		rc = 0;
+	} else {
+		feed_undo(f);
 	}
-	*out = list;
-	list = NULL;
-	rc = 0;
-out:
-	cJSON_Delete(list);
-	tg_listscan_release(&ls);
+	free(f);
 	return rc;
+}
+
+int tg_verified_list(struct tg_verified_pass *p, enum tg_kind kind, const char *data, size_t len,
+		     cJSON **out)
+{
+	return tg_verified_feed_finish(tg_verified_feed_new(p, kind), data, len, out);
 }
 
 static int cmp_elem_obj(const void *a, const void *b)
@@ -624,53 +737,115 @@ static int holds_secret(const char *s, const char *const *secrets, size_t n)
 	return 0;
 }
 
+/* The plan item whose actual is obj, among the unchanged items sorted by
+ * address (items hold a pointer to their element), or NULL. */
+static const struct tg_plan_item *item_of(const struct tg_plan_item **none, size_t n_none,
+					  const cJSON *obj)
+{
+	for (size_t lo = 0, hi = n_none; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+		const void *a = none[mid]->actual;
+
+		if (a == (const void *)obj)
+			return none[mid];
+		if (a < (const void *)obj)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The verdict this pass reached on an element (0: none to record, e.g. it
+ * is to be written); *desired_hash is set for one in sync. */
+static int elem_verdict(const struct tg_verified_pass *p, const struct elem *el,
+			const struct tg_plan_item **none, size_t n_none, const char **desired_hash)
+{
+	const char *id = tg_tyk_id(el->kind, el->obj);
+	const char *owner = tg_marker_get(el->kind, el->obj, "sync");
+	const struct tg_plan_item *it = item_of(none, n_none, el->obj);
+
+	*desired_hash = NULL;
+	if (!id || strlen(id) > MAX_ID)
+		return 0;
+	if (it && it->kind == el->kind && !strcmp(it->id, id)) {
+		*desired_hash = it->desired_hash;
+		return V_IN_SYNC;
+	}
+	if (!find_desired(p, el->kind, id) && !(owner && !strcmp(owner, p->v->sync)))
+		return V_FOREIGN;
+	return 0;
+}
+
+/*
+ * Whether the pass's verdicts are exactly the cache's: every element a
+ * skeleton of an entry whose verdict still holds, every dropped element
+ * known, and every entry seen.  The usual drift pass: the cache is then
+ * kept as it is instead of rebuilt.  With secrets, entries are checked
+ * against them again (rebuilt).
+ */
+static int record_changes_nothing(const struct tg_verified_pass *p, const unsigned char *verdicts,
+				  const char *const *desired_hashes, size_t n_secrets)
+{
+	const struct tg_verified *v = p->v;
+	unsigned char *seen;
+	size_t distinct = 0;
+	int same = !n_secrets;
+
+	if (!same)
+		return 0;
+	seen = tg_xcalloc(v->len + 1, 1);
+	for (size_t i = 0; i < p->n && same; i++) {
+		const struct entry *e = p->elems[i].entry;
+
+		same = e && e->verdict == verdicts[i] &&
+		       (verdicts[i] != V_IN_SYNC || !strcmp(e->desired_hash, desired_hashes[i]));
+		if (same && !seen[e - v->e]++)
+			distinct++;
+	}
+	for (size_t i = 0; i < p->n_dropped && same; i++) {
+		const struct entry *e = find_entry(v, TG_KIND_API, p->dropped[i]);
+
+		same = e != NULL;
+		if (same && !seen[e - v->e]++)
+			distinct++;
+	}
+	free(seen);
+	return same && distinct == v->len;
+}
+
 void tg_verified_record(struct tg_verified_pass *p, const struct tg_plan *plan,
 			const char *const *secrets, size_t n_secrets)
 {
 	struct tg_verified *v = p->v;
 	const struct tg_plan_item **none = tg_xcalloc(plan->len + 1, sizeof(*none));
-	struct entry *e = tg_xcalloc(p->n + p->n_dropped + 1, sizeof(*e));
+	unsigned char *verdicts = tg_xcalloc(p->n + 1, 1);
+	const char **desired_hashes = tg_xcalloc(p->n + 1, sizeof(*desired_hashes));
+	struct entry *e = NULL;
 	size_t n_none = 0, n = 0, fresh = 0;
 
 	for (size_t i = 0; i < plan->len; i++)
 		if (plan->items[i].action == TG_ACTION_NONE && plan->items[i].actual)
 			none[n_none++] = &plan->items[i];
 	qsort(none, n_none, sizeof(*none), cmp_item_actual);
+	for (size_t i = 0; i < p->n; i++)
+		verdicts[i] = (unsigned char)elem_verdict(p, &p->elems[i], none, n_none,
+							  &desired_hashes[i]);
+	if (record_changes_nothing(p, verdicts, desired_hashes, n_secrets))
+		goto out;
+	e = tg_xcalloc(p->n + p->n_dropped + 1, sizeof(*e));
 	for (size_t i = 0; i < p->n; i++) {
 		const struct elem *el = &p->elems[i];
-		const struct tg_plan_item *const *hit = NULL, *it;
 		const char *id = tg_tyk_id(el->kind, el->obj);
-		const char *owner = tg_marker_get(el->kind, el->obj, "sync");
 		struct entry *ne = &e[n];
 		char *skeleton;
 
-		if (!id || strlen(id) > MAX_ID)
+		if (!verdicts[i])
 			continue;
-		/* Find the item whose actual is this element: items are
-		 * sorted by address, and hold a pointer to it. */
-		for (size_t lo = 0, hi = n_none; lo < hi;) {
-			size_t mid = lo + (hi - lo) / 2;
-			const void *a = none[mid]->actual;
-
-			if (a == (const void *)el->obj) {
-				hit = &none[mid];
-				break;
-			}
-			if (a < (const void *)el->obj)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		it = hit ? *hit : NULL;
 		memset(ne, 0, sizeof(*ne));
-		if (it && it->kind == el->kind && !strcmp(it->id, id)) {
-			ne->verdict = V_IN_SYNC;
-			memcpy(ne->desired_hash, it->desired_hash, 65);
-		} else if (!find_desired(p, el->kind, id) && !(owner && !strcmp(owner, v->sync))) {
-			ne->verdict = V_FOREIGN;
-		} else {
-			continue;
-		}
+		ne->verdict = verdicts[i];
+		if (ne->verdict == V_IN_SYNC)
+			memcpy(ne->desired_hash, desired_hashes[i], 65);
 		if (el->entry && el->entry->verdict == ne->verdict) {
 			skeleton = tg_xstrdup(el->entry->skeleton);
 		} else {
@@ -711,6 +886,9 @@ void tg_verified_record(struct tg_verified_pass *p, const struct tg_plan *plan,
 	entries_free(v->e, v->len);
 	v->e = e;
 	v->len = n;
+out:
+	free(desired_hashes);
+	free(verdicts);
 	free(none);
 }
 

@@ -33,6 +33,9 @@ void tg_buf_release(struct tg_buf *buf);
 /* Returns 0, or TG_EINVALID when the cap would be exceeded or was before
  * (buf unchanged, and marked overflowed). */
 int tg_buf_put(struct tg_buf *buf, const void *data, size_t len);
+/* Makes room for n bytes at once (no more than the cap): a hint, so it
+ * never fails; puts that fit then copy no bytes twice. */
+void tg_buf_reserve(struct tg_buf *buf, size_t n);
 int tg_buf_puts(struct tg_buf *buf, const char *s);
 int tg_buf_printf(struct tg_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tg_buf_vprintf(struct tg_buf *buf, const char *fmt, va_list ap)

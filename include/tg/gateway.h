@@ -47,10 +47,29 @@ int tg_gateway_check(struct tg_gateway *gw, struct tg_err *err);
 /* Lists every loaded object of a kind. *out is a cJSON array owned by the caller. */
 int tg_gateway_list(struct tg_gateway *gw, enum tg_kind kind, cJSON **out, struct tg_err *err);
 
+/* Called while a list reply arrives: data[0..len) is all of it so far (the
+ * buffer may move between calls, offsets stay valid); data NULL: a retry
+ * starts over.  Whether the reply is one to use is known only once the
+ * call returns. */
+typedef void (*tg_gateway_progress_fn)(void *ctx, const char *data, size_t len);
+
 /* The reply of the list call of a kind as it came (*body is the caller's,
- * NUL-terminated, len bytes), for tg_verified_list. */
-int tg_gateway_list_raw(struct tg_gateway *gw, enum tg_kind kind, char **body, size_t *len,
-			struct tg_err *err);
+ * NUL-terminated, len bytes), for tg_verified_list; progress (may be NULL)
+ * sees it arrive. */
+int tg_gateway_list_raw(struct tg_gateway *gw, enum tg_kind kind, tg_gateway_progress_fn progress,
+			void *progress_ctx, char **body, size_t *len, struct tg_err *err);
+
+/* The three list calls at once (see tg_gateway_list_raw); on failure every
+ * body is NULL and err names the first kind that failed. */
+struct tg_list_reply {
+	tg_gateway_progress_fn progress; /* may be NULL */
+	void *progress_ctx;
+	char *body; /* the caller's */
+	size_t len;
+};
+
+int tg_gateway_list_all_raw(struct tg_gateway *gw, struct tg_list_reply replies[TG_KIND_COUNT],
+			    struct tg_err *err);
 
 /* Parses a list reply whole, as tg_gateway_list does: null is an empty
  * list, OAS APIs are dropped from the classic list.  Pure. */

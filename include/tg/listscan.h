@@ -38,4 +38,34 @@ struct tg_listscan {
 int tg_listscan_split(struct tg_listscan *out, const char *data, size_t len);
 void tg_listscan_release(struct tg_listscan *ls);
 
+/*
+ * The same split while the reply is still arriving, so that elements can
+ * be hashed and parsed as they come in instead of after the last byte.
+ * data[0..avail) is what has arrived (the buffer may move between calls,
+ * offsets stay valid); final says it is the whole reply.  Returns 1 with
+ * the next complete element's range in *out, 0 when more bytes are needed
+ * (with final: the reply ended well), TG_EINVALID as tg_listscan_split
+ * would for the whole reply (then again on every later call).  Feeding the
+ * bytes in any number of steps gives the ranges and the verdict of one
+ * tg_listscan_split, in time linear in the reply.
+ */
+enum tg_listscan_state {
+	TG_LISTSCAN_START, /* before '[' or null */
+	TG_LISTSCAN_FIRST, /* after '[': an element or ']' */
+	TG_LISTSCAN_NEXT,  /* after ',': an element */
+	TG_LISTSCAN_AFTER, /* after an element: ',' or ']' */
+	TG_LISTSCAN_TAIL,  /* after ']' or null: whitespace only */
+	TG_LISTSCAN_BAD,
+};
+
+struct tg_listscan_feed {
+	enum tg_listscan_state state;
+	size_t pos;      /* the next byte to look at */
+	size_t retry_at; /* an open element is scanned again from this length on */
+};
+
+void tg_listscan_feed_init(struct tg_listscan_feed *f);
+int tg_listscan_next(struct tg_listscan_feed *f, const char *data, size_t avail, int final,
+		     struct tg_listscan_range *out);
+
 #endif

@@ -78,6 +78,23 @@ void tg_verified_pass_free(struct tg_verified_pass *p);
 int tg_verified_list(struct tg_verified_pass *p, enum tg_kind kind, const char *data, size_t len,
 		     cJSON **out);
 
+/*
+ * The same while the reply arrives (tg_gateway_list_raw's progress): each
+ * element is hashed, looked up and parsed or made a skeleton as soon as
+ * its last byte is in, so that the work runs while the gateway is still
+ * sending.  tg_verified_feed_progress is the progress function (ctx: the
+ * feed); tg_verified_feed_finish takes the whole reply and gives what
+ * tg_verified_list would, consuming the feed.  A feed given up (the call
+ * failed) is freed with tg_verified_feed_free, which undoes what it added
+ * to the pass.
+ */
+struct tg_verified_feed;
+
+struct tg_verified_feed *tg_verified_feed_new(struct tg_verified_pass *p, enum tg_kind kind);
+void tg_verified_feed_progress(void *feed, const char *data, size_t len);
+int tg_verified_feed_finish(struct tg_verified_feed *f, const char *data, size_t len, cJSON **out);
+void tg_verified_feed_free(struct tg_verified_feed *f);
+
 /* 1 when obj is a skeleton standing for an object in sync (for the planner:
  * see tg_plan_opts.in_sync). */
 int tg_verified_in_sync(void *pass, enum tg_kind kind, const cJSON *obj);

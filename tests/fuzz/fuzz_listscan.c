@@ -3,7 +3,8 @@
  * input).  Beyond not crashing: every range it returns is one '{...}'
  * inside the input, in order and apart; and when every range parses, the
  * whole reply parses to exactly those elements, so reading a list range by
- * range never sees something a whole parse would not.
+ * range never sees something a whole parse would not.  Fed in pieces, the
+ * scanner finds the same ranges and the same verdict as in one piece.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -16,15 +17,43 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The reply arriving step bytes at a time must split as it does whole. */
+static void check_fed_in_pieces(const char *s, size_t size, const struct tg_listscan *whole,
+				int whole_rc, size_t step)
+{
+	struct tg_listscan_feed f;
+	struct tg_listscan_range r;
+	size_t avail = 0, got = 0;
+	int rc;
+
+	tg_listscan_feed_init(&f);
+	for (;;) {
+		int final = avail == size;
+
+		while ((rc = tg_listscan_next(&f, s, avail, final, &r)) == 1) {
+			if (got >= whole->len || r.off != whole->items[got].off ||
+			    r.len != whole->items[got].len)
+				abort();
+			got++;
+		}
+		if (final || rc)
+			break;
+		avail = avail + step < size ? avail + step : size;
+	}
+	if (rc != whole_rc || (!rc && got != whole->len))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *s = (const char *)data;
 	struct tg_listscan ls = { NULL, 0, 0 };
 	cJSON *whole = NULL, *el;
 	size_t end = 0, i = 0;
-	int all_parse = 1;
+	int all_parse = 1, rc = tg_listscan_split(&ls, s, size);
 
-	if (tg_listscan_split(&ls, s, size))
+	check_fed_in_pieces(s, size, &ls, rc, 1 + size % 61);
+	if (rc)
 		goto out;
 	for (size_t k = 0; k < ls.len; k++) {
 		const struct tg_listscan_range *r = &ls.items[k];

@@ -122,6 +122,93 @@ static void test_listscan__refuses_nesting_past_the_limit(void **state)
 	tg_listscan_release(&ls);
 }
 
+/* Fed in steps of step bytes (the last call final): the ranges and the
+ * verdict of one whole split. */
+static void assert_fed_like_whole(const char *s, size_t step)
+{
+	struct tg_listscan whole = { NULL, 0, 0 };
+	struct tg_listscan_feed f;
+	struct tg_listscan_range r;
+	size_t len = strlen(s), avail = 0, got = 0;
+	int want = tg_listscan_split(&whole, s, len), rc = 0;
+
+	tg_listscan_feed_init(&f);
+	for (;;) {
+		int final = avail == len;
+
+		while ((rc = tg_listscan_next(&f, s, avail, final, &r)) == 1) {
+			if (got >= whole.len || r.off != whole.items[got].off ||
+			    r.len != whole.items[got].len)
+				fail_msg("'%s' in steps of %zu: range %zu differs", s, step, got);
+			got++;
+		}
+		if (final || rc)
+			break;
+		avail = avail + step < len ? avail + step : len;
+	}
+	if (rc != want || (want == 0 && got != whole.len))
+		fail_msg("'%s' in steps of %zu: %d (%zu ranges), whole: %d (%zu ranges)", s, step,
+			 rc, got, want, whole.len);
+	tg_listscan_release(&whole);
+}
+
+static void test_listscan__fed_in_pieces_splits_as_whole(void **state)
+{
+	static const char *const inputs[] = {
+		"[{\"a\":1}, {\"b\":[{\"c\":\"}]\\\"\"}]} ,{}]",
+		" null ",
+		"nul",
+		"nullx",
+		"[]",
+		" [ ] x",
+		"",
+		"[",
+		"[{},]",
+		"[{}{}]",
+		"[{\"a\":[}]",
+		"[{\"a\":\"x}]",
+		"[{\"k}\":\"]}{\\\"[\"},{\"p\":\"\\\\\"}]",
+		"[{}] ",
+		"[{}",
+		"[[{}]]",
+		"{}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
+		for (size_t step = 1; step <= 7; step++)
+			assert_fed_like_whole(inputs[i], step);
+}
+
+/* A long element arriving in small steps is not scanned again from its
+ * start at every step: the feed keeps up in linear time. */
+static void test_listscan__a_long_element_fed_in_small_steps_is_scanned_few_times(void **state)
+{
+	size_t n = 1 << 20, tries = 0;
+	char *s = tg_xmalloc(n + 16);
+	struct tg_listscan_feed f;
+	struct tg_listscan_range r;
+	int rc;
+
+	(void)state;
+	memcpy(s, "[{\"x\":\"", 7);
+	memset(s + 7, 'a', n);
+	memcpy(s + 7 + n, "\"}]", 4);
+	tg_listscan_feed_init(&f);
+	for (size_t avail = 64; avail < n + 10; avail += 64) {
+		size_t before = f.retry_at;
+
+		assert_int_equal(tg_listscan_next(&f, s, avail, 0, &r), 0);
+		tries += f.retry_at != before;
+	}
+	assert_true(tries < 40);
+	assert_int_equal(tg_listscan_next(&f, s, n + 10, 1, &r), 1);
+	assert_int_equal(r.len, n + 8);
+	rc = tg_listscan_next(&f, s, n + 10, 1, &r);
+	assert_int_equal(rc, 0);
+	free(s);
+}
+
 /* Every range of a real list parses to the element a whole parse gives. */
 static void test_listscan__ranges_parse_to_the_elements(void **state)
 {
@@ -165,6 +252,9 @@ int main(void)
 		cmocka_unit_test(test_listscan__refuses_what_is_not_a_list_of_objects),
 		cmocka_unit_test(test_listscan__refuses_nesting_past_the_limit),
 		cmocka_unit_test(test_listscan__ranges_parse_to_the_elements),
+		cmocka_unit_test(test_listscan__fed_in_pieces_splits_as_whole),
+		cmocka_unit_test(
+			test_listscan__a_long_element_fed_in_small_steps_is_scanned_few_times),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -366,6 +367,135 @@ static void test_verified__keeps_no_filled_in_value(void **state)
 	lists_release(&l);
 }
 
+/* A classic list long enough to be scanned while it arrives: the usual
+ * three elements, then many foreign APIs. */
+static char *long_api_reply(void)
+{
+	cJSON *list = cJSON_CreateArray();
+	char pad[600], json[800];
+	char *text;
+
+	memset(pad, 'x', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	cJSON_AddItemToArray(list, stamped(TG_KIND_API, API_A, "prod", API_A));
+	cJSON_AddItemToArray(list, cJSON_Parse("{\"api_id\":\"o\",\"is_oas\":true}"));
+	for (int i = 0; i < 300; i++) {
+		snprintf(json, sizeof(json), "{\"api_id\":\"f%d\",\"pad\":\"%s\"}", i, pad);
+		cJSON_AddItemToArray(list, stamped(TG_KIND_API, json, "staging", NULL));
+	}
+	text = cJSON_PrintUnformatted(list);
+	cJSON_Delete(list);
+	assert_true(strlen(text) > 3 * 64 * 1024);
+	return text;
+}
+
+/* One pass's lists fed as the gateway client feeds them: the three side by
+ * side, the classic one cut off and started over (a retry) after some of
+ * its elements were handled. */
+static void run_fed_pass(struct fixture *f, struct pass_result *r, const char *const replies[3])
+{
+	struct tg_verified_feed *feeds[TG_KIND_COUNT];
+	struct tg_verified_pass *p;
+	struct tg_plan_opts opts = { 0 };
+	size_t api_len = strlen(replies[TG_KIND_API]);
+
+	memset(r, 0, sizeof(*r));
+	rehash(f);
+	p = tg_verified_pass_new(f->v, f->d, (const char(*)[65])f->hashes);
+	for (int k = 0; k < TG_KIND_COUNT; k++) {
+		feeds[k] = tg_verified_feed_new(p, (enum tg_kind)k);
+		tg_verified_feed_progress(feeds[k], NULL, 0);
+	}
+	tg_verified_feed_progress(feeds[TG_KIND_API], replies[TG_KIND_API], api_len / 2);
+	tg_verified_feed_progress(feeds[TG_KIND_POLICY], replies[TG_KIND_POLICY],
+				  strlen(replies[TG_KIND_POLICY]));
+	tg_verified_feed_progress(feeds[TG_KIND_API], NULL, 0);
+	for (size_t at = 1000; at < api_len; at += 70 * 1024)
+		tg_verified_feed_progress(feeds[TG_KIND_API], replies[TG_KIND_API], at);
+	for (int k = TG_KIND_COUNT - 1; k >= 0; k--)
+		assert_int_equal(tg_verified_feed_finish(feeds[k], replies[k], strlen(replies[k]),
+							 &r->actual[k]),
+				 0);
+	opts.sync_name = "prod";
+	opts.prune = 1;
+	opts.desired_hashes = (const char(*)[65])f->hashes;
+	opts.in_sync = tg_verified_in_sync;
+	opts.in_sync_ctx = p;
+	tg_plan_build(&r->plan, f->d, r->actual, &opts);
+	tg_verified_record(p, &r->plan, NULL, 0);
+	tg_verified_pass_counts(p, &r->skeletons, &r->parsed);
+	tg_verified_pass_free(p);
+}
+
+static void test_verified__lists_fed_side_by_side_with_a_retry_count_each_element_once(void **state)
+{
+	struct fixture *f = *state;
+	struct pass_result one, two, three;
+	struct lists l;
+	size_t entries;
+
+	make_lists(&l, API_A);
+	free(l.r[TG_KIND_API]);
+	l.r[TG_KIND_API] = long_api_reply();
+	run_fed_pass(f, &one, (const char *const *)l.r);
+	/* a, 300 foreign, the OAS copy dropped; p. */
+	assert_int_equal(one.parsed, 303);
+	assert_int_equal(one.skeletons, 0);
+	assert_int_equal(cJSON_GetArraySize(one.actual[TG_KIND_API]), 301);
+	entries = tg_verified_count(f->v);
+	assert_int_equal(entries, 303);
+	run_fed_pass(f, &two, (const char *const *)l.r);
+	assert_int_equal(two.parsed, 0);
+	assert_int_equal(two.skeletons, 303);
+	assert_int_equal(cJSON_GetArraySize(two.actual[TG_KIND_API]), 301);
+	assert_int_equal(find(&two.plan, "a")->action, TG_ACTION_NONE);
+	assert_int_equal(two.plan.len, one.plan.len);
+	assert_int_equal(tg_verified_count(f->v), entries);
+	/* Whole lists give the same. */
+	run_pass(f, &three, (const char *const *)l.r, NULL, 0);
+	assert_int_equal(three.skeletons, 303);
+	assert_int_equal(three.plan.len, one.plan.len);
+	pass_release(&one);
+	pass_release(&two);
+	pass_release(&three);
+	lists_release(&l);
+}
+
+/* A pass that finds what the cache holds keeps it as it is; one where an
+ * element is gone drops its entry. */
+static void test_verified__unchanged_lists_keep_the_cache_and_a_gone_element_leaves_it(void **state)
+{
+	struct fixture *f = *state;
+	struct pass_result one, two, three;
+	struct tg_err err = { 0, "" };
+	struct lists l, fewer;
+	struct stat before, after;
+
+	make_lists(&l, API_A);
+	run_pass(f, &one, (const char *const *)l.r, NULL, 0);
+	assert_int_equal(tg_verified_save(f->v, &err), 0);
+	assert_int_equal(stat(f->path, &before), 0);
+	run_pass(f, &two, (const char *const *)l.r, NULL, 0);
+	assert_int_equal(two.skeletons, 4);
+	assert_int_equal(tg_verified_count(f->v), 4);
+	/* Nothing changed: nothing to write either. */
+	unlink(f->path);
+	assert_int_equal(tg_verified_save(f->v, &err), 0);
+	assert_int_not_equal(stat(f->path, &after), 0);
+	make_lists(&fewer, API_A);
+	free(fewer.r[TG_KIND_POLICY]);
+	fewer.r[TG_KIND_POLICY] = tg_xstrdup("[]");
+	run_pass(f, &three, (const char *const *)fewer.r, NULL, 0);
+	assert_int_equal(tg_verified_count(f->v), 3);
+	assert_int_equal(tg_verified_save(f->v, &err), 0);
+	assert_int_equal(stat(f->path, &after), 0);
+	pass_release(&one);
+	pass_release(&two);
+	pass_release(&three);
+	lists_release(&l);
+	lists_release(&fewer);
+}
+
 static void test_verified__reply_that_is_not_a_list_of_objects_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -397,6 +527,12 @@ int main(void)
 			test_verified__removed_from_git_is_parsed_and_pruned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verified__file_round_trip_and_refusals, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_verified__lists_fed_side_by_side_with_a_retry_count_each_element_once,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_verified__unchanged_lists_keep_the_cache_and_a_gone_element_leaves_it,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verified__keeps_no_filled_in_value, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
