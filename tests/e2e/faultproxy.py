@@ -2,7 +2,8 @@
 
 An HTTP proxy on loopback that forwards to the real gateway, and on demand
 answers with an error status, delays, or drops the connection for the next
-N requests (optionally only those whose method matches).
+N requests (optionally only those whose method and path match), or cuts a
+reply off halfway through its body.
 """
 import http.client
 import http.server
@@ -30,7 +31,7 @@ class FaultProxy:
             def handle_any(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                fault = proxy.take_fault(self.command)
+                fault = proxy.take_fault(self.command, self.path)
                 if fault and fault["kind"] == "status":
                     proxy.record(self.command, self.path, "status %d" % fault["status"])
                     data = b'{"status":"error","message":"injected fault"}'
@@ -52,6 +53,19 @@ class FaultProxy:
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                if fault and fault["kind"] == "cut":
+                    # The whole length announced, half the body sent, then
+                    # the connection closed: a transfer cut short.
+                    proxy.record(self.command, self.path, "cut")
+                    self.send_response(resp.status)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[:len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    conn.close()
+                    return
                 proxy.record(self.command, self.path, "forwarded %d" % resp.status)
                 override = proxy.run_hooks(self.path)
                 if override:
@@ -81,15 +95,16 @@ class FaultProxy:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def add(self, kind, count, status=503, delay=0.0, methods=None):
+    def add(self, kind, count, status=503, delay=0.0, methods=None, path=None):
         with self.lock:
             self.faults.append({"kind": kind, "count": count, "status": status,
-                                "delay": delay, "methods": methods})
+                                "delay": delay, "methods": methods, "path": path})
 
-    def take_fault(self, method):
+    def take_fault(self, method, path):
         with self.lock:
             for f in self.faults:
-                if f["count"] > 0 and (not f["methods"] or method in f["methods"]):
+                if f["count"] > 0 and (not f["methods"] or method in f["methods"]) and \
+                        (not f["path"] or path == f["path"]):
                     f["count"] -= 1
                     return dict(f)
         return None

@@ -1,4 +1,5 @@
 """Gateway client against faults injected in front of a real gateway."""
+import json
 import time
 
 import pytest
@@ -48,6 +49,25 @@ def test_dropped_connections_are_retried(controller, repo, gateway, upstream, pr
     p = controller.run("sync")
     assert p.returncode == 0, p.stderr
     assert gateway.request("/echo/x")[0] == 200
+
+
+def test_a_list_reply_cut_off_is_read_again_and_counts_once(controller, repo, gateway, upstream,
+                                                           proxy):
+    """The lists are read as they arrive: a classic list cut off halfway (long
+    enough that some of its elements were handled before the cut) is read
+    again from the start, and each API counts once."""
+    through(controller, proxy)
+    for i in range(60):
+        repo.write("apis/a%d.json" % i, keyless_api("a%d" % i, "/a%d/" % i, upstream.url))
+    repo.commit()
+    assert controller.run("sync").returncode == 0
+    status, body = gateway.api("GET", "/tyk/apis")
+    assert status == 200 and len(json.dumps(body)) > 2 * 64 * 1024
+    proxy.add("cut", 1, methods=("GET",), path="/tyk/apis")
+    p = controller.run("sync")
+    assert p.returncode == 0, p.stderr
+    assert "0 created, 0 updated, 0 deleted, 60 unchanged" in p.stdout, p.stdout
+    assert [s for s in proxy.seen if s[2] == "cut"] == [("GET", "/tyk/apis", "cut")]
 
 
 def test_persistent_5xx_fails_clearly_and_applies_nothing(controller, repo, gateway, upstream, proxy):
