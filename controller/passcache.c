@@ -22,8 +22,8 @@
  * soon as it has arrived.  A reply the scanner refuses is parsed whole,
  * which reports what is wrong with it.
  */
-int tg_passcache_list_actual(struct tg_syncer *s, struct tg_verified_pass *vp,
-			     cJSON *out[TG_KIND_COUNT], struct tg_err *err)
+static int read_lists(struct tg_syncer *s, struct tg_verified_pass *vp, tg_verified_visit_fn visit,
+		      void *visit_ctx, cJSON *out[TG_KIND_COUNT], struct tg_err *err)
 {
 	struct tg_list_reply replies[TG_KIND_COUNT];
 	struct tg_verified_feed *feeds[TG_KIND_COUNT];
@@ -31,18 +31,26 @@ int tg_passcache_list_actual(struct tg_syncer *s, struct tg_verified_pass *vp,
 
 	for (int k = 0; k < TG_KIND_COUNT; k++) {
 		out[k] = NULL;
-		feeds[k] = tg_verified_feed_new(vp, (enum tg_kind)k);
+		feeds[k] = visit ? tg_verified_feed_visiting(vp, (enum tg_kind)k, visit, visit_ctx)
+				 : tg_verified_feed_new(vp, (enum tg_kind)k);
 		replies[k].progress = tg_verified_feed_progress;
 		replies[k].progress_ctx = feeds[k];
 	}
 	rc = tg_gateway_list_all_raw(s->gw, replies, err);
 	for (int k = 0; k < TG_KIND_COUNT; k++) {
-		if (rc)
+		if (rc) {
 			tg_verified_feed_free(feeds[k]);
-		else if (tg_verified_feed_finish(feeds[k], replies[k].body, replies[k].len,
-						 &out[k]))
+		} else if (tg_verified_feed_finish(feeds[k], replies[k].body, replies[k].len,
+						   &out[k])) {
+			/* Parsed whole, the reply says what is wrong with it; a
+			 * visit cannot be made of it. */
 			rc = tg_gateway_parse_list((enum tg_kind)k, replies[k].body, replies[k].len,
 						   &out[k], err);
+			if (!rc && visit)
+				rc = tg_err_set(err, TG_EINVALID,
+						"gateway list %s cannot be read element by element",
+						tg_kind_name((enum tg_kind)k));
+		}
 		free(replies[k].body);
 	}
 	if (rc)
@@ -50,6 +58,23 @@ int tg_passcache_list_actual(struct tg_syncer *s, struct tg_verified_pass *vp,
 			cJSON_Delete(out[k]);
 			out[k] = NULL;
 		}
+	return rc;
+}
+
+int tg_passcache_list_actual(struct tg_syncer *s, struct tg_verified_pass *vp,
+			     cJSON *out[TG_KIND_COUNT], struct tg_err *err)
+{
+	return read_lists(s, vp, NULL, NULL, out, err);
+}
+
+int tg_passcache_visit_lists(struct tg_syncer *s, struct tg_verified_pass *vp,
+			     tg_verified_visit_fn visit, void *ctx, struct tg_err *err)
+{
+	cJSON *out[TG_KIND_COUNT];
+	int rc = read_lists(s, vp, visit, ctx, out, err);
+
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		cJSON_Delete(out[k]);
 	return rc;
 }
 

@@ -52,7 +52,6 @@ struct pass {
 	const struct tg_reconcile_opts *opts;
 	struct tg_reconcile_result *res;
 	const struct tg_commit_info *commit;
-	cJSON **bodies;               /* stamped bodies, by plan index */
 	int *written;                 /* 1 = write attempted and accepted, by plan index */
 	char **errors;                /* by plan index */
 	char (*ops)[TG_AUDIT_OP_MAX]; /* audit operation, by plan index ("" = none) */
@@ -60,10 +59,10 @@ struct pass {
 	size_t *write_order;          /* plan indexes in the order their intents were written */
 	size_t n_write_order;
 	int write_refused; /* the may_write hook said no: nothing more is written */
-	/* With the verified cache: the desired state and its hashes, for the
-	 * read-back through the cache (NULL: without it). */
-	const struct tg_desired *vd;
-	const char (*vhashes)[65];
+	/* The desired state and its hashes, for the read-back through the
+	 * verified cache. */
+	const struct tg_desired *d;
+	const char (*hashes)[65];
 	struct tombstone { /* the placeholder policy, when this pass wrote it */
 		char op[TG_AUDIT_OP_MAX];
 		int written;
@@ -179,6 +178,7 @@ static void run_writes(struct pass *p, const size_t *idx, size_t n)
 {
 	struct tg_write *w = tg_xcalloc(n ? n : 1, sizeof(*w));
 	struct tg_err err = { 0, "" };
+	int rc;
 
 	if (n && !may_write(p)) {
 		for (size_t i = 0; i < n; i++)
@@ -200,11 +200,16 @@ static void run_writes(struct pass *p, const size_t *idx, size_t n)
 		} else {
 			w[i].op =
 				it->action == TG_ACTION_CREATE ? TG_WRITE_CREATE : TG_WRITE_UPDATE;
-			p->bodies[idx[i]] = stamped_body(p, it);
-			w[i].body = p->bodies[idx[i]];
+			w[i].body = stamped_body(p, it);
 		}
 	}
-	if (tg_gateway_write_all(p->s->gw, w, n, &err)) {
+	/* The stamped copies live only as long as their writes: the read-back
+	 * is judged against the desired object (the diff leaves the marker
+	 * out), so a first sync does not hold every object twice. */
+	rc = tg_gateway_write_all(p->s->gw, w, n, &err);
+	for (size_t i = 0; i < n; i++)
+		cJSON_Delete((cJSON *)w[i].body);
+	if (rc) {
 		for (size_t i = 0; i < n; i++)
 			p->errors[idx[i]] = tg_xstrdup(err.msg);
 	} else {
@@ -379,7 +384,7 @@ static void judge_read_back(struct pass *p, size_t i, const cJSON *got)
 		p->not_loaded[i] = 1; /* explained once every item is judged */
 		return;
 	}
-	tg_diff_objects(&ch, it->kind, p->bodies[i], got, NULL);
+	tg_diff_objects(&ch, it->kind, it->desired->body, got, NULL);
 	if (ch.len)
 		p->errors[i] = tg_xasprintf("read back differs from what was written at '%s'",
 					    ch.items[0].path);
@@ -406,49 +411,120 @@ static void verify_one_by_one(struct pass *p)
 	}
 }
 
-static int verify_by_lists(struct pass *p)
-{
-	struct tg_plan *plan = &p->res->plan;
-	cJSON *lists[TG_KIND_COUNT];
-	struct tg_index ix[TG_KIND_COUNT];
-	struct tg_verified_pass *vp = NULL;
-	struct tg_err err = { 0, "" };
+/* The written objects by kind and id, for the read-back through the lists. */
+struct written_ref {
+	const char *id;
+	size_t item; /* plan index */
+};
 
-	/* Through the cache: what this pass found in sync is not parsed
-	 * again, and what read back as written is noted in sync. */
-	if (p->vd)
-		vp = tg_verified_pass_new(p->s->verified, p->vd, p->vhashes);
-	if (vp ? tg_passcache_list_actual(p->s, vp, lists, NULL)
-	       : tg_syncer_list_actual(p->s, lists, NULL)) {
-		tg_verified_pass_free(vp);
-		return -1;
-	}
+struct read_back {
+	struct pass *p;
+	struct tg_verified_pass *vp;
+	struct written_ref *refs[TG_KIND_COUNT];
+	size_t n_refs[TG_KIND_COUNT];
+	unsigned char *seen; /* by plan index */
+};
+
+static int cmp_written_ref(const void *a, const void *b)
+{
+	return strcmp(((const struct written_ref *)a)->id, ((const struct written_ref *)b)->id);
+}
+
+/* One element of the lists after the reload: the written object of its id
+ * (the first element of that id) is judged by it, and noted in sync when
+ * it reads back as written. */
+static void read_back_element(void *ctx, enum tg_kind kind, const cJSON *obj,
+			      const unsigned char bytes_hash[32], int skeleton)
+{
+	struct read_back *rb = ctx;
+	struct written_ref key = { tg_tyk_id(kind, obj), 0 };
+	const struct written_ref *ref;
+	const struct tg_plan_item *it;
+
+	if (!key.id || !rb->n_refs[kind])
+		return;
+	ref = bsearch(&key, rb->refs[kind], rb->n_refs[kind], sizeof(key), cmp_written_ref);
+	if (!ref || rb->seen[ref->item])
+		return;
+	rb->seen[ref->item] = 1;
+	it = &rb->p->res->plan.items[ref->item];
+	/* A skeleton's bytes are known in sync with the desired object: as
+	 * written, nothing to diff. */
+	if (skeleton && it->action != TG_ACTION_DELETE)
+		return;
+	judge_read_back(rb->p, ref->item, obj);
+	if (!rb->p->errors[ref->item] && it->action != TG_ACTION_DELETE)
+		tg_verified_note_bytes_in_sync(rb->vp, kind, obj, bytes_hash, it->desired_hash);
+}
+
+static void read_back_init(struct read_back *rb, struct pass *p, struct tg_verified_pass *vp)
+{
+	const struct tg_plan *plan = &p->res->plan;
+
+	memset(rb, 0, sizeof(*rb));
+	rb->p = p;
+	rb->vp = vp;
+	rb->seen = tg_xcalloc(plan->len ? plan->len : 1, 1);
 	for (int k = 0; k < TG_KIND_COUNT; k++)
-		tg_index_build(&ix[k], (enum tg_kind)k, lists[k]);
+		rb->refs[k] = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*rb->refs[k]));
 	for (size_t i = 0; i < plan->len; i++) {
-		const struct tg_plan_item *it = &plan->items[i];
-		const cJSON *got;
-		long at;
+		enum tg_kind k = plan->items[i].kind;
 
 		if (!p->written[i])
 			continue;
-		at = tg_index_find(&ix[it->kind], it->id);
-		got = at < 0 ? NULL : ix[it->kind].items[at].obj;
-		judge_read_back(p, i, got);
-		if (vp && got && !p->errors[i] && it->action != TG_ACTION_DELETE)
-			tg_verified_note_in_sync(vp, it->kind, got, it->desired_hash);
+		rb->refs[k][rb->n_refs[k]].id = plan->items[i].id;
+		rb->refs[k][rb->n_refs[k]++].item = i;
 	}
-	if (vp) {
-		tg_verified_merge(vp, (const char *const *)p->vd->secrets, p->vd->n_secrets);
-		if (tg_verified_save(p->s->verified, &err))
-			tg_log_kv(TG_LOG_WARN, "cannot save the verified-objects cache", "sync",
-				  p->s->cfg->name, "error", err.msg, NULL);
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		if (rb->n_refs[k])
+			qsort(rb->refs[k], rb->n_refs[k], sizeof(*rb->refs[k]), cmp_written_ref);
+}
+
+static void read_back_release(struct read_back *rb)
+{
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		free(rb->refs[k]);
+	free(rb->seen);
+}
+
+/*
+ * The read-back through the three lists, through the cache: what this pass
+ * found in sync is not parsed again, each element is judged and freed as
+ * it arrives (a first sync of 20,000 objects never holds them all parsed),
+ * and what read back as written is noted in sync.  -1 when the lists
+ * cannot be read so: the caller then reads each object.
+ */
+static int verify_by_lists(struct pass *p)
+{
+	const struct tg_plan *plan = &p->res->plan;
+	struct tg_verified_pass *vp;
+	struct tg_err err = { 0, "" };
+	struct read_back rb;
+
+	vp = tg_verified_pass_new(p->s->verified, p->d, p->hashes);
+	read_back_init(&rb, p, vp);
+	if (tg_passcache_visit_lists(p->s, vp, read_back_element, &rb, NULL)) {
+		/* Judgments made before the failure are made again. */
+		for (size_t i = 0; i < plan->len; i++) {
+			if (!p->written[i])
+				continue;
+			free(p->errors[i]);
+			p->errors[i] = NULL;
+			p->not_loaded[i] = 0;
+		}
+		read_back_release(&rb);
 		tg_verified_pass_free(vp);
+		return -1;
 	}
-	for (int k = 0; k < TG_KIND_COUNT; k++) {
-		tg_index_release(&ix[k]);
-		cJSON_Delete(lists[k]);
-	}
+	for (size_t i = 0; i < plan->len; i++)
+		if (p->written[i] && !rb.seen[i])
+			judge_read_back(p, i, NULL);
+	tg_verified_merge(vp, (const char *const *)p->d->secrets, p->d->n_secrets);
+	if (tg_verified_save(p->s->verified, &err))
+		tg_log_kv(TG_LOG_WARN, "cannot save the verified-objects cache", "sync",
+			  p->s->cfg->name, "error", err.msg, NULL);
+	read_back_release(&rb);
+	tg_verified_pass_free(vp);
 	return 0;
 }
 
@@ -621,7 +697,6 @@ static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	struct tg_err err = { 0, "" };
 	int any = 0;
 
-	p->bodies = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->bodies));
 	p->written = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->written));
 	p->errors = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->errors));
 	p->ops = tg_xcalloc(plan->len ? plan->len : 1, sizeof(*p->ops));
@@ -647,11 +722,8 @@ static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	}
 	collect_results(p);
 	write_outcomes(p);
-	for (size_t i = 0; i < plan->len; i++) {
-		cJSON_Delete(p->bodies[i]);
+	for (size_t i = 0; i < plan->len; i++)
 		free(p->errors[i]);
-	}
-	free(p->bodies);
 	free(p->written);
 	free(p->errors);
 	free(p->ops);
@@ -803,10 +875,8 @@ void tg_reconcile_one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *
 	p.s = s;
 	p.opts = opts;
 	p.res = res;
-	if (vp) {
-		p.vd = d;
-		p.vhashes = (const char(*)[65])hashes;
-	}
+	p.d = d;
+	p.hashes = (const char(*)[65])hashes;
 	apply_plan(&p, actual);
 out:
 	if (res->source_error[0] &&

@@ -552,6 +552,8 @@ struct tg_verified_feed {
 	cJSON *list;
 	int failed; /* the scanner refused the reply or an element is not JSON */
 	size_t skeletons, parsed;
+	tg_verified_visit_fn visit; /* NULL: elements go into the list */
+	void *visit_ctx;
 };
 
 struct tg_verified_feed *tg_verified_feed_new(struct tg_verified_pass *p, enum tg_kind kind)
@@ -564,6 +566,16 @@ struct tg_verified_feed *tg_verified_feed_new(struct tg_verified_pass *p, enum t
 	f->list = cJSON_CreateArray();
 	if (!f->list)
 		die("out of memory");
+	return f;
+}
+
+struct tg_verified_feed *tg_verified_feed_visiting(struct tg_verified_pass *p, enum tg_kind kind,
+						   tg_verified_visit_fn visit, void *ctx)
+{
+	struct tg_verified_feed *f = tg_verified_feed_new(p, kind);
+
+	f->visit = visit;
+	f->visit_ctx = ctx;
 	return f;
 }
 
@@ -633,6 +645,11 @@ static void feed_element(struct tg_verified_feed *f, const char *at, size_t n)
 			add_dropped(p, hash);
 			return;
 		}
+	}
+	if (f->visit) {
+		f->visit(f->visit_ctx, f->kind, obj, hash, e != NULL);
+		cJSON_Delete(obj);
+		return;
 	}
 	cJSON_AddItemToArray(f->list, obj);
 	add_elem(p, obj, hash, f->kind, e);
@@ -896,16 +913,25 @@ int tg_verified_note_in_sync(struct tg_verified_pass *p, enum tg_kind kind, cons
 			     const char *desired_hash)
 {
 	const struct elem *el = find_elem(p, obj);
+
+	/* A skeleton is never a written object's element: its bytes would have
+	 * to be known in sync with the desired object, which the plan would
+	 * then not have written. */
+	if (!el || el->entry || el->kind != kind)
+		return 0;
+	return tg_verified_note_bytes_in_sync(p, kind, obj, el->hash, desired_hash);
+}
+
+int tg_verified_note_bytes_in_sync(struct tg_verified_pass *p, enum tg_kind kind, const cJSON *obj,
+				   const unsigned char bytes_hash[32], const char *desired_hash)
+{
 	const char *id = tg_tyk_id(kind, obj), *owner = tg_marker_get(kind, obj, "sync");
 	const char *hash = tg_marker_get(kind, obj, "hash");
 	struct entry *e;
 	cJSON *skeleton;
 
-	/* A skeleton is never a written object's element: its bytes would have
-	 * to be known in sync with the desired object, which the plan would
-	 * then not have written. */
-	if (!el || el->entry || el->kind != kind || !id || strlen(id) > MAX_ID || !owner ||
-	    strcmp(owner, p->v->sync) || !hash || strcmp(hash, desired_hash))
+	if (!id || strlen(id) > MAX_ID || !owner || strcmp(owner, p->v->sync) || !hash ||
+	    strcmp(hash, desired_hash))
 		return 0;
 	if (p->n_noted == p->alloc_noted) {
 		p->alloc_noted = p->alloc_noted ? p->alloc_noted * 2 : 64;
@@ -915,7 +941,7 @@ int tg_verified_note_in_sync(struct tg_verified_pass *p, enum tg_kind kind, cons
 	memset(e, 0, sizeof(*e));
 	e->kind = (unsigned char)kind;
 	e->verdict = V_IN_SYNC;
-	memcpy(e->hash, el->hash, sizeof(e->hash));
+	memcpy(e->hash, bytes_hash, sizeof(e->hash));
 	snprintf(e->desired_hash, sizeof(e->desired_hash), "%s", desired_hash);
 	e->id = tg_xstrdup(id);
 	skeleton = make_skeleton(kind, obj);

@@ -42,4 +42,11 @@ void tg_passcache_verified_record(struct tg_syncer *s, struct tg_verified_pass *
 int tg_passcache_list_actual(struct tg_syncer *s, struct tg_verified_pass *vp,
 			     cJSON *out[TG_KIND_COUNT], struct tg_err *err);
 
+/* The gateway's lists read through vp element by element, each handed to
+ * visit (tg_verified_feed_visiting) and freed: in the memory of one
+ * element besides the replies.  A reply that cannot be read so fails the
+ * call. */
+int tg_passcache_visit_lists(struct tg_syncer *s, struct tg_verified_pass *vp,
+			     tg_verified_visit_fn visit, void *ctx, struct tg_err *err);
+
 #endif

@@ -95,6 +95,19 @@ void tg_verified_feed_progress(void *feed, const char *data, size_t len);
 int tg_verified_feed_finish(struct tg_verified_feed *f, const char *data, size_t len, cJSON **out);
 void tg_verified_feed_free(struct tg_verified_feed *f);
 
+/*
+ * A feed that hands each element to visit instead of keeping it: visit
+ * sees the element (a skeleton when skeleton is 1) and the hash of its
+ * bytes, and the element is freed when it returns; the list the feed ends
+ * with is empty.  For reading a list to check it, not to plan from it, in
+ * the memory of one element.
+ */
+typedef void (*tg_verified_visit_fn)(void *ctx, enum tg_kind kind, const cJSON *obj,
+				     const unsigned char bytes_hash[32], int skeleton);
+
+struct tg_verified_feed *tg_verified_feed_visiting(struct tg_verified_pass *p, enum tg_kind kind,
+						   tg_verified_visit_fn visit, void *ctx);
+
 /* 1 when obj is a skeleton standing for an object in sync (for the planner:
  * see tg_plan_opts.in_sync). */
 int tg_verified_in_sync(void *pass, enum tg_kind kind, const cJSON *obj);
@@ -121,6 +134,10 @@ void tg_verified_record(struct tg_verified_pass *p, const struct tg_plan *plan,
  */
 int tg_verified_note_in_sync(struct tg_verified_pass *p, enum tg_kind kind, const cJSON *obj,
 			     const char *desired_hash);
+/* The same for an element a visiting feed handed over, named by the hash
+ * of its bytes. */
+int tg_verified_note_bytes_in_sync(struct tg_verified_pass *p, enum tg_kind kind, const cJSON *obj,
+				   const unsigned char bytes_hash[32], const char *desired_hash);
 /* Adds what was noted to the cache (a value in secrets keeps an element
  * out, as in tg_verified_record). */
 void tg_verified_merge(struct tg_verified_pass *p, const char *const *secrets, size_t n_secrets);

@@ -117,6 +117,31 @@ def test_gateway_without_policy_path_is_explained(redis, repo, upstream, tmp_pat
         gw.destroy()
 
 
+def test_many_writes_are_read_back_through_the_lists_element_by_element(redis, repo, upstream,
+                                                                         tmp_path):
+    """Past 32 writes the read-back reads the three lists (each element judged
+    and freed as it arrives): every API is found loaded, the policy the
+    gateway could not load is named, and the next pass finds the APIs in
+    sync without a write."""
+    from conftest import Controller
+    gw = Gateway(redis, policy_path=False)
+    try:
+        c = Controller(gw, repo, str(tmp_path))
+        for i in range(40):
+            repo.write("apis/a%d.json" % i, keyless_api("a%d" % i, "/a%d/" % i, upstream.url))
+        repo.write("policies/p.json", policy("p", ["a0"]))
+        repo.commit()
+        p = c.run("sync")
+        assert p.returncode == 1
+        assert "policy 'p' failed: not loaded after reload: is policies.policy_path set" in p.stderr
+        if gw.request("/a39/x")[0] == 200:  # Tyk 4.x serves the APIs anyway
+            assert "api '" not in p.stderr, p.stderr
+            p = c.run("diff")
+            assert "api 'a" not in p.stdout, p.stdout
+    finally:
+        gw.destroy()
+
+
 def test_rejected_api_keeps_its_policy_off_the_gateway(controller, repo, gateway, upstream):
     # The gateway's OAS validation rejects this document (no info.title),
     # which the controller's own checks do not require.
