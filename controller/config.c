@@ -86,6 +86,7 @@ static const struct tg_config_option gateway_options[] = {
 	{ "tls", TG_OPT_SECTION, 0, 0, gateway_tls_options, NULL, NULL },
 	{ "timeout", TG_OPT_DURATION, 0, S(gateway_timeout_ms), NULL, NULL, NULL },
 	{ "concurrency", TG_OPT_INT, 0, S(gateway_concurrency), NULL, NULL, NULL },
+	{ "adaptive", TG_OPT_BOOL, 0, S(gateway_adaptive), NULL, NULL, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
@@ -314,7 +315,8 @@ void tg_sync_config_defaults(struct tg_sync_config *s)
 	s->ref = tg_xstrdup("main");
 	s->path = tg_xstrdup("");
 	s->gateway_timeout_ms = 30000;
-	s->gateway_concurrency = 4;
+	s->gateway_concurrency = 16;
+	s->gateway_adaptive = 1;
 	s->interval_ms = 60000;
 	s->drift_interval_ms = 300000;
 	s->drift_policy = TG_DRIFT_CORRECT;

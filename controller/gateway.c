@@ -3,8 +3,10 @@
  *
  * Reads go through one keep-alive easy handle.  Writes go through a curl
  * multi handle so that independent writes overlap, bounded by
- * max_concurrency; each failed write that may succeed later (transport
- * error, 5xx) is retried with exponential backoff.
+ * max_concurrency and, when adaptive, by a window that follows what the
+ * gateway keeps up with (additive increase, multiplicative decrease, as
+ * TCP does); each failed write that may succeed later (transport error,
+ * 429, 5xx) is retried with exponential backoff.
  */
 #include "tg/gateway.h"
 
@@ -34,6 +36,10 @@ struct tg_gateway {
 	long timeout_ms;
 	int retries;
 	int max_concurrency;
+	int adaptive;
+	double window;       /* writes in flight allowed now, 1..max_concurrency */
+	double fastest_ms;   /* the quickest recent write: an unloaded gateway */
+	long long cut_at_ms; /* when the window was last halved */
 	CURL *easy;
 	CURLM *multi;
 	unsigned long requests;
@@ -124,7 +130,9 @@ int tg_gateway_new(struct tg_gateway **out, const struct tg_gateway_opts *opts, 
 	gw->insecure = opts->insecure_skip_verify;
 	gw->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
 	gw->retries = opts->retries > 0 ? opts->retries : 3;
-	gw->max_concurrency = opts->max_concurrency > 0 ? opts->max_concurrency : 4;
+	gw->max_concurrency = opts->max_concurrency > 0 ? opts->max_concurrency : 16;
+	gw->adaptive = opts->adaptive;
+	gw->window = gw->max_concurrency < 4 ? gw->max_concurrency : 4;
 	gw->easy = curl_easy_init();
 	gw->multi = curl_multi_init();
 	if (!gw->easy || !gw->multi) {
@@ -260,7 +268,50 @@ static void request_finish(struct tg_gateway *gw, CURL *h, struct request *req, 
 
 static int retryable(const struct request *req)
 {
-	return req->curl_rc != CURLE_OK || req->status >= 500;
+	return req->curl_rc != CURLE_OK || req->status == 429 || req->status >= 500;
+}
+
+int tg_gateway_write_window(const struct tg_gateway *gw)
+{
+	return gw->adaptive ? (int)gw->window : gw->max_concurrency;
+}
+
+/* Latency that still counts as keeping up: twice the quickest, plus a
+ * millisecond of noise. */
+#define KEEPING_UP(fastest) (2.0 * (fastest) + 1.0)
+
+/*
+ * After each write: one that says "too much" (429, 5xx, a timeout, a
+ * transport error) halves the window, once per round (a write sent before
+ * the last cut does not cut again); one answered while the gateway keeps
+ * up grows it by one per window of such writes.  The quickest latency is
+ * forgotten a little at each write, so a gateway that got slower for good
+ * becomes the new measure.
+ */
+static void adapt_window(struct tg_gateway *gw, const struct request *req)
+{
+	long long now = tg_now_ms();
+	double took = (double)(now - req->started_ms);
+
+	if (!gw->adaptive)
+		return;
+	if (retryable(req)) {
+		if (req->started_ms >= gw->cut_at_ms) {
+			gw->window = gw->window / 2 < 1 ? 1 : gw->window / 2;
+			gw->cut_at_ms = now;
+			tg_log_debug("gateway write window halved to %d after HTTP %ld",
+				     (int)gw->window, req->status);
+		}
+		return;
+	}
+	if (gw->fastest_ms <= 0 || took < gw->fastest_ms)
+		gw->fastest_ms = took;
+	else
+		gw->fastest_ms *= 1.01;
+	if (took <= KEEPING_UP(gw->fastest_ms) && gw->window < gw->max_concurrency)
+		gw->window += 1.0 / gw->window;
+	if (gw->window > gw->max_concurrency)
+		gw->window = gw->max_concurrency;
 }
 
 static void sleep_ms(long ms)
@@ -558,22 +609,27 @@ static int delete_result(struct tg_gateway *gw, struct tg_write *w, const struct
 	return rc;
 }
 
-/* Runs the writes listed in idx[0..n) through the multi handle. */
+/* Runs the requests listed in idx[0..n) through the multi handle, no more
+ * in flight than the window allows (read again as each one ends). */
 static void run_batch(struct tg_gateway *gw, struct request *reqs, const size_t *idx, size_t n)
 {
-	CURL **handles = tg_xcalloc((size_t)gw->max_concurrency, sizeof(*handles));
-	size_t next = 0, active = 0, i;
+	CURL **idle = tg_xcalloc((size_t)gw->max_concurrency, sizeof(*idle));
+	size_t n_idle = 0, next = 0, active = 0, i;
 	int running = 0, left;
 	CURLMsg *msg;
 
 	for (i = 0; i < (size_t)gw->max_concurrency; i++)
-		handles[i] = curl_easy_init();
-	for (i = 0; i < (size_t)gw->max_concurrency && next < n; i++, next++) {
-		request_setup(gw, handles[i], &reqs[idx[next]]);
-		curl_multi_add_handle(gw->multi, handles[i]);
-		active++;
-	}
-	while (active > 0) {
+		idle[n_idle++] = curl_easy_init();
+	for (;;) {
+		while (next < n && n_idle > 0 && active < (size_t)tg_gateway_write_window(gw)) {
+			CURL *h = idle[--n_idle];
+
+			request_setup(gw, h, &reqs[idx[next++]]);
+			curl_multi_add_handle(gw->multi, h);
+			active++;
+		}
+		if (!active)
+			break;
 		curl_multi_perform(gw->multi, &running);
 		while ((msg = curl_multi_info_read(gw->multi, &left)) != NULL) {
 			struct request *req = NULL;
@@ -583,20 +639,17 @@ static void run_batch(struct tg_gateway *gw, struct request *reqs, const size_t 
 				continue;
 			curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&req);
 			request_finish(gw, h, req, msg->data.result);
+			adapt_window(gw, req);
 			curl_multi_remove_handle(gw->multi, h);
+			idle[n_idle++] = h;
 			active--;
-			if (next < n) {
-				request_setup(gw, h, &reqs[idx[next++]]);
-				curl_multi_add_handle(gw->multi, h);
-				active++;
-			}
 		}
 		if (active > 0)
 			curl_multi_poll(gw->multi, NULL, 0, 1000, NULL);
 	}
-	for (i = 0; i < (size_t)gw->max_concurrency; i++)
-		curl_easy_cleanup(handles[i]);
-	free(handles);
+	for (i = 0; i < n_idle; i++)
+		curl_easy_cleanup(idle[i]);
+	free(idle);
 }
 
 int tg_gateway_write_all(struct tg_gateway *gw, struct tg_write *writes, size_t n,

@@ -178,6 +178,7 @@ static void run_writes(struct pass *p, const size_t *idx, size_t n)
 {
 	struct tg_write *w = tg_xcalloc(n ? n : 1, sizeof(*w));
 	struct tg_err err = { 0, "" };
+	long long started;
 	int rc;
 
 	if (n && !may_write(p)) {
@@ -206,7 +207,12 @@ static void run_writes(struct pass *p, const size_t *idx, size_t n)
 	/* The stamped copies live only as long as their writes: the read-back
 	 * is judged against the desired object (the diff leaves the marker
 	 * out), so a first sync does not hold every object twice. */
+	started = tg_now_ms();
 	rc = tg_gateway_write_all(p->s->gw, w, n, &err);
+	if (n)
+		tg_log_debug("sync '%s': %zu writes in %lld ms, %d in flight at the end",
+			     p->s->cfg->name, n, tg_now_ms() - started,
+			     tg_gateway_write_window(p->s->gw));
 	for (size_t i = 0; i < n; i++)
 		cJSON_Delete((cJSON *)w[i].body);
 	if (rc) {

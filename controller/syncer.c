@@ -35,6 +35,7 @@ int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, cons
 	gopts.insecure_skip_verify = cfg->gateway_insecure_skip_verify;
 	gopts.timeout_ms = (long)cfg->gateway_timeout_ms;
 	gopts.max_concurrency = (int)cfg->gateway_concurrency;
+	gopts.adaptive = cfg->gateway_adaptive;
 	rc = tg_gateway_new(&s->gw, &gopts, err);
 	if (rc)
 		goto fail;

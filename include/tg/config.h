@@ -79,7 +79,8 @@ struct tg_sync_config {
 	char *gateway_key_file;
 	int gateway_insecure_skip_verify;
 	long long gateway_timeout_ms;
-	long long gateway_concurrency;
+	long long gateway_concurrency; /* the most writes in flight */
+	int gateway_adaptive;          /* below that, as many as the gateway keeps up with */
 	/* behaviour */
 	long long interval_ms;
 	long long drift_interval_ms;

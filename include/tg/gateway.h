@@ -27,7 +27,12 @@ struct tg_gateway_opts {
 	int insecure_skip_verify;
 	long timeout_ms;     /* per request; 0 = 30 s */
 	int retries;         /* on connection errors and 5xx; default 3 */
-	int max_concurrency; /* concurrent writes; default 4 */
+	int max_concurrency; /* the most writes in flight; default 16 */
+	/* Below max_concurrency, as many writes in flight as the gateway keeps
+	 * up with: starts at 4, grows by one per round of writes answered
+	 * about as fast as the fastest, halves on 429, 5xx, a timeout or a
+	 * transport error.  Off: always max_concurrency. */
+	int adaptive;
 };
 
 /* Called after every request: endpoint template ("/tyk/apis/{id}"), method,
@@ -40,6 +45,8 @@ struct tg_gateway;
 int tg_gateway_new(struct tg_gateway **out, const struct tg_gateway_opts *opts, struct tg_err *err);
 void tg_gateway_free(struct tg_gateway *gw);
 void tg_gateway_set_observer(struct tg_gateway *gw, tg_gateway_observe_fn fn, void *ctx);
+/* Writes in flight allowed now (for tests and benchmarks). */
+int tg_gateway_write_window(const struct tg_gateway *gw);
 
 /* Checks that the gateway answers and the secret is accepted. */
 int tg_gateway_check(struct tg_gateway *gw, struct tg_err *err);
@@ -92,8 +99,9 @@ struct tg_write {
 };
 
 /*
- * Performs every write, at most max_concurrency at a time, retrying
- * connection errors and 5xx with backoff.  Each write's result lands in its
+ * Performs every write, at most max_concurrency at a time (fewer while the
+ * adaptive window is smaller), retrying connection errors, 429 and 5xx with
+ * backoff.  Each write's result lands in its
  * rc/error; the call itself fails only when it cannot run at all.  Deleting
  * an object that is already gone counts as success.
  */

@@ -41,6 +41,25 @@ def test_transient_5xx_on_writes_are_retried(controller, repo, gateway, upstream
     assert gateway.request("/echo/x")[0] == 200
 
 
+def test_writes_answered_503_halve_the_window_and_all_land(controller, repo, gateway, upstream,
+                                                         proxy):
+    """Adaptive concurrency (the default): 503s from a gateway shedding load
+    halve the writes in flight, once per round, and every write still lands
+    through the retries."""
+    through(controller, proxy)
+    for i in range(40):
+        repo.write("apis/a%d.json" % i, keyless_api("a%d" % i, "/a%d/" % i, upstream.url))
+    repo.commit()
+    proxy.add("status", 6, status=503, methods=("POST",))
+    p = controller.run("sync", "--log-level", "debug")
+    assert p.returncode == 0, p.stderr
+    assert "40 created" in p.stdout
+    halved = [line for line in p.stderr.splitlines() if "write window halved" in line]
+    assert halved and len(halved) < 6, p.stderr
+    assert "after HTTP 503" in halved[0]
+    assert gateway.request("/a39/x")[0] == 200
+
+
 def test_dropped_connections_are_retried(controller, repo, gateway, upstream, proxy):
     through(controller, proxy)
     repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
