@@ -95,20 +95,36 @@ def free_port():
         return s.getsockname()[1]
 
 
+def max_list_size(n):
+    """A list reply past the default 512 MiB (about 90,000 classic APIs as
+    the gateway lists them) needs gateway.max_list_size."""
+    return "" if n < 50000 else ", max_list_size: %d" % (4 << 30)
+
+
+def cli_config(work, repo, gw, n):
+    path = os.path.join(work, "cli.yaml")
+    with open(path, "w") as f:
+        f.write("cache_dir: %s\nlog: {format: json, level: warn}\n"
+                "syncs:\n  - name: bench\n    repo: {url: 'file://%s', ref: {branch: main}}\n"
+                "    gateway: {url: '%s', secret_file: '%s', timeout: 30m%s}\n"
+                % (os.path.join(work, "cache"), repo, gw.url, gw.secret_file, max_list_size(n)))
+    return path
+
+
 class Daemon:
     """tyk-gitops run with one sync; passes are triggered over HTTP and
     timed by the controller itself (duration_seconds of the result)."""
 
-    def __init__(self, work, repo, gw):
+    def __init__(self, work, repo, gw, n):
         self.port = free_port()
         conf = os.path.join(work, "daemon.yaml")
         with open(conf, "w") as f:
             f.write("listen: 127.0.0.1:%d\ncache_dir: %s\nlog: {format: json, level: warn}\n"
                     "syncs:\n  - name: bench\n    repo: {url: 'file://%s', ref: {branch: main}}\n"
-                    "    gateway: {url: '%s', secret_file: '%s', timeout: 5m}\n"
+                    "    gateway: {url: '%s', secret_file: '%s', timeout: 30m%s}\n"
                     "    interval: 24h\n    drift: {interval: 24h}\n"
                     % (self.port, os.path.join(work, "daemon-cache"), repo, gw.url,
-                       gw.secret_file))
+                       gw.secret_file, max_list_size(n)))
         self.log = open(os.path.join(work, "daemon.log"), "wb")
         self.proc = subprocess.Popen([BIN, "run", "--config", conf], stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -154,9 +170,7 @@ def main():
         git(repo, "init", "-q")
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", "bench")
-        args = ["--name", "bench", "--repo", "file://" + repo, "--branch", "main",
-                "--gateway", gw_ctl.url, "--secret-file", gw_ctl.secret_file,
-                "--cache-dir", os.path.join(work, "cache"), "--log-level", "warn"]
+        args = ["--config", cli_config(work, repo, gw_ctl, n)]
 
         rows = []
         # Reload times on the gateway vary from run to run: each figure is
@@ -203,7 +217,7 @@ def main():
         # commit changing 10 objects, each timed by the controller itself
         # (duration_seconds) next to the plain loop's own timing.
         if os.environ.get("BENCH_DAEMON", "1") == "1":
-            daemon = Daemon(work, repo, gw_ctl)
+            daemon = Daemon(work, repo, gw_ctl, n)
             try:
                 drift = []
                 for _ in range(REPEAT + 1):  # the first pass after start-up records

@@ -23,6 +23,9 @@
 #include "tg/banned.h"
 
 /* A list of 10,000 classic definitions is about 60 MB of JSON. */
+/* The most bytes a list reply may take unless gateway.max_list_size says
+ * otherwise: a broken or hostile gateway cannot exhaust memory.  About
+ * 5.5 KB an API as the gateway lists a classic API: 90,000 APIs. */
 #define LIST_BODY_CAP ((size_t)512 * 1024 * 1024)
 #define ONE_BODY_CAP ((size_t)16 * 1024 * 1024)
 
@@ -36,6 +39,7 @@ struct tg_gateway {
 	long timeout_ms;
 	int retries;
 	int max_concurrency;
+	size_t max_list_bytes;
 	int adaptive;
 	double window;       /* writes in flight allowed now, 1..max_concurrency */
 	double fastest_ms;   /* the quickest recent write: an unloaded gateway */
@@ -132,6 +136,7 @@ int tg_gateway_new(struct tg_gateway **out, const struct tg_gateway_opts *opts, 
 	gw->retries = opts->retries > 0 ? opts->retries : 3;
 	gw->max_concurrency = opts->max_concurrency > 0 ? opts->max_concurrency : 16;
 	gw->adaptive = opts->adaptive;
+	gw->max_list_bytes = opts->max_list_bytes ? opts->max_list_bytes : LIST_BODY_CAP;
 	gw->window = gw->max_concurrency < 4 ? gw->max_concurrency : 4;
 	gw->easy = curl_easy_init();
 	gw->multi = curl_multi_init();
@@ -384,7 +389,7 @@ int tg_gateway_check(struct tg_gateway *gw, struct tg_err *err)
 	struct request req;
 	int rc;
 
-	request_init(&req, "GET", tg_xstrdup("/tyk/apis"), "/tyk/apis", NULL, LIST_BODY_CAP);
+	request_init(&req, "GET", tg_xstrdup("/tyk/apis"), "/tyk/apis", NULL, gw->max_list_bytes);
 	rc = perform(gw, &req, err);
 	request_release(&req);
 	if (rc == TG_ENOTFOUND)
@@ -424,7 +429,7 @@ static void list_request(struct tg_gateway *gw, struct request *req, enum tg_kin
 	size_t hint = gw->list_len_hint[kind];
 
 	request_init(req, "GET", tg_xstrdup(kind_collection(kind)), kind_collection(kind), NULL,
-		     LIST_BODY_CAP);
+		     gw->max_list_bytes);
 	/* A little over the last length: a list that grew a bit still fits. */
 	req->reply_hint = hint + hint / 16;
 	req->progress = progress;

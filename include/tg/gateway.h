@@ -28,6 +28,7 @@ struct tg_gateway_opts {
 	long timeout_ms;     /* per request; 0 = 30 s */
 	int retries;         /* on connection errors and 5xx; default 3 */
 	int max_concurrency; /* the most writes in flight; default 16 */
+	size_t max_list_bytes; /* the most a list reply may take; 0 = 512 MiB */
 	/* Below max_concurrency, as many writes in flight as the gateway keeps
 	 * up with: starts at 4, grows by one per round of writes answered
 	 * about as fast as the fastest, halves on 429, 5xx, a timeout or a
