@@ -97,8 +97,8 @@ def free_port():
 
 def max_list_size(n):
     """A list reply past the default 512 MiB (about 90,000 classic APIs as
-    the gateway lists them) needs gateway.max_list_size."""
-    return "" if n < 50000 else ", max_list_size: %d" % (4 << 30)
+    the gateway lists them) needs gateway.max_list_mib."""
+    return "" if n < 50000 else ", max_list_mib: 4096"
 
 
 def cli_config(work, repo, gw, n):

@@ -87,7 +87,7 @@ static const struct tg_config_option gateway_options[] = {
 	{ "timeout", TG_OPT_DURATION, 0, S(gateway_timeout_ms), NULL, NULL, NULL },
 	{ "concurrency", TG_OPT_INT, 0, S(gateway_concurrency), NULL, NULL, NULL },
 	{ "adaptive", TG_OPT_BOOL, 0, S(gateway_adaptive), NULL, NULL, NULL },
-	{ "max_list_size", TG_OPT_INT, 0, S(gateway_max_list_size), NULL, NULL, NULL },
+	{ "max_list_mib", TG_OPT_INT, 0, S(gateway_max_list_mib), NULL, NULL, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 

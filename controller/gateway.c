@@ -23,7 +23,7 @@
 #include "tg/banned.h"
 
 /* A list of 10,000 classic definitions is about 60 MB of JSON. */
-/* The most bytes a list reply may take unless gateway.max_list_size says
+/* The most bytes a list reply may take unless gateway.max_list_mib says
  * otherwise: a broken or hostile gateway cannot exhaust memory.  About
  * 5.5 KB an API as the gateway lists a classic API: 90,000 APIs. */
 #define LIST_BODY_CAP ((size_t)512 * 1024 * 1024)

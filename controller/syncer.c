@@ -36,7 +36,7 @@ int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, cons
 	gopts.timeout_ms = (long)cfg->gateway_timeout_ms;
 	gopts.max_concurrency = (int)cfg->gateway_concurrency;
 	gopts.adaptive = cfg->gateway_adaptive;
-	gopts.max_list_bytes = (size_t)cfg->gateway_max_list_size;
+	gopts.max_list_bytes = (size_t)cfg->gateway_max_list_mib * 1024 * 1024;
 	rc = tg_gateway_new(&s->gw, &gopts, err);
 	if (rc)
 		goto fail;

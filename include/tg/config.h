@@ -79,9 +79,9 @@ struct tg_sync_config {
 	char *gateway_key_file;
 	int gateway_insecure_skip_verify;
 	long long gateway_timeout_ms;
-	long long gateway_concurrency; /* the most writes in flight */
-	int gateway_adaptive;          /* below that, as many as the gateway keeps up with */
-	long long gateway_max_list_size; /* bytes of one list reply; 0 = the client's default */
+	long long gateway_concurrency;  /* the most writes in flight */
+	int gateway_adaptive;           /* below that, as many as the gateway keeps up with */
+	long long gateway_max_list_mib; /* MiB of one list reply; 0 = the client's default */
 	/* behaviour */
 	long long interval_ms;
 	long long drift_interval_ms;

@@ -25,9 +25,9 @@ struct tg_gateway_opts {
 	const char *cert_file;   /* client certificate (PEM) */
 	const char *key_file;    /* client key (PEM) */
 	int insecure_skip_verify;
-	long timeout_ms;     /* per request; 0 = 30 s */
-	int retries;         /* on connection errors and 5xx; default 3 */
-	int max_concurrency; /* the most writes in flight; default 16 */
+	long timeout_ms;       /* per request; 0 = 30 s */
+	int retries;           /* on connection errors and 5xx; default 3 */
+	int max_concurrency;   /* the most writes in flight; default 16 */
 	size_t max_list_bytes; /* the most a list reply may take; 0 = 512 MiB */
 	/* Below max_concurrency, as many writes in flight as the gateway keeps
 	 * up with: starts at 4, grows by one per round of writes answered

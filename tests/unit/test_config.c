@@ -57,7 +57,8 @@ static void test_config__reads_every_section(void **state)
 		     "      ref: {tag: v1.4.0}\n"
 		     "      path: environments/prod\n"
 		     "      auth: {token_file: /run/token}\n"
-		     "    gateway: {url: 'http://gw:8080', secret_file: /run/secret, timeout: 5s}\n"
+		     "    gateway: {url: 'http://gw:8080', secret_file: /run/secret, timeout: 5s,\n"
+		     "              concurrency: 8, adaptive: false, max_list_mib: 2048}\n"
 		     "    interval: 30s\n"
 		     "    drift: {interval: 5m, policy: warn}\n"
 		     "    prune: {enabled: false, max_delete: 3, allow_empty: true}\n"
@@ -74,6 +75,9 @@ static void test_config__reads_every_section(void **state)
 	assert_string_equal(s->path, "environments/prod");
 	assert_string_equal(s->auth_token_file, "/run/token");
 	assert_int_equal(s->gateway_timeout_ms, 5000);
+	assert_int_equal(s->gateway_concurrency, 8);
+	assert_false(s->gateway_adaptive);
+	assert_int_equal(s->gateway_max_list_mib, 2048);
 	assert_int_equal(s->interval_ms, 30000);
 	assert_int_equal(s->drift_interval_ms, 300000);
 	assert_int_equal(s->drift_policy, TG_DRIFT_WARN);
