@@ -94,21 +94,12 @@ struct pass_result {
 	size_t skeletons, parsed;
 };
 
-/* One pass as tg_syncer_run makes it: lists through the cache, plan,
- * record. */
-static void run_pass(struct fixture *f, struct pass_result *r, const char *const replies[3],
-		     const char *const *secrets, size_t n_secrets)
+/* The rest of a pass once its lists are read: plan, record, counts. */
+static void plan_and_record(struct fixture *f, struct tg_verified_pass *p, struct pass_result *r,
+			    const char *const *secrets, size_t n_secrets)
 {
-	struct tg_verified_pass *p;
 	struct tg_plan_opts opts = { 0 };
 
-	memset(r, 0, sizeof(*r));
-	rehash(f);
-	p = tg_verified_pass_new(f->v, f->d, (const char(*)[65])f->hashes);
-	for (int k = 0; k < TG_KIND_COUNT; k++)
-		assert_int_equal(tg_verified_list(p, (enum tg_kind)k, replies[k],
-						  strlen(replies[k]), &r->actual[k]),
-				 0);
 	opts.sync_name = "prod";
 	opts.prune = 1;
 	opts.desired_hashes = (const char(*)[65])f->hashes;
@@ -118,6 +109,23 @@ static void run_pass(struct fixture *f, struct pass_result *r, const char *const
 	tg_verified_record(p, &r->plan, secrets, n_secrets);
 	tg_verified_pass_counts(p, &r->skeletons, &r->parsed);
 	tg_verified_pass_free(p);
+}
+
+/* One pass as tg_syncer_run makes it: lists through the cache, plan,
+ * record. */
+static void run_pass(struct fixture *f, struct pass_result *r, const char *const replies[3],
+		     const char *const *secrets, size_t n_secrets)
+{
+	struct tg_verified_pass *p;
+
+	memset(r, 0, sizeof(*r));
+	rehash(f);
+	p = tg_verified_pass_new(f->v, f->d, (const char(*)[65])f->hashes);
+	for (int k = 0; k < TG_KIND_COUNT; k++)
+		assert_int_equal(tg_verified_list(p, (enum tg_kind)k, replies[k],
+						  strlen(replies[k]), &r->actual[k]),
+				 0);
+	plan_and_record(f, p, r, secrets, n_secrets);
 }
 
 static void pass_release(struct pass_result *r)
@@ -396,7 +404,6 @@ static void run_fed_pass(struct fixture *f, struct pass_result *r, const char *c
 {
 	struct tg_verified_feed *feeds[TG_KIND_COUNT];
 	struct tg_verified_pass *p;
-	struct tg_plan_opts opts = { 0 };
 	size_t api_len = strlen(replies[TG_KIND_API]);
 
 	memset(r, 0, sizeof(*r));
@@ -416,15 +423,7 @@ static void run_fed_pass(struct fixture *f, struct pass_result *r, const char *c
 		assert_int_equal(tg_verified_feed_finish(feeds[k], replies[k], strlen(replies[k]),
 							 &r->actual[k]),
 				 0);
-	opts.sync_name = "prod";
-	opts.prune = 1;
-	opts.desired_hashes = (const char(*)[65])f->hashes;
-	opts.in_sync = tg_verified_in_sync;
-	opts.in_sync_ctx = p;
-	tg_plan_build(&r->plan, f->d, r->actual, &opts);
-	tg_verified_record(p, &r->plan, NULL, 0);
-	tg_verified_pass_counts(p, &r->skeletons, &r->parsed);
-	tg_verified_pass_free(p);
+	plan_and_record(f, p, r, NULL, 0);
 }
 
 static void test_verified__lists_fed_side_by_side_with_a_retry_count_each_element_once(void **state)
