@@ -35,11 +35,22 @@ void tg_gittree_init(struct tg_gittree *t, const char *cache_dir, const char *gi
 
 void tg_gittree_release(struct tg_gittree *t)
 {
+	tg_gittree_tidy(t);
+	free(t->retired);
 	free(t->cache_dir);
 	free(t->gitdir);
 	free(t->link);
 	free(t->workdir);
 	memset(t, 0, sizeof(*t));
+}
+
+void tg_gittree_tidy(struct tg_gittree *t)
+{
+	for (size_t i = 0; i < t->n_retired; i++) {
+		tg_gittree_remove(t->retired[i]);
+		free(t->retired[i]);
+	}
+	t->n_retired = 0;
 }
 
 static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -392,8 +403,8 @@ out:
 
 /*
  * Makes dir (a complete tree) the current one: a new link renamed over
- * "work" in one step, then the previous tree goes.  Takes dir on success;
- * on failure nothing changed.
+ * "work" in one step; the previous tree is retired (tg_gittree_tidy).
+ * Takes dir on success; on failure nothing changed.
  */
 int tg_gittree_switch(struct tg_gittree *t, char *dir, struct tg_err *err)
 {
@@ -410,9 +421,10 @@ int tg_gittree_switch(struct tg_gittree *t, char *dir, struct tg_err *err)
 		unlink(tmp);
 		goto out;
 	}
-	if (t->workdir)
-		tg_gittree_remove(t->workdir);
-	free(t->workdir);
+	if (t->workdir) {
+		t->retired = tg_xreallocarray(t->retired, t->n_retired + 1, sizeof(*t->retired));
+		t->retired[t->n_retired++] = t->workdir;
+	}
 	t->workdir = dir;
 out:
 	free(tmp);

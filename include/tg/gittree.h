@@ -22,12 +22,19 @@ struct tg_gittree {
 	char *link;    /* cache_dir/work */
 	char *workdir; /* the current tree, cache_dir/work.<random>, or NULL */
 	int swept;     /* trees of earlier processes removed */
+	/* Trees switched away from, removed by tg_gittree_tidy: after the
+	 * pass, not while it waits on tens of thousands of unlinks. */
+	char **retired;
+	size_t n_retired;
 };
 
 /* Copies cache_dir and gitdir; no I/O. */
 void tg_gittree_init(struct tg_gittree *t, const char *cache_dir, const char *gitdir);
-/* Frees the strings; the trees stay on disk. */
+/* Removes the retired trees and frees the strings; the current tree stays
+ * on disk. */
 void tg_gittree_release(struct tg_gittree *t);
+/* Removes the trees switched away from. */
+void tg_gittree_tidy(struct tg_gittree *t);
 
 /* Removes path and everything under it, ignoring errors. */
 void tg_gittree_remove(const char *path);
@@ -62,8 +69,9 @@ int tg_gittree_checkout(char **out, int *git_rc, struct tg_gittree *t, git_repos
 
 /*
  * Makes dir (a complete tree from tg_gittree_checkout) the current one: a
- * new link renamed over "work" in one step, then the previous tree goes.
- * Takes dir on success; on failure (TG_ERROR, err set) nothing changed.
+ * new link renamed over "work" in one step; the previous tree is retired,
+ * for tg_gittree_tidy.  Takes dir on success; on failure (TG_ERROR, err
+ * set) nothing changed.
  */
 int tg_gittree_switch(struct tg_gittree *t, char *dir, struct tg_err *err);
 
