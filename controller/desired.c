@@ -61,7 +61,12 @@ struct loader {
 	char *prefix;  /* root relative to repo_root, "" or "dir/" */
 	size_t n_seen; /* files and documents seen, usable or not */
 	int dirfd;     /* the directory holding apis/ and policies/; -1 for buffers */
-	int refused;   /* the layout itself was refused: "empty" would be noise */
+	/* The directory of the last file opened, kept open for the next:
+	 * files load in byte order of their paths, so a directory's files
+	 * come one after another (see open_file). */
+	char *cur_dir;
+	int cur_fd;                   /* -1 when cur_dir could not be opened */
+	int refused;                  /* the layout itself was refused: "empty" would be noise */
 	struct tg_yaml_budget budget; /* alias expansion, for all files together */
 	struct tg_placeholders ph;    /* ${VAR}: its limit grows with the bytes read */
 };
@@ -347,11 +352,52 @@ static void load_fd(struct loader *ld, int fd, const char *rel, enum tg_family f
 	free(file);
 }
 
+static void close_cur_dir(struct loader *ld)
+{
+	if (ld->cur_dir && ld->cur_fd >= 0)
+		close(ld->cur_fd);
+	free(ld->cur_dir);
+	ld->cur_dir = NULL;
+	ld->cur_fd = -1;
+}
+
+/*
+ * open_below(ld->dirfd, rel) for a file, in one openat when rel is in the
+ * directory of the file before: that directory stays open (opened by
+ * open_below, so without links or ".." on the way) and the file is opened
+ * in it with O_NOFOLLOW, as open_below opens a last component.  When that
+ * fails, or the name is not a plain one, open_below walks the whole path
+ * and words what is wrong exactly as it always has.
+ */
+static int open_file(struct loader *ld, const char *rel, struct tg_err *err)
+{
+	const char *slash = strrchr(rel, '/');
+	const char *base = slash ? slash + 1 : NULL;
+	size_t dlen = slash ? (size_t)(slash - rel) : 0;
+	struct tg_err ignored = { 0, "" };
+	int fd;
+
+	if (!base || !*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return open_below(ld->dirfd, rel, 0, ld->prefix, err);
+	if (!ld->cur_dir || strlen(ld->cur_dir) != dlen || memcmp(ld->cur_dir, rel, dlen)) {
+		close_cur_dir(ld);
+		ld->cur_dir = tg_xstrndup(rel, dlen);
+		ld->cur_fd = open_below(ld->dirfd, ld->cur_dir, 1, ld->prefix, &ignored);
+	}
+	if (ld->cur_fd >= 0) {
+		fd = openat(ld->cur_fd, base,
+			    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd >= 0)
+			return fd;
+	}
+	return open_below(ld->dirfd, rel, 0, ld->prefix, err);
+}
+
 /* Opens rel without following links and loads it. */
 static void load_path(struct loader *ld, const char *rel, enum tg_family fam)
 {
 	struct tg_err err = { 0, "" };
-	int fd = open_below(ld->dirfd, rel, 0, ld->prefix, &err);
+	int fd = open_file(ld, rel, &err);
 	char *file;
 
 	if (fd >= 0) {
@@ -368,7 +414,7 @@ static void load_path(struct loader *ld, const char *rel, enum tg_family fam)
 static int load_listed(void *ctx, const char *name, enum tg_family fam, struct tg_err *err)
 {
 	struct loader *ld = ctx;
-	int fd = open_below(ld->dirfd, name, 0, ld->prefix, err);
+	int fd = open_file(ld, name, err);
 
 	if (fd < 0)
 		return fd;
@@ -404,6 +450,21 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * What the scan needs of an entry (its type), from readdir's d_type when the
+ * file system gives one: no system call per file.  Anything else (DT_UNKNOWN,
+ * a device, a FIFO) gets lstat's answer, as every entry once did.
+ */
+static int entry_stat(int dirfd, const struct dirent *de, struct stat *st)
+{
+	switch (de->d_type) {
+	case DT_REG: st->st_mode = S_IFREG; return 0;
+	case DT_DIR: st->st_mode = S_IFDIR; return 0;
+	case DT_LNK: st->st_mode = S_IFLNK; return 0;
+	default: return fstatat(dirfd, de->d_name, st, AT_SYMLINK_NOFOLLOW);
+	}
+}
+
 /* Walks the directory open on fd (closed here); rel is its path from the root. */
 static void scan_dir(struct loader *ld, int fd, const char *rel, int depth, struct strvec *files)
 {
@@ -435,7 +496,7 @@ static void scan_dir(struct loader *ld, int fd, const char *rel, int depth, stru
 			continue;
 		child = tg_xasprintf("%s/%s", rel, de->d_name);
 		child_shown = tg_xasprintf("%s%s", ld->prefix, child);
-		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (entry_stat(dirfd(dir), de, &st) < 0) {
 			tg_problems_add(ld->problems, TG_SEV_ERROR, child_shown, 0, 0, NULL,
 					"cannot read file: %s", strerror(errno));
 			free(child);
@@ -618,6 +679,7 @@ int tg_desired_load(struct tg_desired **out, struct tg_problems *problems,
 	memset(&ld, 0, sizeof(ld));
 	ld.opts = opts;
 	ld.problems = problems;
+	ld.cur_fd = -1;
 	dir = opts->path && *opts->path ? tg_xasprintf("%s/%s", opts->root, opts->path)
 					: tg_xstrdup(opts->root);
 	ld.dirfd = open_load_dir(&ld, dir, err);
@@ -658,6 +720,7 @@ done:
 	finish(&ld);
 	*out = ld.d;
 out:
+	close_cur_dir(&ld);
 	if (ld.dirfd >= 0)
 		close(ld.dirfd);
 	strvec_release(&files);
@@ -678,6 +741,7 @@ int tg_desired_load_buffer(struct tg_desired **out, struct tg_problems *problems
 	ld.opts = opts;
 	ld.problems = problems;
 	ld.dirfd = -1;
+	ld.cur_fd = -1;
 	ld.d = tg_xcalloc(1, sizeof(*ld.d));
 	ld.ph.opts = opts;
 	ld.ph.d = ld.d;
