@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "tg/json.h"
+#include "tg/loadmemo.h"
 #include "tg/manifest.h"
 #include "tg/placeholders.h"
 #include "tg/posmap.h"
@@ -90,7 +91,7 @@ static void src_release(struct tg_src *src)
 /* ------------------------------------------------------------------ */
 /* Objects.                                                            */
 
-static void object_release(struct tg_object *o)
+void tg_object_release(struct tg_object *o)
 {
 	size_t i;
 
@@ -336,18 +337,96 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Files an earlier load read (loadmemo.h).                            */
+
+static void add_size(size_t *total, size_t n)
+{
+	if (__builtin_add_overflow(*total, n, total))
+		*total = SIZE_MAX;
+}
+
+/* What rel holds when the load has a memo to reuse files from, else NULL. */
+static const char *content_id(const struct loader *ld, const char *rel)
+{
+	const struct tg_load_opts *o = ld->opts;
+
+	if (!o->memo || !o->content_id || o->keep_positions)
+		return NULL;
+	return o->content_id(o->content_ctx, rel);
+}
+
+/* rel's objects from the memo, counted as reading it would count them;
+ * 1 when the memo had them. */
+static int take_file(struct loader *ld, const char *rel, const char *id)
+{
+	char *file;
+	size_t bytes = 0, seen = 0;
+	int ok;
+
+	if (!id)
+		return 0;
+	file = tg_xasprintf("%s%s", ld->prefix, rel);
+	ok = !tg_loadmemo_take(ld->opts->memo, file, id, ld->d, &bytes, &seen);
+	if (ok) {
+		ld->n_seen += seen;
+		add_size(&ld->ph.input, bytes);
+		if (!has_suffix(file, ".json"))
+			add_size(&ld->budget.input, bytes);
+	}
+	free(file);
+	return ok;
+}
+
+/* Where the load stood before a file: what the file added tells whether
+ * the memo may keep it. */
+struct mark {
+	size_t problems, objects, seen, secrets, expanded;
+	int used_vars;
+};
+
+static void mark_file(struct loader *ld, struct mark *mk)
+{
+	mk->problems = ld->problems->len;
+	mk->objects = ld->d->len;
+	mk->seen = ld->n_seen;
+	mk->secrets = ld->d->n_secrets;
+	mk->expanded = ld->budget.expanded;
+	mk->used_vars = ld->d->used_vars;
+	ld->d->used_vars = 0; /* this file's own, below */
+}
+
+/* Keeps what the file added, when it depends on the file alone: no
+ * problem, no "${" (the environment and secrets count then), nothing drawn
+ * from the alias budget (whether that suffices depends on the files before). */
+static void record_file(struct loader *ld, const struct mark *mk, const char *file, const char *id,
+			size_t len)
+{
+	int clean = ld->problems->len == mk->problems && !ld->d->used_vars &&
+		    ld->d->n_secrets == mk->secrets && ld->budget.expanded == mk->expanded;
+
+	ld->d->used_vars |= mk->used_vars;
+	if (clean && id)
+		tg_loadmemo_record(ld->opts->memo, file, id, len, ld->n_seen - mk->seen,
+				   &ld->d->objects[mk->objects], ld->d->len - mk->objects);
+}
+
 /* Reads the file open on fd (closed here), rel relative to the root;
- * problems are reported at the file. */
-static void load_fd(struct loader *ld, int fd, const char *rel, enum tg_family fam)
+ * problems are reported at the file.  id: what it holds, for the memo. */
+static void load_fd(struct loader *ld, int fd, const char *rel, enum tg_family fam, const char *id)
 {
 	struct tg_err err = { 0, "" };
 	char *file = tg_xasprintf("%s%s", ld->prefix, rel), *data = NULL;
+	struct mark mk;
 	size_t len = 0;
 
-	if (read_fd(fd, &data, &len, &err))
+	if (read_fd(fd, &data, &len, &err)) {
 		tg_problems_add(ld->problems, TG_SEV_ERROR, file, 0, 0, NULL, "%s", err.msg);
-	else
+	} else {
+		mark_file(ld, &mk);
 		load_data(ld, file, data, len, fam);
+		record_file(ld, &mk, file, id, len);
+	}
 	free(data);
 	free(file);
 }
@@ -397,11 +476,15 @@ static int open_file(struct loader *ld, const char *rel, struct tg_err *err)
 static void load_path(struct loader *ld, const char *rel, enum tg_family fam)
 {
 	struct tg_err err = { 0, "" };
-	int fd = open_file(ld, rel, &err);
+	const char *id = content_id(ld, rel);
 	char *file;
+	int fd;
 
+	if (take_file(ld, rel, id))
+		return;
+	fd = open_file(ld, rel, &err);
 	if (fd >= 0) {
-		load_fd(ld, fd, rel, fam);
+		load_fd(ld, fd, rel, fam, id);
 		return;
 	}
 	file = tg_xasprintf("%s%s", ld->prefix, rel);
@@ -414,11 +497,15 @@ static void load_path(struct loader *ld, const char *rel, enum tg_family fam)
 static int load_listed(void *ctx, const char *name, enum tg_family fam, struct tg_err *err)
 {
 	struct loader *ld = ctx;
-	int fd = open_file(ld, name, err);
+	const char *id = content_id(ld, name);
+	int fd;
 
+	if (take_file(ld, name, id))
+		return 0;
+	fd = open_file(ld, name, err);
 	if (fd < 0)
 		return fd;
-	load_fd(ld, fd, name, fam);
+	load_fd(ld, fd, name, fam, id);
 	return 0;
 }
 
@@ -567,7 +654,7 @@ static void check_duplicates(struct loader *ld)
 	/* Drop second occurrences so that lookups find the first one. */
 	for (i = w = 0; i < d->len; i++) {
 		if (dead[i])
-			object_release(&d->objects[i]);
+			tg_object_release(&d->objects[i]);
 		else
 			d->objects[w++] = d->objects[i];
 	}
@@ -787,7 +874,7 @@ void tg_desired_free(struct tg_desired *d)
 		return;
 	}
 	for (i = 0; i < d->len; i++)
-		object_release(&d->objects[i]);
+		tg_object_release(&d->objects[i]);
 	free(d->objects);
 	for (i = 0; i < d->n_secrets; i++)
 		tg_secret_free(d->secrets[i]);
