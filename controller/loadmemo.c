@@ -7,11 +7,13 @@
  * dropped then, so the memo never holds more than the last commit.
  *
  * The file is text, one line per file and one per object, written whole
- * and renamed into place:
+ * and renamed into place, and ends in the SHA-256 of what comes before it:
  *   tyk-gitops-desired 1 <hex of the key>
  *   f <hex of the file name> <content id> <bytes> <seen> <objects>
- *   o <line> <column> <hash> <object JSON>
- * Anything else, a line cut short included, and the whole file is ignored.
+ *   o <kind> <line> <column> <hash> <object JSON>
+ *   end <hex sha256>
+ * Anything else, a file cut short or a changed byte included, and the whole
+ * file is ignored: objects taken from it go to the gateway unchecked.
  */
 #include "tg/loadmemo.h"
 
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 
 #include "tg/buf.h"
 #include "tg/json.h"
@@ -31,6 +34,9 @@
 #include "tg/banned.h"
 
 #define FILE_MAGIC "tyk-gitops-desired 1 "
+#define FILE_END "end "
+/* "end " and 64 hex digits and a newline. */
+#define END_LEN (4 + 64 + 1)
 
 struct memo_obj {
 	int line, column; /* as tg_object's: they tell a file's objects apart */
@@ -315,11 +321,42 @@ bad:
 	return -1;
 }
 
+static void digest_hex(char out[65], const char *data, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL)) {
+		fprintf(stderr, "{\"level\":\"error\",\"msg\":\"cannot hash: openssl failed\"}\n");
+		abort();
+	}
+	for (unsigned int i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+/* Whether data[0..len) ends in the "end" line of what comes before it;
+ * *body_len gets the length before it. */
+static int intact(const char *data, size_t len, size_t *body_len)
+{
+	char want[65];
+
+	if (len < END_LEN)
+		return 0;
+	*body_len = len - END_LEN;
+	digest_hex(want, data, *body_len);
+	return !memcmp(data + *body_len, FILE_END, 4) && !memcmp(data + *body_len + 4, want, 64) &&
+	       data[len - 1] == '\n';
+}
+
 static void read_file(struct tg_loadmemo *m)
 {
 	struct tg_buf magic = TG_BUF_INIT;
 	char *data = NULL;
-	size_t len = 0;
+	size_t len = 0, body = 0;
 
 	m->read = 1;
 	m->dirty = 1; /* until the file turns out to hold what memory does */
@@ -328,8 +365,8 @@ static void read_file(struct tg_loadmemo *m)
 	tg_buf_puts(&magic, FILE_MAGIC);
 	put_hex(&magic, m->key);
 	tg_buf_put(&magic, "\n", 1);
-	if (len < magic.len || memcmp(data, magic.ptr, magic.len) ||
-	    parse_entries(m, data + magic.len, data + len))
+	if (!intact(data, len, &body) || body < magic.len || memcmp(data, magic.ptr, magic.len) ||
+	    parse_entries(m, data + magic.len, data + body))
 		tg_log_kv(TG_LOG_DEBUG, "ignoring the desired-state cache: not one for this load",
 			  "file", m->path, NULL);
 	else
@@ -373,6 +410,12 @@ static int save(struct tg_loadmemo *m, struct tg_err *err)
 			tg_buf_printf(&b, "o %d %d %d %s %s\n", (int)f->objs[k].kind,
 				      f->objs[k].line, f->objs[k].column, f->objs[k].hash,
 				      f->objs[k].json);
+	}
+	if (!tg_buf_overflowed(&b)) {
+		char sum[65];
+
+		digest_hex(sum, b.ptr, b.len);
+		tg_buf_printf(&b, FILE_END "%s\n", sum);
 	}
 	tmp = tg_xasprintf("%s.tmp", m->path);
 	if (tg_buf_overflowed(&b)) {

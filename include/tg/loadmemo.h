@@ -15,7 +15,8 @@
  * One memo per sync: in the controller's memory across passes, and in a
  * file of the sync's cache directory so that every CLI run does not start
  * from nothing.  The file is a shortcut only: one that is missing,
- * unreadable, written by another version or for another key is ignored.
+ * unreadable, damaged (it ends in its own SHA-256), written by another
+ * version or for another key is ignored.
  * It never holds a value filled in by ${VAR}, since such files are not
  * kept.  One thread at a time.
  */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "tg/buf.h"
 #include "tg/common.h"
@@ -69,6 +70,9 @@ static const char *file_id(void *ctx, const char *rel)
 			return files[i].id;
 	return NULL;
 }
+
+/* What the content ids mean, for tg_loadmemo_begin. */
+static const char *load_key = "key-1";
 
 struct fx {
 	char dir[64];
@@ -142,7 +146,7 @@ static void load(struct load *l, const struct fx *fx, struct tg_loadmemo *memo)
 	opts.root = fx->root;
 	opts.getenv_fn = fake_getenv;
 	if (memo) {
-		tg_loadmemo_begin(memo, "key-1");
+		tg_loadmemo_begin(memo, load_key);
 		opts.memo = memo;
 		opts.content_id = file_id;
 	}
@@ -342,6 +346,22 @@ static void test_loadmemo__files_with_problems_or_placeholders_are_always_read(v
 		write_text(fx, files[i].rel, files[i].text);
 }
 
+/* A memo file's last line made to match what comes before it again. */
+static void reseal(char *data, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	size_t body = len - (4 + 64 + 1);
+	unsigned int n = 0;
+
+	assert_int_equal(memcmp(data + body, "end ", 4), 0);
+	assert_true(EVP_Digest(data, body, md, &n, EVP_sha256(), NULL));
+	for (unsigned int i = 0; i < 32; i++) {
+		data[body + 4 + 2 * i] = hex[md[i] >> 4];
+		data[body + 4 + 2 * i + 1] = hex[md[i] & 15];
+	}
+}
+
 static void write_memo(const struct fx *fx, const char *text, size_t len)
 {
 	FILE *f = fopen(fx->memo_path, "w");
@@ -365,27 +385,36 @@ static void test_loadmemo__a_file_not_written_for_this_load_is_ignored(void **st
 	tg_loadmemo_free(m);
 	assert_int_equal(tg_read_file(&good, &len, fx->memo_path, 1 << 20, NULL), 0);
 
-	/* Cut short, garbage, another key, another version's magic, a bad
-	 * object: each is ignored whole, and the load reads every file. */
-	for (int i = 0; i < 5; i++) {
+	/* Cut short, garbage, written for another key, by another version,
+	 * a changed byte: each is ignored whole, and the load reads every
+	 * file.  An object this version cannot read in a file that is
+	 * otherwise whole: that one file is read. */
+	for (int i = 0; i < 6; i++) {
+		bad = tg_xmalloc(len);
+		memcpy(bad, good, len);
 		if (i == 0) {
 			write_memo(fx, good, len - 10);
 		} else if (i == 1) {
 			write_memo(fx, "\x01\x02garbage\n", 10);
-		} else if (i == 2 || i == 3) {
-			bad = tg_xstrdup(good);
-			bad[i == 2 ? 25 : 19] ^= 1; /* a digit of the key, or of the version */
+		} else if (i == 2) {
+			write_memo(fx, good, len);
+			load_key = "key-2";
+		} else if (i == 3) {
+			bad[19] = '2'; /* "tyk-gitops-desired 2" */
+			reseal(bad, len);
 			write_memo(fx, bad, len);
-			free(bad);
+		} else if (i == 4) {
+			bad[len / 2] ^= 1;
+			write_memo(fx, bad, len);
 		} else {
-			bad = tg_xstrdup(good);
 			memcpy(strstr(bad, "\"ids\":["), "\"ids\":{", 7);
+			reseal(bad, len);
 			write_memo(fx, bad, len);
-			free(bad);
 		}
+		free(bad);
 		m = tg_loadmemo_new(fx->memo_path);
 		load(&l, fx, m);
-		assert_int_equal(l.taken, i == 4 ? KEPT - 1 : 0);
+		assert_int_equal(l.taken, i == 5 ? KEPT - 1 : 0);
 		assert_same_load(&fresh, &l);
 		unload(&l);
 		tg_loadmemo_free(m);
@@ -395,6 +424,7 @@ static void test_loadmemo__a_file_not_written_for_this_load_is_ignored(void **st
 		assert_int_equal(l.taken, KEPT);
 		unload(&l);
 		tg_loadmemo_free(m);
+		load_key = "key-1";
 	}
 	unload(&fresh);
 	free(good);
