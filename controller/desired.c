@@ -21,12 +21,19 @@
  * could make the controller read, and publish, any file it can read.  Below
  * the trusted root (opts->root) every path is therefore opened one component
  * at a time with openat(O_NOFOLLOW), never through "..", and files are read
- * through the descriptor that was checked.  Every link is refused, even one
+ * through the descriptor that was checked (a file's directory, opened that
+ * way, stays open for the files after it in the same directory).  Every link is refused, even one
  * that stays inside the repository: that needs no resolving and leaves no
  * case to get wrong.  A link the directory scan meets is skipped with a
  * warning; a link on the way to something the repository asks for by name
  * (the sync path, apis/, policies/, .tyk.json and the files it lists) is an
  * error, so that a commit never silently publishes less than it says.
+ *
+ * A checkout of a commit may come with a memo of what earlier loads found
+ * in each file, by the id of its content (opts->memo, loadmemo.h): a file
+ * whose content is unchanged is then taken from it instead of being read,
+ * and counts towards the budgets below as if it had been read; the checks
+ * across objects run over everything, as for a fresh load.
  *
  * Limits: files larger than TG_DESIRED_MAX_FILE_SIZE (8 MiB) are reported
  * and skipped; directories nested deeper than TG_DESIRED_MAX_DIR_DEPTH are
