@@ -21,12 +21,19 @@
  * could make the controller read, and publish, any file it can read.  Below
  * the trusted root (opts->root) every path is therefore opened one component
  * at a time with openat(O_NOFOLLOW), never through "..", and files are read
- * through the descriptor that was checked.  Every link is refused, even one
+ * through the descriptor that was checked (a file's directory, opened that
+ * way, stays open for the files after it in the same directory).  Every link is refused, even one
  * that stays inside the repository: that needs no resolving and leaves no
  * case to get wrong.  A link the directory scan meets is skipped with a
  * warning; a link on the way to something the repository asks for by name
  * (the sync path, apis/, policies/, .tyk.json and the files it lists) is an
  * error, so that a commit never silently publishes less than it says.
+ *
+ * A checkout of a commit may come with a memo of what earlier loads found
+ * in each file, by the id of its content (opts->memo, loadmemo.h): a file
+ * whose content is unchanged is then taken from it instead of being read,
+ * and counts towards the budgets below as if it had been read; the checks
+ * across objects run over everything, as for a fresh load.
  *
  * Limits: files larger than TG_DESIRED_MAX_FILE_SIZE (8 MiB) are reported
  * and skipped; directories nested deeper than TG_DESIRED_MAX_DIR_DEPTH are
@@ -47,6 +54,7 @@
 #include <unistd.h>
 
 #include "tg/json.h"
+#include "tg/loadmemo.h"
 #include "tg/manifest.h"
 #include "tg/placeholders.h"
 #include "tg/posmap.h"
@@ -61,7 +69,12 @@ struct loader {
 	char *prefix;  /* root relative to repo_root, "" or "dir/" */
 	size_t n_seen; /* files and documents seen, usable or not */
 	int dirfd;     /* the directory holding apis/ and policies/; -1 for buffers */
-	int refused;   /* the layout itself was refused: "empty" would be noise */
+	/* The directory of the last file opened, kept open for the next:
+	 * files load in byte order of their paths, so a directory's files
+	 * come one after another (see open_file). */
+	char *cur_dir;
+	int cur_fd;                   /* -1 when cur_dir could not be opened */
+	int refused;                  /* the layout itself was refused: "empty" would be noise */
 	struct tg_yaml_budget budget; /* alias expansion, for all files together */
 	struct tg_placeholders ph;    /* ${VAR}: its limit grows with the bytes read */
 };
@@ -85,7 +98,7 @@ static void src_release(struct tg_src *src)
 /* ------------------------------------------------------------------ */
 /* Objects.                                                            */
 
-static void object_release(struct tg_object *o)
+void tg_object_release(struct tg_object *o)
 {
 	size_t i;
 
@@ -331,31 +344,154 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Files an earlier load read (loadmemo.h).                            */
+
+static void add_size(size_t *total, size_t n)
+{
+	if (__builtin_add_overflow(*total, n, total))
+		*total = SIZE_MAX;
+}
+
+/* What rel holds when the load has a memo to reuse files from, else NULL. */
+static const char *content_id(const struct loader *ld, const char *rel)
+{
+	const struct tg_load_opts *o = ld->opts;
+
+	if (!o->memo || !o->content_id || o->keep_positions)
+		return NULL;
+	return o->content_id(o->content_ctx, rel);
+}
+
+/* rel's objects from the memo, counted as reading it would count them;
+ * 1 when the memo had them. */
+static int take_file(struct loader *ld, const char *rel, const char *id)
+{
+	char *file;
+	size_t bytes = 0, seen = 0;
+	int ok;
+
+	if (!id)
+		return 0;
+	file = tg_xasprintf("%s%s", ld->prefix, rel);
+	ok = !tg_loadmemo_take(ld->opts->memo, file, id, ld->d, &bytes, &seen);
+	if (ok) {
+		ld->n_seen += seen;
+		add_size(&ld->ph.input, bytes);
+		if (!has_suffix(file, ".json"))
+			add_size(&ld->budget.input, bytes);
+	}
+	free(file);
+	return ok;
+}
+
+/* Where the load stood before a file: what the file added tells whether
+ * the memo may keep it. */
+struct mark {
+	size_t problems, objects, seen, secrets, expanded;
+	int used_vars;
+};
+
+static void mark_file(struct loader *ld, struct mark *mk)
+{
+	mk->problems = ld->problems->len;
+	mk->objects = ld->d->len;
+	mk->seen = ld->n_seen;
+	mk->secrets = ld->d->n_secrets;
+	mk->expanded = ld->budget.expanded;
+	mk->used_vars = ld->d->used_vars;
+	ld->d->used_vars = 0; /* this file's own, below */
+}
+
+/* Keeps what the file added, when it depends on the file alone: no
+ * problem, no "${" (the environment and secrets count then), nothing drawn
+ * from the alias budget (whether that suffices depends on the files before). */
+static void record_file(struct loader *ld, const struct mark *mk, const char *file, const char *id,
+			size_t len)
+{
+	int clean = ld->problems->len == mk->problems && !ld->d->used_vars &&
+		    ld->d->n_secrets == mk->secrets && ld->budget.expanded == mk->expanded;
+
+	ld->d->used_vars |= mk->used_vars;
+	if (clean && id)
+		tg_loadmemo_record(ld->opts->memo, file, id, len, ld->n_seen - mk->seen,
+				   &ld->d->objects[mk->objects], ld->d->len - mk->objects);
+}
+
 /* Reads the file open on fd (closed here), rel relative to the root;
- * problems are reported at the file. */
-static void load_fd(struct loader *ld, int fd, const char *rel, enum tg_family fam)
+ * problems are reported at the file.  id: what it holds, for the memo. */
+static void load_fd(struct loader *ld, int fd, const char *rel, enum tg_family fam, const char *id)
 {
 	struct tg_err err = { 0, "" };
 	char *file = tg_xasprintf("%s%s", ld->prefix, rel), *data = NULL;
+	struct mark mk;
 	size_t len = 0;
 
-	if (read_fd(fd, &data, &len, &err))
+	if (read_fd(fd, &data, &len, &err)) {
 		tg_problems_add(ld->problems, TG_SEV_ERROR, file, 0, 0, NULL, "%s", err.msg);
-	else
+	} else {
+		mark_file(ld, &mk);
 		load_data(ld, file, data, len, fam);
+		record_file(ld, &mk, file, id, len);
+	}
 	free(data);
 	free(file);
+}
+
+static void close_cur_dir(struct loader *ld)
+{
+	if (ld->cur_dir && ld->cur_fd >= 0)
+		close(ld->cur_fd);
+	free(ld->cur_dir);
+	ld->cur_dir = NULL;
+	ld->cur_fd = -1;
+}
+
+/*
+ * open_below(ld->dirfd, rel) for a file, in one openat when rel is in the
+ * directory of the file before: that directory stays open (opened by
+ * open_below, so without links or ".." on the way) and the file is opened
+ * in it with O_NOFOLLOW, as open_below opens a last component.  When that
+ * fails, or the name is not a plain one, open_below walks the whole path
+ * and words what is wrong exactly as it always has.
+ */
+static int open_file(struct loader *ld, const char *rel, struct tg_err *err)
+{
+	const char *slash = strrchr(rel, '/');
+	const char *base = slash ? slash + 1 : NULL;
+	size_t dlen = slash ? (size_t)(slash - rel) : 0;
+	struct tg_err ignored = { 0, "" };
+	int fd;
+
+	if (!base || !*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return open_below(ld->dirfd, rel, 0, ld->prefix, err);
+	if (!ld->cur_dir || strlen(ld->cur_dir) != dlen || memcmp(ld->cur_dir, rel, dlen)) {
+		close_cur_dir(ld);
+		ld->cur_dir = tg_xstrndup(rel, dlen);
+		ld->cur_fd = open_below(ld->dirfd, ld->cur_dir, 1, ld->prefix, &ignored);
+	}
+	if (ld->cur_fd >= 0) {
+		fd = openat(ld->cur_fd, base,
+			    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd >= 0)
+			return fd;
+	}
+	return open_below(ld->dirfd, rel, 0, ld->prefix, err);
 }
 
 /* Opens rel without following links and loads it. */
 static void load_path(struct loader *ld, const char *rel, enum tg_family fam)
 {
 	struct tg_err err = { 0, "" };
-	int fd = open_below(ld->dirfd, rel, 0, ld->prefix, &err);
+	const char *id = content_id(ld, rel);
 	char *file;
+	int fd;
 
+	if (take_file(ld, rel, id))
+		return;
+	fd = open_file(ld, rel, &err);
 	if (fd >= 0) {
-		load_fd(ld, fd, rel, fam);
+		load_fd(ld, fd, rel, fam, id);
 		return;
 	}
 	file = tg_xasprintf("%s%s", ld->prefix, rel);
@@ -368,11 +504,15 @@ static void load_path(struct loader *ld, const char *rel, enum tg_family fam)
 static int load_listed(void *ctx, const char *name, enum tg_family fam, struct tg_err *err)
 {
 	struct loader *ld = ctx;
-	int fd = open_below(ld->dirfd, name, 0, ld->prefix, err);
+	const char *id = content_id(ld, name);
+	int fd;
 
+	if (take_file(ld, name, id))
+		return 0;
+	fd = open_file(ld, name, err);
 	if (fd < 0)
 		return fd;
-	load_fd(ld, fd, name, fam);
+	load_fd(ld, fd, name, fam, id);
 	return 0;
 }
 
@@ -402,6 +542,21 @@ static void strvec_release(struct strvec *sv)
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * What the scan needs of an entry (its type), from readdir's d_type when the
+ * file system gives one: no system call per file.  Anything else (DT_UNKNOWN,
+ * a device, a FIFO) gets lstat's answer, as every entry once did.
+ */
+static int entry_stat(int dirfd, const struct dirent *de, struct stat *st)
+{
+	switch (de->d_type) {
+	case DT_REG: st->st_mode = S_IFREG; return 0;
+	case DT_DIR: st->st_mode = S_IFDIR; return 0;
+	case DT_LNK: st->st_mode = S_IFLNK; return 0;
+	default: return fstatat(dirfd, de->d_name, st, AT_SYMLINK_NOFOLLOW);
+	}
 }
 
 /* Walks the directory open on fd (closed here); rel is its path from the root. */
@@ -435,7 +590,7 @@ static void scan_dir(struct loader *ld, int fd, const char *rel, int depth, stru
 			continue;
 		child = tg_xasprintf("%s/%s", rel, de->d_name);
 		child_shown = tg_xasprintf("%s%s", ld->prefix, child);
-		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (entry_stat(dirfd(dir), de, &st) < 0) {
 			tg_problems_add(ld->problems, TG_SEV_ERROR, child_shown, 0, 0, NULL,
 					"cannot read file: %s", strerror(errno));
 			free(child);
@@ -506,7 +661,7 @@ static void check_duplicates(struct loader *ld)
 	/* Drop second occurrences so that lookups find the first one. */
 	for (i = w = 0; i < d->len; i++) {
 		if (dead[i])
-			object_release(&d->objects[i]);
+			tg_object_release(&d->objects[i]);
 		else
 			d->objects[w++] = d->objects[i];
 	}
@@ -618,6 +773,7 @@ int tg_desired_load(struct tg_desired **out, struct tg_problems *problems,
 	memset(&ld, 0, sizeof(ld));
 	ld.opts = opts;
 	ld.problems = problems;
+	ld.cur_fd = -1;
 	dir = opts->path && *opts->path ? tg_xasprintf("%s/%s", opts->root, opts->path)
 					: tg_xstrdup(opts->root);
 	ld.dirfd = open_load_dir(&ld, dir, err);
@@ -658,6 +814,7 @@ done:
 	finish(&ld);
 	*out = ld.d;
 out:
+	close_cur_dir(&ld);
 	if (ld.dirfd >= 0)
 		close(ld.dirfd);
 	strvec_release(&files);
@@ -678,6 +835,7 @@ int tg_desired_load_buffer(struct tg_desired **out, struct tg_problems *problems
 	ld.opts = opts;
 	ld.problems = problems;
 	ld.dirfd = -1;
+	ld.cur_fd = -1;
 	ld.d = tg_xcalloc(1, sizeof(*ld.d));
 	ld.ph.opts = opts;
 	ld.ph.d = ld.d;
@@ -723,7 +881,7 @@ void tg_desired_free(struct tg_desired *d)
 		return;
 	}
 	for (i = 0; i < d->len; i++)
-		object_release(&d->objects[i]);
+		tg_object_release(&d->objects[i]);
 	free(d->objects);
 	for (i = 0; i < d->n_secrets; i++)
 		tg_secret_free(d->secrets[i]);

@@ -210,6 +210,10 @@ struct link_walk {
 	char **paths; /* not linked: checked out by libgit2 */
 	size_t n_paths, alloc_paths;
 	size_t linked;
+	/* The directory whose parents were made last: the walk meets a
+	 * directory's files one after another, and a mkdir that finds the
+	 * directory there is a system call per file for nothing. */
+	char *made;
 };
 
 static int plain_name(const char *name)
@@ -219,11 +223,17 @@ static int plain_name(const char *name)
 }
 
 /* Creates the directories of rel (a path below w->to) up to its last '/'. */
-static int make_parents(const struct link_walk *w, const char *rel)
+static int make_parents(struct link_walk *w, const char *rel)
 {
-	char *p = tg_xasprintf("%s/%s", w->to, rel), *slash = p + strlen(w->to) + 1;
+	const char *last = strrchr(rel, '/');
+	size_t n = last ? (size_t)(last - rel) : 0;
+	char *p, *slash;
 	int rc = 0;
 
+	if (w->made && strlen(w->made) == n && !strncmp(w->made, rel, n))
+		return 0;
+	p = tg_xasprintf("%s/%s", w->to, rel);
+	slash = p + strlen(w->to) + 1;
 	while ((slash = strchr(slash, '/')) != NULL) {
 		*slash = '\0';
 		if (mkdir(p, 0777) < 0 && errno != EEXIST)
@@ -232,6 +242,8 @@ static int make_parents(const struct link_walk *w, const char *rel)
 		slash++;
 	}
 	free(p);
+	free(w->made);
+	w->made = rc ? NULL : tg_xstrndup(rel, n);
 	return rc;
 }
 
@@ -339,6 +351,7 @@ static void link_walk_release(struct link_walk *w)
 	for (size_t i = 0; i < w->n_old; i++)
 		free(w->old[i].path);
 	free(w->old);
+	free(w->made);
 	memset(w, 0, sizeof(*w));
 }
 

@@ -11,6 +11,8 @@
 #include "tg/audit.h"
 #include "tg/diff.h"
 #include "tg/gateway.h"
+#include "tg/gitsrc.h"
+#include "tg/loadmemo.h"
 #include "tg/log.h"
 #include "tg/syncer_internal.h"
 #include "tg/banned.h"
@@ -144,26 +146,115 @@ static void fill_policy_ids(struct tg_desired *d)
 	}
 }
 
+/* What a file of the checkout holds, for the loader: its blob id. */
+static const char *blob_id(void *ctx, const char *rel)
+{
+	return tg_git_blobs_find(ctx, rel);
+}
+
+/*
+ * A new commit's files whose blobs an earlier load read are taken from the
+ * sync's memo (loadmemo.h) instead of being read, parsed, checked and
+ * hashed again.  Only for the checkout of res's commit, whose blob ids
+ * libgit2 gives; a load that keeps positions (rules) reads every file.
+ * Returns whether lo now uses the memo (blobs to release then).
+ */
+static int memo_begin(struct tg_syncer *s, struct tg_load_opts *lo, struct tg_git_blobs *blobs,
+		      const struct tg_reconcile_result *res, const struct tg_reconcile_opts *opts)
+{
+	const struct tg_commit_info *ci = s->git ? tg_git_commit(s->git) : NULL;
+	struct tg_err err = { 0, "" };
+	char *key;
+
+	if (!ci || opts->local_dir || strcmp(ci->sha, res->commit) || lo->keep_positions)
+		return 0;
+	if (tg_git_blobs(blobs, s->git, s->cfg->path, &err)) {
+		tg_log_kv(TG_LOG_DEBUG, "reading every file: no blob ids", "sync", s->cfg->name,
+			  "error", err.msg, NULL);
+		return 0;
+	}
+	if (!s->memo) {
+		char *path = tg_xasprintf("%s/desired", s->cache_dir);
+
+		s->memo = tg_loadmemo_new(path);
+		free(path);
+	}
+	/* Another version may load a file differently; .gitattributes
+	 * decide the bytes a blob is checked out as. */
+	key = tg_xasprintf("%s %s", TG_VERSION, blobs->attrs);
+	tg_loadmemo_begin(s->memo, key);
+	free(key);
+	lo->memo = s->memo;
+	lo->content_id = blob_id;
+	lo->content_ctx = blobs;
+	return 1;
+}
+
+static void memo_finish(struct tg_syncer *s, struct tg_git_blobs *blobs)
+{
+	struct tg_err err = { 0, "" };
+
+	tg_log_debug("sync '%s': %zu of %zu files taken from the desired-state cache", s->cfg->name,
+		     tg_loadmemo_taken(s->memo), blobs->len);
+	if (tg_loadmemo_finish(s->memo, &err))
+		tg_log_kv(TG_LOG_WARN, "cannot save the desired-state cache", "sync", s->cfg->name,
+			  "error", err.msg, NULL);
+	tg_git_blobs_release(blobs);
+}
+
+/* The hash of each object: kept by the memo for a file it gave, else
+ * computed (and given to the memo for a file it just recorded). */
+static char (*hash_objects(const struct tg_desired *d, struct tg_loadmemo *memo))[65]
+{
+	char(*h)[65] = tg_xcalloc(d->len ? d->len : 1, sizeof(*h));
+
+	for (size_t i = 0; i < d->len; i++) {
+		const struct tg_object *o = &d->objects[i];
+
+		if (memo && !tg_loadmemo_hash(memo, o, h[i]))
+			continue;
+		tg_diff_hash(h[i], o->kind, o->body);
+		if (memo)
+			tg_loadmemo_set_hash(memo, o, h[i]);
+	}
+	return h;
+}
+
+/* A fresh load of res's commit (or local directory), with its hashes. */
+static int desired_load(struct tg_desired **out, char (**hashes)[65], struct tg_syncer *s,
+			const struct tg_load_opts *lopts, struct tg_reconcile_result *res,
+			const struct tg_reconcile_opts *opts, struct tg_err *err)
+{
+	struct tg_load_opts lo = *lopts;
+	struct tg_git_blobs blobs;
+	int memo = memo_begin(s, &lo, &blobs, res, opts);
+	int rc = tg_desired_load(out, &res->problems, &lo, err);
+
+	if (!rc) {
+		fill_policy_ids(*out);
+		*hashes = hash_objects(*out, memo ? s->memo : NULL);
+	}
+	if (memo)
+		memo_finish(s, &blobs);
+	return rc;
+}
+
 int tg_passcache_desired(struct tg_desired **out, char (**hashes)[65], struct tg_syncer *s,
 			 const struct tg_load_opts *lopts, struct tg_reconcile_result *res,
 			 const struct tg_reconcile_opts *opts, struct tg_err *err)
 {
 	struct tg_desired *d;
-	char(*h)[65];
+	char(*h)[65] = NULL;
 	int rc;
 
 	*hashes = NULL;
 	if ((d = desired_reuse(s, res, opts)) != NULL) {
 		h = tg_xcalloc(d->len ? d->len : 1, sizeof(*h));
 		memcpy(h, s->kept_hashes, d->len * sizeof(*h));
-	} else if ((rc = tg_desired_load(&d, &res->problems, lopts, err)) != 0) {
+	} else if ((rc = desired_load(&d, &h, s, lopts, res, opts, err)) != 0) {
 		*out = d;
 		return rc;
 	} else {
-		fill_policy_ids(d);
-		h = tg_xcalloc(d->len ? d->len : 1, sizeof(*h));
-		for (size_t i = 0; i < d->len; i++)
-			tg_diff_hash(h[i], d->objects[i].kind, d->objects[i].body);
 		desired_keep(s, d, h, res, opts);
 	}
 	*out = d;

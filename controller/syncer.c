@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tg/governed.h"
+#include "tg/loadmemo.h"
 #include "tg/log.h"
 #include "tg/syncer_internal.h"
 #include "tg/banned.h"
@@ -90,6 +91,7 @@ void tg_syncer_free(struct tg_syncer *s)
 	tg_verified_free(s->verified);
 	tg_desired_free(s->kept);
 	free(s->kept_hashes);
+	tg_loadmemo_free(s->memo);
 	free(s->cache_dir);
 	tg_history_release(&s->hist);
 	free(s->hist_path);

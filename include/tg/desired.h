@@ -20,6 +20,8 @@
 enum tg_kind { TG_KIND_API, TG_KIND_OAS_API, TG_KIND_POLICY };
 #define TG_KIND_COUNT 3
 
+struct tg_loadmemo;
+
 /* "api", "oas", "policy" */
 const char *tg_kind_name(enum tg_kind kind);
 
@@ -87,6 +89,14 @@ struct tg_load_opts {
 	 * made after loading (rules.h).  Costs memory in proportion to the
 	 * files: off unless a sync has rules. */
 	int keep_positions;
+	/* A checkout of a commit: content_id names what a file below
+	 * root/path (as "apis/a.json") holds, a git blob id, or NULL when not
+	 * known; a file whose id memo kept from an earlier load is not read
+	 * again but taken from memo, and a file read is recorded there
+	 * (loadmemo.h).  Both NULL, or keep_positions: every file is read. */
+	const char *(*content_id)(void *ctx, const char *rel);
+	void *content_ctx;
+	struct tg_loadmemo *memo;
 };
 
 /*
@@ -145,6 +155,9 @@ int tg_desired_load_buffer(struct tg_desired **out, struct tg_problems *problems
  * start when it kept no positions.
  */
 void tg_object_locate(const struct tg_object *o, const char *field, int *line, int *column);
+
+/* Frees what o holds (not o itself), for code that builds objects. */
+void tg_object_release(struct tg_object *o);
 
 const struct tg_object *tg_desired_find(const struct tg_desired *d, enum tg_kind kind,
 					const char *id);

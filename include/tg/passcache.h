@@ -1,8 +1,10 @@
 /*
  * What one pass of a sync reuses from the last, so that a pass costs what
  * changed: the desired state of an unchanged commit (not read, parsed or
- * hashed again), and the verified cache (verified.h), through which the
- * gateway's list elements known in sync come back as unparsed skeletons.
+ * hashed again), what each file of a commit gave (loadmemo.h: a new commit
+ * reads only the files it changed), and the verified cache (verified.h),
+ * through which the gateway's list elements known in sync come back as
+ * unparsed skeletons.
  *
  * Glue between struct tg_syncer (syncer_internal.h) and desired.h and
  * verified.h, for reconcile.c.
@@ -17,8 +19,10 @@
 /*
  * The desired state of res's commit, loaded from lopts (root, path...) or
  * the one kept from the last pass on the same commit, with the hash of each
- * object (tg_diff_hash), by object index.  A fresh load is kept for the
- * next pass when it may be reused.  *out is released with tg_desired_free,
+ * object (tg_diff_hash), by object index.  A fresh load of a checkout
+ * takes the files whose blobs an earlier load read from the sync's memo
+ * (<cache_dir>/<sync>/desired for a new process), and updates it.  A fresh
+ * load is kept for the next pass when it may be reused.  *out is released with tg_desired_free,
  * *hashes with free.  Errors as tg_desired_load (problems go to
  * res->problems); *hashes is then NULL.
  */

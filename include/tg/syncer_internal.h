@@ -42,6 +42,10 @@ struct tg_syncer {
 	struct tg_desired *kept;
 	char (*kept_hashes)[65];
 	char kept_commit[41];
+	/* What each file of the commits loaded gave, by blob id, so that a
+	 * new commit reads only the files it changed (loadmemo.h); NULL until
+	 * the first load of a commit. */
+	struct tg_loadmemo *memo;
 };
 
 /*

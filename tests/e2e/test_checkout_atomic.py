@@ -140,8 +140,9 @@ def test_checkout_out_of_space__previous_tree_kept_and_nothing_deleted(
     assert snapshot(work) == before, "the previous work tree changed"
     left = set(os.listdir(os.path.join(tmpfs_cache, "test")))
     # history.json: the apply history (history.h); verified: what the passes
-    # found in sync (verified.h).  Both live beside the clone.
-    assert left <= {"repo.git", "work", "history.json", "verified", "pass.lock",
+    # found in sync (verified.h); desired: what each file loaded gave
+    # (loadmemo.h).  They live beside the clone.
+    assert left <= {"repo.git", "work", "history.json", "verified", "desired", "pass.lock",
                     os.path.basename(tree)}, left
 
     # Commit 3 drops the padding and renames one API: it converges in the same space.
@@ -163,5 +164,5 @@ def test_checkout_out_of_space__previous_tree_kept_and_nothing_deleted(
     assert "apis/moved-%s.json" % ids[MOVED[0]] in now and not any(".padding" in p for p in now)
     # The old tree is gone: one cache, one tree.
     left = set(os.listdir(os.path.join(tmpfs_cache, "test")))
-    assert left <= {"repo.git", "work", "history.json", "verified", "pass.lock",
+    assert left <= {"repo.git", "work", "history.json", "verified", "desired", "pass.lock",
                     os.path.basename(os.path.realpath(work))}, left

@@ -311,6 +311,59 @@ def test_diff_redacts_substituted_secrets(controller, repo, gateway, upstream):
     assert "other-s3cr3t-456" not in p.stdout
 
 
+def files_taken(p):
+    """The debug line saying how many files a pass took from the desired-state cache."""
+    for line in p.stderr.splitlines():
+        if "files taken from the desired-state cache" in line:
+            return json.loads(line)["msg"].split(": ", 1)[1].split(" files")[0]
+    return None
+
+
+def test_a_new_commit_reads_only_the_files_it_changed(controller, repo, gateway, upstream):
+    for i in "abc":
+        repo.write("apis/%s.json" % i, keyless_api(i, "/%s/" % i, upstream.url))
+    api = keyless_api("d", "/d/", upstream.url)
+    api["proxy"]["target_url"] = upstream.url + "/${UPSTREAM_TOKEN}"
+    repo.write("apis/d.json", api)
+    repo.commit("four apis, one with a secret")
+    env = {"UPSTREAM_TOKEN": "s3cr3t-value-123"}
+    p = controller.run("sync", "--log-level", "debug", env=env)
+    assert p.returncode == 0, p.stderr
+    assert files_taken(p) == "0 of 4"
+    cache = os.path.join(controller.cache, "test", "desired")
+    assert os.stat(cache).st_mode & 0o777 == 0o600
+    with open(cache, "rb") as f:
+        data = f.read()
+    assert b"s3cr3t-value-123" not in data and b"UPSTREAM_TOKEN" not in data
+
+    # A new process on a new commit: the three unchanged files without ${ are
+    # not read again, and the change is applied as a fresh load would.
+    repo.write("apis/b.json", keyless_api("b", "/b/", upstream.url, name="bee"))
+    repo.commit("rename b")
+    p = controller.run("sync", "--log-level", "debug", env=env)
+    assert p.returncode == 0, p.stderr
+    assert files_taken(p) == "2 of 4"
+    assert "0 created, 1 updated, 0 deleted, 3 unchanged" in p.stdout
+    assert gateway.api("GET", "/tyk/apis/b")[1]["name"] == "bee"
+    code, body = gateway.request("/a/x")
+    assert code == 200 and json.loads(body)["path"] == "/x"
+
+    # A damaged cache is ignored: every file is read, and the pass is the same.
+    with open(cache, "r+b") as f:
+        f.seek(len(data) // 2)
+        f.write(b"\x00garbage")
+    repo.write("apis/c.json", keyless_api("c", "/c/", upstream.url, name="sea"))
+    repo.commit("rename c")
+    p = controller.run("sync", "--log-level", "debug", env=env)
+    assert p.returncode == 0, p.stderr
+    assert files_taken(p) == "0 of 4"
+    assert "0 created, 1 updated, 0 deleted, 3 unchanged" in p.stdout
+    assert gateway.api("GET", "/tyk/apis/c")[1]["name"] == "sea"
+    p = controller.run("diff", "--log-level", "debug", env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert files_taken(p) == "3 of 4"
+
+
 def test_oas_api_round_trips_with_marker(controller, repo, gateway, upstream):
     repo.write("apis/pets.yaml", """
 openapi: 3.0.3

@@ -509,6 +509,76 @@ static void test_sync__new_tree_links_what_the_commit_did_not_change(void **stat
 	free(third);
 }
 
+static char *rev_parse(struct fx *fx, const char *spec)
+{
+	char *cmd = tg_xasprintf("git -C %s rev-parse %s", fx->repo, spec), line[128] = "";
+	FILE *p = popen(cmd, "r");
+
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof(line), p));
+	pclose(p);
+	free(cmd);
+	line[strcspn(line, "\n")] = '\0';
+	return tg_xstrdup(line);
+}
+
+static void test_blobs__regular_files_below_a_path_with_their_ids(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_git_source *src = source(fx);
+	struct tg_git_blobs b, same;
+	struct tg_err err;
+	char attrs[65], *id;
+	int changed;
+
+	assert_int_equal(tg_git_blobs(&b, src, "d", &err), TG_ERROR); /* nothing checked out */
+	assert_int_equal(
+		run("mkdir -p %s/d/sub && echo x > %s/d/x.json && echo y > %s/d/sub/y.json "
+		    "&& ln -s x.json %s/d/link.json && " GIT "%s add d && " GIT "%s commit -qm d",
+		    fx->repo, fx->repo, fx->repo, fx->repo, fx->repo, fx->repo),
+		0);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(tg_git_blobs(&b, src, "d", &err), 0);
+	assert_int_equal(b.len, 2); /* no link */
+	assert_string_equal(b.v[0].path, "sub/y.json");
+	assert_string_equal(b.v[1].path, "x.json");
+	id = rev_parse(fx, "HEAD:d/x.json");
+	assert_string_equal(tg_git_blobs_find(&b, "x.json"), id);
+	free(id);
+	assert_null(tg_git_blobs_find(&b, "link.json"));
+	assert_null(tg_git_blobs_find(&b, "a.txt"));
+	memcpy(attrs, b.attrs, sizeof(attrs));
+
+	/* The path as a sync may spell it; one that is not a directory. */
+	assert_int_equal(tg_git_blobs(&same, src, "/./d//", &err), 0);
+	assert_int_equal(same.len, 2);
+	assert_string_equal(same.attrs, attrs);
+	tg_git_blobs_release(&same);
+	assert_int_equal(tg_git_blobs(&same, src, "d/x.json", &err), 0);
+	assert_int_equal(same.len, 0);
+	tg_git_blobs_release(&same);
+	assert_int_equal(tg_git_blobs(&same, src, "d/../d", &err), 0);
+	assert_int_equal(same.len, 0);
+	tg_git_blobs_release(&same);
+	assert_int_equal(tg_git_blobs(&same, src, NULL, &err), 0);
+	assert_int_equal(same.len, 3);
+	tg_git_blobs_release(&same);
+
+	/* .gitattributes above the path change what a checkout writes. */
+	assert_int_equal(run("echo '*.json text eol=crlf' > %s/.gitattributes && " GIT
+			     "%s add .gitattributes && " GIT "%s commit -qm attrs",
+			     fx->repo, fx->repo, fx->repo),
+			 0);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(tg_git_blobs(&same, src, "d", &err), 0);
+	assert_int_equal(same.len, 2);
+	assert_string_equal(same.v[1].id, b.v[1].id);
+	assert_string_not_equal(same.attrs, attrs);
+	tg_git_blobs_release(&same);
+	tg_git_blobs_release(&b);
+	tg_git_source_free(src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -525,6 +595,9 @@ int main(void)
 						setup_repo, teardown_repo),
 		cmocka_unit_test_setup_teardown(test_sync__checkout_cut_short_keeps_previous_tree,
 						setup_repo, teardown_repo),
+		cmocka_unit_test_setup_teardown(
+			test_blobs__regular_files_below_a_path_with_their_ids, setup_repo,
+			teardown_repo),
 		cmocka_unit_test_setup_teardown(test_sync__leftovers_swept_last_tree_kept,
 						setup_repo, teardown_repo),
 	};
