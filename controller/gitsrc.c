@@ -349,6 +349,11 @@ void tg_git_source_free(struct tg_git_source *src)
 	free(src);
 }
 
+void tg_git_tidy(struct tg_git_source *src)
+{
+	tg_gittree_tidy(&src->trees);
+}
+
 const char *tg_git_workdir(const struct tg_git_source *src)
 {
 	return src->have_commit ? src->trees.workdir : NULL;

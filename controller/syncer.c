@@ -82,6 +82,12 @@ fail:
 	return rc;
 }
 
+void tg_syncer_tidy(struct tg_syncer *s)
+{
+	if (s->git)
+		tg_git_tidy(s->git);
+}
+
 void tg_syncer_free(struct tg_syncer *s)
 {
 	if (!s)

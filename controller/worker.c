@@ -433,6 +433,8 @@ static void run_pass(struct tg_daemon *d, struct tg_dsync *s, unsigned triggers,
 	tg_reconcile_result_release(&res);
 	free(answers);
 	free(actor);
+	/* The result is out: now the old tree can go. */
+	tg_syncer_tidy(s->syncer);
 }
 
 /* --- syncs and reloads ---------------------------------------------------- */

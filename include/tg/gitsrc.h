@@ -100,6 +100,9 @@ int tg_git_sync_at(struct tg_git_source *src, const char *sha, char head[41], in
  * tg_git_source_free, as cache_dir/work.
  */
 const char *tg_git_workdir(const struct tg_git_source *src);
+/* Removes the trees earlier syncs switched away from: work for after a
+ * pass, not for while it runs (tg_git_source_free does it too). */
+void tg_git_tidy(struct tg_git_source *src);
 /* Metadata of the checked-out commit, or NULL before the first sync.  It
  * always describes the tree tg_git_workdir() names. */
 const struct tg_commit_info *tg_git_commit(const struct tg_git_source *src);

@@ -95,6 +95,10 @@ struct tg_syncer;
 int tg_syncer_new(struct tg_syncer **out, const struct tg_sync_config *cfg, const char *cache_dir,
 		  struct tg_err *err);
 void tg_syncer_free(struct tg_syncer *s);
+/* What a pass leaves for after it: removing the checked-out trees it
+ * switched away from (a commit changing a few of 20,000 files retires a
+ * tree of 20,000 links). */
+void tg_syncer_tidy(struct tg_syncer *s);
 
 struct tg_audit;
 /* Records every object change in the write-ahead audit trail (NULL: none).

@@ -312,6 +312,9 @@ static void test_sync__new_commit_gets_new_tree_old_one_goes(void **state)
 	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
 	assert_int_equal(changed, 1);
 	assert_string_not_equal(tg_git_workdir(src), first);
+	/* The old tree is retired: removed once the pass is over. */
+	assert_true(is_dir(first));
+	tg_git_tidy(src);
 	assert_false(is_dir(first));
 	link = linked_tree(fx);
 	assert_string_equal(link, tg_git_workdir(src));
@@ -381,6 +384,7 @@ static void test_sync__checkout_cut_short_keeps_previous_tree(void **state)
 	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
 	assert_int_equal(changed, 1);
 	assert_string_not_equal(tg_git_commit(src)->sha, first_sha);
+	tg_git_tidy(src);
 	assert_false(is_dir(first));
 	data = slurp(tg_git_workdir(src), "b.txt");
 	assert_null(data);
@@ -486,6 +490,7 @@ static void test_sync__new_tree_links_what_the_commit_did_not_change(void **stat
 	free(data);
 	assert_true(inode_of(second, "a.txt") != a_ino);   /* written */
 	assert_true(inode_of(second, "d/b.txt") == b_ino); /* shared */
+	tg_git_tidy(src);
 	assert_false(is_dir(first));
 	assert_int_equal(count_trees(fx), 1);
 	tg_git_source_free(src);
