@@ -507,6 +507,7 @@ static void test_sync__new_tree_links_what_the_commit_did_not_change(void **stat
 	data = slurp(third, "a.txt");
 	assert_string_equal(data, "two\n");
 	free(data);
+	tg_git_tidy(src);
 	assert_int_equal(count_trees(fx), 1);
 	tg_git_source_free(src);
 	free(first);
