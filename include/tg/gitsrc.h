@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "tg/common.h"
+#include "tg/gitblobs.h"
 #include "tg/vocab.h"
 
 struct tg_git_auth {
@@ -120,35 +121,13 @@ const char *tg_git_refused(const struct tg_git_source *src);
  */
 const char *tg_git_commit_relation(const char *cache_dir, const char *live, const char *want);
 
-/* A regular file of a commit and the id of its blob. */
-struct tg_git_blob {
-	char *path;  /* relative to the directory asked for */
-	char id[65]; /* hex; SHA-1 ids take 40 digits */
-};
-
-/* The regular files of a commit below one directory, sorted by path. */
-struct tg_git_blobs {
-	struct tg_git_blob *v;
-	size_t len;
-	/* Hex digest of the .gitattributes that apply to those files: the
-	 * bytes a checkout writes for a blob depend on them too. */
-	char attrs[65];
-};
-
 /*
- * The regular files (not links, not submodules) of the commit the work tree
- * holds (tg_git_commit) below dir, a path in the commit ("" or NULL: all of
- * it; "." and empty components skipped), with their blob ids: what a file
- * of the tree holds, by name, without reading it.  No files when dir is not
- * a directory of the commit or names "..".  Returns 0, or TG_ERROR with err
- * set when there is no commit or the clone cannot be read.  Release with
- * tg_git_blobs_release.
+ * The blobs (gitblobs.h) of the commit the work tree holds (tg_git_commit)
+ * below dir; TG_ERROR with err set when there is no commit yet or the clone
+ * cannot be read.
  */
 int tg_git_blobs(struct tg_git_blobs *out, const struct tg_git_source *src, const char *dir,
 		 struct tg_err *err);
-/* The blob id of path, or NULL when it is not a regular file in b. */
-const char *tg_git_blobs_find(const struct tg_git_blobs *b, const char *path);
-void tg_git_blobs_release(struct tg_git_blobs *b);
 
 /*
  * "https://user:***@host/path" style rendering for logs. Caller frees.
