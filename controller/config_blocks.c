@@ -254,51 +254,65 @@ static int has_issuer(const struct tg_config *cfg, const char *iss)
 	return 0;
 }
 
-void tg_config_set_oidc_rules(struct tg_config_walk *w, const struct tg_config_option *opt,
-			      const cJSON *v, void *base, const char *path)
+/* One entry of a list of mappings, at path (e.g. "syncs.0.oidc.rules.2"). */
+typedef void (*mapping_fn)(struct tg_config_walk *w, const cJSON *item, void *base,
+			   const char *path);
+
+/* Walks the list v of mappings named name: a problem for a v that is not a
+ * list (not_list, a message with one %s for name) and for each entry that
+ * is not a mapping; fn reads the others. */
+static void walk_mappings(struct tg_config_walk *w, const cJSON *v, void *base, const char *path,
+			  const char *name, const char *not_list, mapping_fn fn)
 {
-	struct tg_sync_config *s = base;
 	const cJSON *item;
 	int i = 0;
 
-	(void)opt;
 	if (!cJSON_IsArray(v)) {
-		tg_config_problem(w, path, "'%s' must be a list of rules", "rules");
+		tg_config_problem(w, path, not_list, name);
 		return;
 	}
 	cJSON_ArrayForEach(item, v)
 	{
 		char *p = tg_xasprintf("%s.%d", path, i++);
-		struct tg_oidc_rule *r;
 
-		if (!cJSON_IsObject(item)) {
-			tg_config_problem(w, p, "'%s' entries must be mappings", "rules");
-			free(p);
-			continue;
-		}
-		s->oidc_rules = tg_xreallocarray(s->oidc_rules, s->n_oidc_rules + 1,
-						 sizeof(*s->oidc_rules));
-		r = &s->oidc_rules[s->n_oidc_rules++];
-		memset(r, 0, sizeof(*r));
-		r->actions = TG_API_RECONCILE;
-		tg_config_walk_table(w, rule_options, item, r, p);
-		/* The issuer signs a token for every pipeline of every
-		 * repository it serves: without a pin, any of them would do. */
-		if ((!r->repository_uuid || !*r->repository_uuid) &&
-		    (!r->workspace_uuid || !*r->workspace_uuid))
-			tg_config_problem(w, p, "'%s' must pin repository_uuid or workspace_uuid",
-					  "rules");
-		if (!w->cfg || w->cfg->n_oidc_issuers == 0)
-			tg_config_problem(w, p, "'%s' need at least one entry in oidc.issuers",
-					  "rules");
-		else if (r->issuer && !has_issuer(w->cfg, r->issuer))
-			tg_config_problem(w, p, "issuer '%s' is not in oidc.issuers", r->issuer);
-		else if (!r->issuer && w->cfg->n_oidc_issuers > 1)
-			tg_config_problem(w, p,
-					  "'%s' must name their issuer when several are configured",
-					  "rules");
+		if (!cJSON_IsObject(item))
+			tg_config_problem(w, p, "'%s' entries must be mappings", name);
+		else
+			fn(w, item, base, p);
 		free(p);
 	}
+}
+
+static void oidc_rule(struct tg_config_walk *w, const cJSON *item, void *base, const char *p)
+{
+	struct tg_sync_config *s = base;
+	struct tg_oidc_rule *r;
+
+	s->oidc_rules =
+		tg_xreallocarray(s->oidc_rules, s->n_oidc_rules + 1, sizeof(*s->oidc_rules));
+	r = &s->oidc_rules[s->n_oidc_rules++];
+	memset(r, 0, sizeof(*r));
+	r->actions = TG_API_RECONCILE;
+	tg_config_walk_table(w, rule_options, item, r, p);
+	/* The issuer signs a token for every pipeline of every repository it
+	 * serves: without a pin, any of them would do. */
+	if ((!r->repository_uuid || !*r->repository_uuid) &&
+	    (!r->workspace_uuid || !*r->workspace_uuid))
+		tg_config_problem(w, p, "'%s' must pin repository_uuid or workspace_uuid", "rules");
+	if (!w->cfg || w->cfg->n_oidc_issuers == 0)
+		tg_config_problem(w, p, "'%s' need at least one entry in oidc.issuers", "rules");
+	else if (r->issuer && !has_issuer(w->cfg, r->issuer))
+		tg_config_problem(w, p, "issuer '%s' is not in oidc.issuers", r->issuer);
+	else if (!r->issuer && w->cfg->n_oidc_issuers > 1)
+		tg_config_problem(w, p, "'%s' must name their issuer when several are configured",
+				  "rules");
+}
+
+void tg_config_set_oidc_rules(struct tg_config_walk *w, const struct tg_config_option *opt,
+			      const cJSON *v, void *base, const char *path)
+{
+	(void)opt;
+	walk_mappings(w, v, base, path, "rules", "'%s' must be a list of rules", oidc_rule);
 }
 
 static void set_algorithms(struct tg_config_walk *w, const struct tg_config_option *opt,
@@ -342,60 +356,45 @@ void tg_config_issuer_release(struct tg_oidc_issuer *is)
 	free(is->ca_file);
 }
 
+static void oidc_issuer(struct tg_config_walk *w, const cJSON *item, void *base, const char *p)
+{
+	struct tg_config *c = base;
+	struct tg_oidc_issuer *is;
+
+	c->oidc_issuers =
+		tg_xreallocarray(c->oidc_issuers, c->n_oidc_issuers + 1, sizeof(*c->oidc_issuers));
+	is = &c->oidc_issuers[c->n_oidc_issuers++];
+	memset(is, 0, sizeof(*is));
+	is->algorithms = TG_JWT_RS256;
+	is->refresh_interval_ms = 60LL * 60 * 1000;
+	is->min_refresh_interval_ms = 15000;
+	is->leeway_ms = 60000;
+	tg_config_walk_table(w, issuer_options, item, is, p);
+	if (!is_https(is->issuer))
+		tg_config_problem(w, p, "'%s' must be an https:// URL (the token's iss)", "issuer");
+	if (!is->audience || !*is->audience)
+		tg_config_problem(
+			w, p, "'%s' is required (Bitbucket: ari:cloud:bitbucket::workspace/UUID)",
+			"audience");
+	if (is->jwks_url && !is_https(is->jwks_url))
+		tg_config_problem(w, p, "'%s' must be an https:// URL", "jwks_url");
+	if (is->jwks_url && is->jwks_file)
+		tg_config_problem(w, p, "'%s' and jwks_url exclude each other", "jwks_file");
+	if (is->refresh_interval_ms < 1000 || is->min_refresh_interval_ms < 100)
+		tg_config_problem(
+			w, p,
+			"'%s' is too short (refresh_interval >= 1s, min_refresh_interval >= 100ms)",
+			"refresh_interval");
+	for (size_t j = 0; j + 1 < c->n_oidc_issuers; j++)
+		if (is->issuer && tg_str_eq(c->oidc_issuers[j].issuer, is->issuer))
+			tg_config_problem(w, p, "issuer '%s' is listed twice", is->issuer);
+}
+
 void tg_config_set_issuers(struct tg_config_walk *w, const struct tg_config_option *opt,
 			   const cJSON *v, void *base, const char *path)
 {
-	struct tg_config *c = base;
-	const cJSON *item;
-	int i = 0;
-
 	(void)opt;
-	if (!cJSON_IsArray(v)) {
-		tg_config_problem(w, path, "'%s' must be a list", "issuers");
-		return;
-	}
-	cJSON_ArrayForEach(item, v)
-	{
-		char *p = tg_xasprintf("%s.%d", path, i++);
-		struct tg_oidc_issuer *is;
-
-		if (!cJSON_IsObject(item)) {
-			tg_config_problem(w, p, "'%s' entries must be mappings", "issuers");
-			free(p);
-			continue;
-		}
-		c->oidc_issuers = tg_xreallocarray(c->oidc_issuers, c->n_oidc_issuers + 1,
-						   sizeof(*c->oidc_issuers));
-		is = &c->oidc_issuers[c->n_oidc_issuers++];
-		memset(is, 0, sizeof(*is));
-		is->algorithms = TG_JWT_RS256;
-		is->refresh_interval_ms = 60LL * 60 * 1000;
-		is->min_refresh_interval_ms = 15000;
-		is->leeway_ms = 60000;
-		tg_config_walk_table(w, issuer_options, item, is, p);
-		if (!is_https(is->issuer))
-			tg_config_problem(w, p, "'%s' must be an https:// URL (the token's iss)",
-					  "issuer");
-		if (!is->audience || !*is->audience)
-			tg_config_problem(
-				w, p,
-				"'%s' is required (Bitbucket: ari:cloud:bitbucket::workspace/UUID)",
-				"audience");
-		if (is->jwks_url && !is_https(is->jwks_url))
-			tg_config_problem(w, p, "'%s' must be an https:// URL", "jwks_url");
-		if (is->jwks_url && is->jwks_file)
-			tg_config_problem(w, p, "'%s' and jwks_url exclude each other",
-					  "jwks_file");
-		if (is->refresh_interval_ms < 1000 || is->min_refresh_interval_ms < 100)
-			tg_config_problem(
-				w, p,
-				"'%s' is too short (refresh_interval >= 1s, min_refresh_interval >= 100ms)",
-				"refresh_interval");
-		for (size_t j = 0; j + 1 < c->n_oidc_issuers; j++)
-			if (is->issuer && tg_str_eq(c->oidc_issuers[j].issuer, is->issuer))
-				tg_config_problem(w, p, "issuer '%s' is listed twice", is->issuer);
-		free(p);
-	}
+	walk_mappings(w, v, base, path, "issuers", "'%s' must be a list", oidc_issuer);
 }
 
 struct rules_walk {

@@ -287,6 +287,15 @@ static void test_config__webhook_and_oidc_mistakes_are_errors_with_lines(void **
 	assert_true(problems_of("syncs:\n  - name: a\n    oidc: {rules: [{workspace_uuid: x, "
 				"actions: [deploy]}]}\n",
 				"reconcile, suspend and resume"));
+	/* Lists of mappings: the list itself, then each entry. */
+	assert_true(problems_of("oidc: {issuers: {issuer: 'https://idp'}}\n",
+				"'issuers' must be a list"));
+	assert_true(problems_of("oidc: {issuers: ['https://idp']}\n",
+				"'issuers' entries must be mappings"));
+	assert_true(problems_of("syncs:\n  - name: a\n    oidc: {rules: {workspace_uuid: x}}\n",
+				"'rules' must be a list of rules"));
+	snprintf(text, sizeof(text), "%ssyncs:\n  - name: a\n    oidc: {rules: [main]}\n", issuer);
+	assert_true(problems_of(text, "'rules' entries must be mappings"));
 	/* auth.required needs a way to authenticate. */
 	assert_true(problems_of("auth: {required: true}\n",
 				"needs at least one entry in oidc.issuers"));
