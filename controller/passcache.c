@@ -12,38 +12,41 @@
 #include "tg/diff.h"
 #include "tg/gateway.h"
 #include "tg/gitsrc.h"
+#include "tg/listahead.h"
 #include "tg/loadmemo.h"
 #include "tg/log.h"
 #include "tg/syncer_internal.h"
 #include "tg/banned.h"
 
 /*
- * The lists, read through the verified cache: elements whose bytes and
- * desired object are as they were when found in sync come back as skeletons,
- * unparsed.  The three calls run at once, and each element is handled as
- * soon as it has arrived.  A reply the scanner refuses is parsed whole,
- * which reports what is wrong with it.
+ * The lists that ahead is reading, through vp when there is one: elements
+ * whose bytes and desired object are as they were when found in sync come
+ * back as skeletons, unparsed, and each element is handled as soon as it
+ * has arrived.  A reply the scanner refuses, or every reply without vp, is
+ * parsed whole, which reports what is wrong with it.
  */
-static int read_lists(struct tg_syncer *s, struct tg_verified_pass *vp, tg_verified_visit_fn visit,
-		      void *visit_ctx, cJSON *out[TG_KIND_COUNT], struct tg_err *err)
+static int read_lists(struct tg_lists_ahead *ahead, struct tg_verified_pass *vp,
+		      tg_verified_visit_fn visit, void *visit_ctx, cJSON *out[TG_KIND_COUNT],
+		      struct tg_err *err)
 {
 	struct tg_list_reply replies[TG_KIND_COUNT];
-	struct tg_verified_feed *feeds[TG_KIND_COUNT];
+	struct tg_verified_feed *feeds[TG_KIND_COUNT] = { NULL, NULL, NULL };
 	int rc;
 
-	for (int k = 0; k < TG_KIND_COUNT; k++) {
-		out[k] = NULL;
+	for (int k = 0; k < TG_KIND_COUNT && vp; k++)
 		feeds[k] = visit ? tg_verified_feed_visiting(vp, (enum tg_kind)k, visit, visit_ctx)
 				 : tg_verified_feed_new(vp, (enum tg_kind)k);
-		replies[k].progress = tg_verified_feed_progress;
-		replies[k].progress_ctx = feeds[k];
-	}
-	rc = tg_gateway_list_all_raw(s->gw, replies, err);
+	if (vp)
+		tg_lists_ahead_feed(ahead, tg_verified_feed_progress, (void *const *)feeds);
+	rc = tg_lists_ahead_wait(ahead, replies, err);
 	for (int k = 0; k < TG_KIND_COUNT; k++) {
+		out[k] = NULL;
 		if (rc) {
 			tg_verified_feed_free(feeds[k]);
-		} else if (tg_verified_feed_finish(feeds[k], replies[k].body, replies[k].len,
-						   &out[k])) {
+			continue;
+		}
+		if (!feeds[k] ||
+		    tg_verified_feed_finish(feeds[k], replies[k].body, replies[k].len, &out[k])) {
 			/* Parsed whole, the reply says what is wrong with it; a
 			 * visit cannot be made of it. */
 			rc = tg_gateway_parse_list((enum tg_kind)k, replies[k].body, replies[k].len,
@@ -63,17 +66,17 @@ static int read_lists(struct tg_syncer *s, struct tg_verified_pass *vp, tg_verif
 	return rc;
 }
 
-int tg_passcache_list_actual(struct tg_syncer *s, struct tg_verified_pass *vp,
+int tg_passcache_list_actual(struct tg_lists_ahead *ahead, struct tg_verified_pass *vp,
 			     cJSON *out[TG_KIND_COUNT], struct tg_err *err)
 {
-	return read_lists(s, vp, NULL, NULL, out, err);
+	return read_lists(ahead, vp, NULL, NULL, out, err);
 }
 
 int tg_passcache_visit_lists(struct tg_syncer *s, struct tg_verified_pass *vp,
 			     tg_verified_visit_fn visit, void *ctx, struct tg_err *err)
 {
 	cJSON *out[TG_KIND_COUNT];
-	int rc = read_lists(s, vp, visit, ctx, out, err);
+	int rc = read_lists(tg_lists_ahead_start(s->gw), vp, visit, ctx, out, err);
 
 	for (int k = 0; k < TG_KIND_COUNT; k++)
 		cJSON_Delete(out[k]);

@@ -793,13 +793,18 @@ void tg_reconcile_one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *
 	cJSON *actual[TG_KIND_COUNT] = { NULL, NULL, NULL };
 	struct tg_idset gateway_apis = { 0 };
 	struct tg_verified_pass *vp = NULL;
+	struct tg_lists_ahead *ahead = NULL;
 	char(*hashes)[65] = NULL;
 	char *root = NULL;
 	long long start = tg_now_ms(), max_delete;
+	int rc;
 	unsigned long requests0 = tg_gateway_request_count(s->gw);
 
 	memset(res, 0, sizeof(*res));
 	tg_problems_init(&res->problems);
+	/* Asked first: the gateway builds its lists while git is fetched and
+	 * the commit loaded.  s->gw is the list thread's until they are in. */
+	ahead = tg_lists_ahead_start(s->gw);
 	if (tg_syncer_fetch(s, opts, res, &root, pin, head))
 		goto out;
 	if (s->commit_observe && !opts->dry_run && !opts->local_dir && !res->source_error[0] &&
@@ -816,8 +821,9 @@ void tg_reconcile_one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *
 		goto out;
 	}
 	vp = tg_passcache_verified_pass(s, d, (const char(*)[65])hashes);
-	if (vp ? tg_passcache_list_actual(s, vp, actual, &err)
-	       : tg_syncer_list_actual(s, actual, &err)) {
+	rc = tg_passcache_list_actual(ahead, vp, actual, &err);
+	ahead = NULL;
+	if (rc) {
 		tg_reconcile_result_error(res, TG_OUTCOME_ERROR, err.msg);
 		goto out;
 	}
@@ -893,6 +899,7 @@ out:
 			 res->source_error, res->commit);
 		tg_reconcile_result_error(res, TG_OUTCOME_ERROR, msg);
 	}
+	tg_lists_ahead_drop(ahead);
 	res->duration_ms = tg_now_ms() - start;
 	res->gateway_requests = tg_gateway_request_count(s->gw) - requests0;
 	tg_idset_release(&gateway_apis);

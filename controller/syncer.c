@@ -132,22 +132,6 @@ void tg_syncer_set_commit_observer(struct tg_syncer *s, tg_commit_observe_fn fn,
 	s->commit_observe_ctx = ctx;
 }
 
-int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct tg_err *err)
-{
-	int rc = 0;
-
-	for (int k = 0; k < TG_KIND_COUNT; k++)
-		out[k] = NULL;
-	for (int k = 0; k < TG_KIND_COUNT && !rc; k++)
-		rc = tg_gateway_list(s->gw, (enum tg_kind)k, &out[k], err);
-	if (rc)
-		for (int k = 0; k < TG_KIND_COUNT; k++) {
-			cJSON_Delete(out[k]);
-			out[k] = NULL;
-		}
-	return rc;
-}
-
 int tg_syncer_fetch(struct tg_syncer *s, const struct tg_reconcile_opts *opts,
 		    struct tg_reconcile_result *res, char **root, const char *pin, char head[41])
 {

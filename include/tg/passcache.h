@@ -13,6 +13,7 @@
 #define TG_PASSCACHE_H
 
 #include "tg/desired.h"
+#include "tg/listahead.h"
 #include "tg/reconcile.h"
 #include "tg/verified.h"
 
@@ -41,9 +42,10 @@ struct tg_verified_pass *tg_passcache_verified_pass(struct tg_syncer *s, const s
 void tg_passcache_verified_record(struct tg_syncer *s, struct tg_verified_pass *vp,
 				  const struct tg_plan *plan, const struct tg_desired *d);
 
-/* The gateway's lists as tg_syncer_list_actual, read through vp: elements
- * in sync come back as skeletons.  err may be NULL. */
-int tg_passcache_list_actual(struct tg_syncer *s, struct tg_verified_pass *vp,
+/* The lists ahead reads (consumed: see listahead.h), through vp when it
+ * is not NULL: elements in sync come back as skeletons.  out[k] is a cJSON
+ * array owned by the caller.  err may be NULL. */
+int tg_passcache_list_actual(struct tg_lists_ahead *ahead, struct tg_verified_pass *vp,
 			     cJSON *out[TG_KIND_COUNT], struct tg_err *err);
 
 /* The gateway's lists read through vp element by element, each handed to

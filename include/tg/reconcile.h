@@ -141,9 +141,6 @@ cJSON *tg_syncer_history_json(struct tg_syncer *s, size_t max);
  */
 void tg_syncer_pin(struct tg_syncer *s, char pin[41], char failed[41]);
 
-/* Gateway access for `status`: lists owned objects.  Returns the lists. */
-int tg_syncer_list_actual(struct tg_syncer *s, cJSON *out[TG_KIND_COUNT], struct tg_err *err);
-
 /* "success", "partial", "refused", "error" */
 const char *tg_outcome_name(enum tg_outcome o);
 

@@ -3,7 +3,8 @@
 An HTTP proxy on loopback that forwards to the real gateway, and on demand
 answers with an error status, delays, or drops the connection for the next
 N requests (optionally only those whose method and path match), or cuts a
-reply off halfway through its body.
+reply off halfway through its body.  And a TCP relay that holds each new
+connection for a while before it forwards it (a slow git server).
 """
 import http.client
 import http.server
@@ -130,3 +131,57 @@ class FaultProxy:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class SlowTcp:
+    """Forwards TCP connections to a real peer, each after `delay` seconds."""
+
+    def __init__(self, target_port, delay=0.0):
+        self.target_port = target_port
+        self.delay = delay
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client, self.delay), daemon=True).start()
+
+    def _relay(self, client, delay):
+        self.stopped.wait(delay)
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=60)
+        except OSError:
+            client.close()
+            return
+        threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+        self._pump(client, upstream)
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.stopped.set()
+        self.listener.close()

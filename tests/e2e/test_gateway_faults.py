@@ -89,6 +89,34 @@ def test_a_list_reply_cut_off_is_read_again_and_counts_once(controller, repo, ga
     assert [s for s in proxy.seen if s[2] == "cut"] == [("GET", "/tyk/apis", "cut")]
 
 
+def test_lists_that_arrive_before_the_commit_is_loaded_are_read_through_the_cache(
+        controller, repo, gateway, upstream):
+    """A pass asks for the gateway's lists before it fetches git: with a git
+    server that takes 1.5 s to answer, the lists are in long before the
+    commit is loaded, and their elements are still handled through the
+    verified cache once it is (none parsed), not lost."""
+    from faultproxy import SlowTcp
+    from gitpeers import GitDaemon
+    daemon = GitDaemon(repo.dir)
+    slow = SlowTcp(daemon.port)
+    try:
+        repo.url = "git://127.0.0.1:%d/remote.git" % slow.port
+        for i in range(60):
+            repo.write("apis/a%d.json" % i, keyless_api("a%d" % i, "/a%d/" % i, upstream.url))
+        repo.commit()
+        assert controller.run("sync").returncode == 0
+        slow.delay = 1.5
+        start = time.time()
+        p = controller.run("sync", "--log-level", "debug")
+        assert p.returncode == 0, p.stderr
+        assert time.time() - start >= 1.5
+        assert "0 created, 0 updated, 0 deleted, 60 unchanged" in p.stdout, p.stdout
+        assert "60 list elements known in sync, 0 parsed" in p.stderr, p.stderr
+    finally:
+        slow.stop()
+        daemon.stop()
+
+
 def test_persistent_5xx_fails_clearly_and_applies_nothing(controller, repo, gateway, upstream, proxy):
     through(controller, proxy)
     repo.write("apis/echo.json", keyless_api("echo", "/echo/", upstream.url))
