@@ -98,6 +98,36 @@ static void src_release(struct tg_src *src)
 /* ------------------------------------------------------------------ */
 /* Objects.                                                            */
 
+/* cJSON_Parse gives true a valueint of 1, cJSON_CreateTrue (the readers')
+ * of 0: the nodes are made the same as a fresh load's. */
+static void true_as_created(cJSON *v)
+{
+	for (; v; v = v->next) {
+		if (cJSON_IsTrue(v))
+			v->valueint = 0;
+		true_as_created(v->child);
+	}
+}
+
+cJSON *tg_object_body(const struct tg_object *o)
+{
+	struct tg_object *mut = (struct tg_object *)o;
+
+	if (o->body || !o->body_text)
+		return o->body;
+	mut->body = cJSON_Parse(o->body_text);
+	if (!cJSON_IsObject(mut->body)) {
+		/* The memo wrote it and its file ends in its own digest. */
+		fprintf(stderr, "{\"level\":\"error\",\"msg\":\"cannot parse a desired object "
+				"kept as text: out of memory or a damaged cache\"}\n");
+		abort();
+	}
+	true_as_created(mut->body->child);
+	free(mut->body_text);
+	mut->body_text = NULL;
+	return mut->body;
+}
+
 void tg_object_release(struct tg_object *o)
 {
 	size_t i;
@@ -106,6 +136,7 @@ void tg_object_release(struct tg_object *o)
 	free(o->name);
 	free(o->file);
 	cJSON_Delete(o->body);
+	free(o->body_text);
 	free(o->listen_path);
 	free(o->domain);
 	for (i = 0; i < o->n_api_refs; i++) {
@@ -119,6 +150,16 @@ void tg_object_release(struct tg_object *o)
 	src_release(&o->listen_path_src);
 	tg_pos_map_free(o->pos);
 	free(o->pos_base);
+}
+
+/* A wrapper's object (a Dashboard export's "api_definition") taken out as
+ * a document of its own, without the key it had. */
+static void detach_body(cJSON *root, cJSON *body)
+{
+	cJSON_DetachItemViaPointer(root, body);
+	if (!(body->type & cJSON_StringIsConst))
+		cJSON_free(body->string);
+	body->string = NULL;
 }
 
 static void handle_doc(struct loader *ld, const char *file, struct tg_doc *doc, enum tg_family fam,
@@ -139,7 +180,7 @@ static void handle_doc(struct loader *ld, const char *file, struct tg_doc *doc, 
 	if (body == root)
 		doc->json = NULL;
 	else
-		cJSON_DetachItemViaPointer(root, body);
+		detach_body(root, body);
 
 	if (may_subst)
 		tg_placeholders_fill(&ld->ph, &c, body);

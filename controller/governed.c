@@ -118,7 +118,7 @@ static void check_health(struct tg_syncer *s, struct tg_reconcile_result *res)
 		    (it->action != TG_ACTION_CREATE && it->action != TG_ACTION_UPDATE))
 			continue;
 		/* A path set on the object itself wins over the sync's. */
-		own = tg_marker_get(it->kind, it->desired->body, "health_path");
+		own = tg_marker_get(it->kind, tg_object_body(it->desired), "health_path");
 		paths[n] = tg_health_path(it->desired->listen_path, own ? own : c->health_path);
 		t[n].id = it->id;
 		t[n].path = paths[n];

@@ -10,10 +10,16 @@
  * and renamed into place, and ends in the SHA-256 of what comes before it:
  *   tyk-gitops-desired 1 <hex of the key>
  *   f <hex of the file name> <content id> <bytes> <seen> <objects>
- *   o <kind> <line> <column> <hash> <object JSON>
+ *   o <kind> <line> <column> <hash> <envelope length> <envelope JSON><body JSON>
  *   end <hex sha256>
  * Anything else, a file cut short or a changed byte included, and the whole
  * file is ignored: objects taken from it go to the gateway unchecked.
+ *
+ * The envelope holds what the loader found (id, name, listen path,
+ * references and where they came from); the body is Tyk's object.  A taken
+ * object gets its envelope parsed and its body as text, parsed only when a
+ * pass needs it (tg_object_body): a pass that finds the object in sync
+ * never does.
  */
 #include "tg/loadmemo.h"
 
@@ -33,7 +39,7 @@
 #include "tg/validate.h"
 #include "tg/banned.h"
 
-#define FILE_MAGIC "tyk-gitops-desired 1 "
+#define FILE_MAGIC "tyk-gitops-desired 2 "
 #define FILE_END "end "
 /* "end " and 64 hex digits and a newline. */
 #define END_LEN (4 + 64 + 1)
@@ -41,8 +47,9 @@
 struct memo_obj {
 	int line, column; /* as tg_object's: they tell a file's objects apart */
 	enum tg_kind kind;
-	char hash[65]; /* "" until known */
-	char *json;    /* the object, body included, without file and position */
+	char hash[65];  /* "" until known */
+	char *json;     /* envelope and body: the object without file and position */
+	size_t env_len; /* json[0..env_len) is the envelope */
 };
 
 struct memo_file {
@@ -264,7 +271,8 @@ static int get_int(int *out, const char *f, size_t n)
 	return 0;
 }
 
-/* "o <kind> <line> <column> <hash> <json>"; -1 when it is not such a line. */
+/* "o <kind> <line> <column> <hash> <envelope length> <json>"; -1 when it is
+ * not such a line. */
 static int parse_obj_line(struct memo_obj *o, const char *s, const char *end)
 {
 	const char *x;
@@ -282,7 +290,10 @@ static int parse_obj_line(struct memo_obj *o, const char *s, const char *end)
 		return -1;
 	memcpy(o->hash, x, 64);
 	o->hash[64] = '\0';
-	if (!(x = field(&s, end, &n, 1)) || x[0] != '{')
+	if (!(x = field(&s, end, &n, 0)) || get_size(&o->env_len, x, n))
+		return -1;
+	if (!(x = field(&s, end, &n, 1)) || o->env_len < 2 || o->env_len + 2 > n || x[0] != '{' ||
+	    x[o->env_len] != '{')
 		return -1;
 	o->json = tg_xstrndup(x, n);
 	return 0;
@@ -407,9 +418,9 @@ static int save(struct tg_loadmemo *m, struct tg_err *err)
 		put_hex(&b, f->file);
 		tg_buf_printf(&b, " %s %zu %zu %zu\n", f->id, f->bytes, f->seen, f->n);
 		for (size_t k = 0; k < f->n; k++)
-			tg_buf_printf(&b, "o %d %d %d %s %s\n", (int)f->objs[k].kind,
+			tg_buf_printf(&b, "o %d %d %d %s %zu %s\n", (int)f->objs[k].kind,
 				      f->objs[k].line, f->objs[k].column, f->objs[k].hash,
-				      f->objs[k].json);
+				      f->objs[k].env_len, f->objs[k].json);
 	}
 	if (!tg_buf_overflowed(&b)) {
 		char sum[65];
@@ -484,14 +495,15 @@ static int has_raw(const cJSON *v)
 	return 0;
 }
 
-/* o as compact JSON, or NULL when it cannot be kept: what tg_object holds
- * but the file (the entry's) and its start (the "o" line's). */
-static char *object_json(const struct tg_object *o)
+/* o as compact JSON, envelope then body (*env_len: the envelope's length),
+ * or NULL when it cannot be kept: what tg_object holds but the file (the
+ * entry's) and its start (the "o" line's). */
+static char *object_json(const struct tg_object *o, size_t *env_len)
 {
 	cJSON *env, *refs;
-	char *json;
+	char *envelope, *body, *json;
 
-	if (o->pos || has_raw(o->body))
+	if (o->pos || !o->body || has_raw(o->body))
 		return NULL;
 	env = tg_json_checked(cJSON_CreateObject());
 	cJSON_AddItemToObject(env, "id", tg_json_checked(cJSON_CreateString(o->id)));
@@ -509,14 +521,15 @@ static char *object_json(const struct tg_object *o)
 		cJSON_AddItemToArray(refs, r);
 	}
 	cJSON_AddItemToObject(env, "refs", refs);
-	/* The key the body had in its document (a Dashboard export's
-	 * "api_definition"), which a detached node keeps. */
-	add_opt_string(env, "bkey", o->body->string);
-	cJSON_AddItemReferenceToObject(env, "body", o->body);
-	json = cJSON_PrintUnformatted(env);
-	cJSON_Delete(env); /* the body is only referenced */
-	if (!json)
+	envelope = cJSON_PrintUnformatted(env);
+	cJSON_Delete(env);
+	body = cJSON_PrintUnformatted(o->body);
+	if (!envelope || !body)
 		oom();
+	*env_len = strlen(envelope);
+	json = tg_xasprintf("%s%s", envelope, body);
+	cJSON_free(envelope);
+	cJSON_free(body);
 	return json;
 }
 
@@ -573,30 +586,18 @@ static int get_refs(struct tg_object *o, const cJSON *refs)
 	return 0;
 }
 
-/* cJSON_Parse gives true a valueint of 1, cJSON_CreateTrue (the readers')
- * of 0: the nodes are made the same as a fresh load's. */
-static void true_as_created(cJSON *v)
-{
-	for (; v; v = v->next) {
-		if (cJSON_IsTrue(v))
-			v->valueint = 0;
-		true_as_created(v->child);
-	}
-}
-
-/* Fills o (zeroed, kind and start set) from mo's JSON; -1 when it is not
- * what object_json wrote (o then holds what was read, for release). */
+/* Fills o (zeroed, kind and start set) from mo: the envelope parsed, the
+ * body kept as text; -1 when it is not what object_json wrote (o then holds
+ * what was read, for release). */
 static int restore(struct tg_object *o, const struct memo_obj *mo)
 {
-	cJSON *env = cJSON_Parse(mo->json);
+	cJSON *env = cJSON_ParseWithLength(mo->json, mo->env_len);
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(env, "id");
 	const cJSON *refs = cJSON_GetObjectItemCaseSensitive(env, "refs");
-	cJSON *body = cJSON_GetObjectItemCaseSensitive(env, "body");
 	int bad = 0;
 
 	if (!cJSON_IsObject(env) || !cJSON_IsString(id) ||
 	    tg_validate_id(id->valuestring, o->kind != TG_KIND_POLICY) || !cJSON_IsArray(refs) ||
-	    !cJSON_IsObject(body) ||
 	    get_src(&o->id_src, cJSON_GetObjectItemCaseSensitive(env, "ids"), 0) ||
 	    get_src(&o->listen_path_src, cJSON_GetObjectItemCaseSensitive(env, "lps"), 0) ||
 	    get_refs(o, refs)) {
@@ -607,10 +608,7 @@ static int restore(struct tg_object *o, const struct memo_obj *mo)
 	o->name = opt_string(env, "name", &bad);
 	o->listen_path = opt_string(env, "lp", &bad);
 	o->domain = opt_string(env, "domain", &bad);
-	o->body = cJSON_DetachItemViaPointer(env, body);
-	cJSON_free(body->string);
-	body->string = opt_string(env, "bkey", &bad);
-	true_as_created(body->child);
+	o->body_text = tg_xstrdup(mo->json + mo->env_len);
 	cJSON_Delete(env);
 	return bad ? -1 : 0;
 }
@@ -739,7 +737,7 @@ void tg_loadmemo_record(struct tg_loadmemo *m, const char *file, const char *id,
 		mo[k].kind = objs[k].kind;
 		mo[k].line = objs[k].line;
 		mo[k].column = objs[k].column;
-		mo[k].json = object_json(&objs[k]);
+		mo[k].json = object_json(&objs[k], &mo[k].env_len);
 		text += mo[k].json ? strlen(mo[k].json) : 0;
 		if (!mo[k].json || m->text + text > TG_LOADMEMO_MAX_FILE / 2) {
 			for (size_t i = 0; i <= k; i++)

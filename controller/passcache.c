@@ -131,24 +131,6 @@ static int has_open_ops(struct tg_syncer *s)
 	return n > 0;
 }
 
-/*
- * A file-based gateway files a policy under its "id"; Dashboard exports
- * carry the id in "_id" with an empty "id", which would be written as
- * ".json" and never loaded.  The id the loader found is filled in.
- */
-static void fill_policy_ids(struct tg_desired *d)
-{
-	for (size_t i = 0; i < d->len; i++) {
-		struct tg_object *o = &d->objects[i];
-		cJSON *id = cJSON_GetObjectItemCaseSensitive(o->body, "id");
-
-		if (o->kind != TG_KIND_POLICY || (cJSON_IsString(id) && id->valuestring[0]))
-			continue;
-		cJSON_DeleteItemFromObjectCaseSensitive(o->body, "id");
-		cJSON_AddStringToObject(o->body, "id", o->id);
-	}
-}
-
 /* What a file of the checkout holds, for the loader: its blob id. */
 static const char *blob_id(void *ctx, const char *rel)
 {
@@ -216,7 +198,7 @@ static char (*hash_objects(const struct tg_desired *d, struct tg_loadmemo *memo)
 
 		if (memo && !tg_loadmemo_hash(memo, o, h[i]))
 			continue;
-		tg_diff_hash(h[i], o->kind, o->body);
+		tg_diff_hash(h[i], o->kind, tg_object_body(o));
 		if (memo)
 			tg_loadmemo_set_hash(memo, o, h[i]);
 	}
@@ -234,7 +216,6 @@ static int desired_load(struct tg_desired **out, char (**hashes)[65], struct tg_
 	int rc = tg_desired_load(out, &res->problems, &lo, err);
 
 	if (!rc) {
-		fill_policy_ids(*out);
 		*hashes = hash_objects(*out, memo ? s->memo : NULL);
 	}
 	if (memo)

@@ -110,7 +110,7 @@ static void plan_desired(struct tg_plan *plan, const struct tg_desired *d, size_
 	if (opts->desired_hashes)
 		memcpy(it->desired_hash, opts->desired_hashes[i], sizeof(it->desired_hash));
 	else
-		tg_diff_hash(it->desired_hash, o->kind, o->body);
+		tg_diff_hash(it->desired_hash, o->kind, tg_object_body(o));
 	if (at < 0) {
 		it->action = TG_ACTION_CREATE;
 		return;
@@ -126,7 +126,7 @@ static void plan_desired(struct tg_plan *plan, const struct tg_desired *d, size_
 	}
 	marker_hash = tg_marker_get(o->kind, it->actual, "hash");
 	marker_drift = tg_marker_get(o->kind, it->actual, "drift");
-	tg_diff_objects(&it->changes, o->kind, o->body, it->actual, &opts->secrets);
+	tg_diff_objects(&it->changes, o->kind, tg_object_body(o), it->actual, &opts->secrets);
 	if (!owned || it->changes.len > 0 || !marker_hash ||
 	    strcmp(marker_hash, it->desired_hash)) {
 		it->action = TG_ACTION_UPDATE;

@@ -72,7 +72,7 @@ struct pass {
 
 static cJSON *stamped_body(struct pass *p, const struct tg_plan_item *it)
 {
-	cJSON *body = cJSON_Duplicate(it->desired->body, 1);
+	cJSON *body = cJSON_Duplicate(tg_object_body(it->desired), 1);
 	struct tg_marker m = { 0 };
 	char when[TG_TIME_MAX];
 
@@ -83,7 +83,7 @@ static cJSON *stamped_body(struct pass *p, const struct tg_plan_item *it)
 	m.hash = (char *)it->desired_hash;
 	m.applied_at = when;
 	/* A drift policy the author put in the slot is kept. */
-	m.drift = (char *)tg_marker_get(it->kind, it->desired->body, "drift");
+	m.drift = (char *)tg_marker_get(it->kind, tg_object_body(it->desired), "drift");
 	tg_marker_stamp(body, it->kind, &m);
 	return body;
 }
@@ -261,7 +261,7 @@ static void apply_policy_writes(struct pass *p, cJSON *const actual[TG_KIND_COUN
 
 		if (it->kind != TG_KIND_POLICY || !item_is_write(it))
 			continue;
-		if (!tg_safety_policy_refs_ok(it->desired->body, &apis, &missing)) {
+		if (!tg_safety_policy_refs_ok(tg_object_body(it->desired), &apis, &missing)) {
 			char why[TG_ERR_MSG_MAX];
 
 			snprintf(why, sizeof(why),
@@ -390,7 +390,7 @@ static void judge_read_back(struct pass *p, size_t i, const cJSON *got)
 		p->not_loaded[i] = 1; /* explained once every item is judged */
 		return;
 	}
-	tg_diff_objects(&ch, it->kind, it->desired->body, got, NULL);
+	tg_diff_objects(&ch, it->kind, tg_object_body(it->desired), got, NULL);
 	if (ch.len)
 		p->errors[i] = tg_xasprintf("read back differs from what was written at '%s'",
 					    ch.items[0].path);
@@ -556,7 +556,8 @@ static void explain_not_loaded(struct pass *p)
 		if (it->kind == TG_KIND_POLICY)
 			p->errors[i] = tg_xstrdup(
 				"not loaded after reload: is policies.policy_path set and policy_source \"file\" on the gateway?");
-		else if (tg_tyk_external_dependency(dep, sizeof(dep), it->kind, it->desired->body))
+		else if (tg_tyk_external_dependency(dep, sizeof(dep), it->kind,
+						    tg_object_body(it->desired)))
 			p->errors[i] = tg_xasprintf(
 				"not loaded after reload: the gateway skipped the definition; it uses %s",
 				dep);

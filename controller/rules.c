@@ -428,16 +428,17 @@ static const char *kind_word(const struct tg_object *o)
 static void check_auth(struct check *c, const struct tg_object *o)
 {
 	if (o->kind == TG_KIND_API) {
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o->body, "use_keyless")))
+		if (cJSON_IsTrue(
+			    cJSON_GetObjectItemCaseSensitive(tg_object_body(o), "use_keyless")))
 			violation(c, TG_RULE_AUTH_REQUIRED, o, "use_keyless",
 				  "api '%s' is keyless (use_keyless is true)", o->id);
 		return;
 	}
 	if (o->kind == TG_KIND_OAS_API) {
-		const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o->body, "security");
+		const cJSON *sec = cJSON_GetObjectItemCaseSensitive(tg_object_body(o), "security");
 
-		if (!cJSON_IsTrue(
-			    get_path(o->body, "x-tyk-api-gateway.server.authentication.enabled")))
+		if (!cJSON_IsTrue(get_path(tg_object_body(o),
+					   "x-tyk-api-gateway.server.authentication.enabled")))
 			violation(
 				c, TG_RULE_AUTH_REQUIRED, o,
 				"x-tyk-api-gateway.server.authentication.enabled",
@@ -505,10 +506,10 @@ static void check_policy_limits(struct check *c, const struct tg_object *o)
 
 	if (o->kind != TG_KIND_POLICY)
 		return;
-	check_limit(c, o, o->body, "", 1);
+	check_limit(c, o, tg_object_body(o), "", 1);
 	/* Per-API limits override the policy's: they must stay within the
 	 * maxima too. */
-	rights = cJSON_GetObjectItemCaseSensitive(o->body, "access_rights");
+	rights = cJSON_GetObjectItemCaseSensitive(tg_object_body(o), "access_rights");
 	if (!cJSON_IsObject(rights))
 		return;
 	cJSON_ArrayForEach(e, rights)
@@ -678,7 +679,7 @@ static void check_upstreams(struct check *c, const struct tg_object *o)
 {
 	const char *field =
 		o->kind == TG_KIND_API ? "proxy.target_url" : "x-tyk-api-gateway.upstream.url";
-	const cJSON *url = get_path(o->body, field), *e, *targets;
+	const cJSON *url = get_path(tg_object_body(o), field), *e, *targets;
 	int i = 0;
 
 	if (o->kind == TG_KIND_POLICY)
@@ -687,8 +688,9 @@ static void check_upstreams(struct check *c, const struct tg_object *o)
 		check_url(c, o, field, url->valuestring);
 	/* Load-balanced targets go through the same door. */
 	targets = o->kind == TG_KIND_API
-			  ? get_path(o->body, "proxy.targets")
-			  : get_path(o->body, "x-tyk-api-gateway.upstream.loadBalancing.targets");
+			  ? get_path(tg_object_body(o), "proxy.targets")
+			  : get_path(tg_object_body(o),
+				     "x-tyk-api-gateway.upstream.loadBalancing.targets");
 	if (!cJSON_IsArray(targets))
 		return;
 	cJSON_ArrayForEach(e, targets)
@@ -811,7 +813,7 @@ static void check_required(struct check *c, const struct tg_object *o)
 						: r->n_policy_fields;
 
 	for (size_t i = 0; i < n; i++)
-		if (!present(get_path(o->body, fields[i])))
+		if (!present(get_path(tg_object_body(o), fields[i])))
 			violation(c, TG_RULE_REQUIRED_FIELDS, o, fields[i],
 				  "%s '%s' is missing required field '%s'", kind_word(o), o->id,
 				  fields[i]);

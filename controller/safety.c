@@ -121,7 +121,7 @@ void tg_safety_referenced_apis(struct tg_idset *out, const struct tg_plan *plan,
 		/* Deleted, or replaced by a body whose references count instead. */
 		tg_idset_add(&gone, it->id);
 		if (is_policy_write(it))
-			tg_tyk_policy_refs(it->desired->body, add_ref, out);
+			tg_tyk_policy_refs(tg_object_body(it->desired), add_ref, out);
 	}
 	tg_idset_seal(&gone);
 	cJSON_ArrayForEach(pol, actual[TG_KIND_POLICY])

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tg/json.h"
 #include "tg/tykobj.h"
 #include "tg/banned.h"
 
@@ -321,6 +322,21 @@ static int policy_ref(void *ctx, const char *api_id, const cJSON *entry, int is_
 	return 0;
 }
 
+/*
+ * A file-based gateway files a policy under its "id"; Dashboard exports
+ * carry the id in "_id" with an empty "id", which would be written as
+ * ".json" and never loaded.  The id found is filled in.
+ */
+static void fill_policy_id(cJSON *body, const char *id)
+{
+	const cJSON *have = cJSON_GetObjectItemCaseSensitive(body, "id");
+
+	if (cJSON_IsString(have) && have->valuestring[0])
+		return;
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "id");
+	cJSON_AddItemToObject(body, "id", tg_json_checked(cJSON_CreateString(id)));
+}
+
 void tg_validate_add_policy(struct tg_desired *d, const struct tg_doc_at *c, cJSON *body)
 {
 	const char *field = tg_tyk_policy_id_field(body), *id;
@@ -337,6 +353,7 @@ void tg_validate_add_policy(struct tg_desired *d, const struct tg_doc_at *c, cJS
 		cJSON_Delete(body);
 		return;
 	}
+	fill_policy_id(body, id);
 	pr.o = object_push(d, c, TG_KIND_POLICY, body);
 	pr.o->id = tg_xstrdup(id);
 	pr.o->name =

@@ -33,11 +33,15 @@ struct tg_src {
 
 struct tg_object {
 	enum tg_kind kind;
-	char *id;          /* api_id, x-tyk-api-gateway.info.id or policy id/_id */
-	char *name;        /* may be NULL */
-	char *file;        /* relative to the repository root */
-	int line, column;  /* where the document starts */
-	cJSON *body;       /* owned; the object as sent to the gateway */
+	char *id;         /* api_id, x-tyk-api-gateway.info.id or policy id/_id */
+	char *name;       /* may be NULL */
+	char *file;       /* relative to the repository root */
+	int line, column; /* where the document starts */
+	/* The object as sent to the gateway, owned: read it through
+	 * tg_object_body, since an object a memo gave (loadmemo.h) holds it
+	 * as text until a pass needs the tree (body NULL, body_text set). */
+	cJSON *body;
+	char *body_text;
 	char *listen_path; /* APIs only, may be NULL */
 	char *domain;      /* APIs only, may be NULL */
 	char **api_refs;   /* policies only: API ids named in access_rights */
@@ -53,6 +57,13 @@ struct tg_object {
 	struct tg_pos_map *pos;
 	char *pos_base;
 };
+
+/*
+ * o's body as a tree, parsed from its text the first time it is asked for
+ * (the object is changed in place: not for use from two threads at once).
+ * Never NULL: text the memo wrote that is not JSON is a bug and aborts.
+ */
+cJSON *tg_object_body(const struct tg_object *o);
 
 struct tg_desired {
 	struct tg_object *objects;

@@ -784,6 +784,8 @@ static void test_desired__policy_ref_fields_point_at_key_or_api_id(void **state)
 	assert_non_null(o);
 	assert_string_equal(o->id_src.field, "_id");
 	assert_int_equal(o->id_src.line, 1);
+	/* A file-based gateway files it under "id": the id found is filled in. */
+	assert_string_equal(cJSON_GetObjectItem(o->body, "id")->valuestring, "d1");
 	assert_int_equal(o->n_api_refs, 3);
 	assert_string_equal(o->api_ref_srcs[0].field, "access_rights.k1");
 	assert_int_equal(o->api_ref_srcs[0].line, 4);
