@@ -59,7 +59,7 @@ static void *list_thread(void *arg)
 	return NULL;
 }
 
-struct tg_lists_ahead *tg_lists_ahead_start(struct tg_gateway *gw)
+struct tg_lists_ahead *tg_lists_ahead_start(struct tg_gateway *gw, int on_thread)
 {
 	struct tg_lists_ahead *a = tg_xcalloc(1, sizeof(*a));
 
@@ -71,7 +71,7 @@ struct tg_lists_ahead *tg_lists_ahead_start(struct tg_gateway *gw)
 		a->replies[k].progress = relay_progress;
 		a->replies[k].progress_ctx = &a->relays[k];
 	}
-	a->threaded = pthread_create(&a->thread, NULL, list_thread, a) == 0;
+	a->threaded = on_thread && pthread_create(&a->thread, NULL, list_thread, a) == 0;
 	return a;
 }
 

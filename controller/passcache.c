@@ -66,17 +66,19 @@ static int read_lists(struct tg_lists_ahead *ahead, struct tg_verified_pass *vp,
 	return rc;
 }
 
-int tg_passcache_list_actual(struct tg_lists_ahead *ahead, struct tg_verified_pass *vp,
-			     cJSON *out[TG_KIND_COUNT], struct tg_err *err)
+int tg_passcache_list_actual(struct tg_syncer *s, struct tg_lists_ahead *ahead,
+			     struct tg_verified_pass *vp, cJSON *out[TG_KIND_COUNT],
+			     struct tg_err *err)
 {
-	return read_lists(ahead, vp, NULL, NULL, out, err);
+	return read_lists(ahead ? ahead : tg_lists_ahead_start(s->gw, 0), vp, NULL, NULL, out,
+			  err);
 }
 
 int tg_passcache_visit_lists(struct tg_syncer *s, struct tg_verified_pass *vp,
 			     tg_verified_visit_fn visit, void *ctx, struct tg_err *err)
 {
 	cJSON *out[TG_KIND_COUNT];
-	int rc = read_lists(tg_lists_ahead_start(s->gw), vp, visit, ctx, out, err);
+	int rc = read_lists(tg_lists_ahead_start(s->gw, 0), vp, visit, ctx, out, err);
 
 	for (int k = 0; k < TG_KIND_COUNT; k++)
 		cJSON_Delete(out[k]);
@@ -90,6 +92,11 @@ int tg_passcache_visit_lists(struct tg_syncer *s, struct tg_verified_pass *vp,
  * problems (those go into every pass's result).  A local directory is
  * always read.
  */
+int tg_passcache_keeps(const struct tg_syncer *s, const char *commit)
+{
+	return s->kept && (!commit || !strcmp(commit, s->kept_commit));
+}
+
 static struct tg_desired *desired_reuse(struct tg_syncer *s, const struct tg_reconcile_result *res,
 					const struct tg_reconcile_opts *opts)
 {

@@ -803,11 +803,15 @@ void tg_reconcile_one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *
 
 	memset(res, 0, sizeof(*res));
 	tg_problems_init(&res->problems);
-	/* Asked first: the gateway builds its lists while git is fetched and
-	 * the commit loaded.  s->gw is the list thread's until they are in. */
-	ahead = tg_lists_ahead_start(s->gw);
+	/* A pass that loads its commit asks for the lists first, so that the
+	 * gateway builds them while git is fetched and the commit loaded;
+	 * s->gw is then the list thread's until they are in. */
+	if (!tg_passcache_keeps(s, NULL))
+		ahead = tg_lists_ahead_start(s->gw, 1);
 	if (tg_syncer_fetch(s, opts, res, &root, pin, head))
 		goto out;
+	if (!ahead && !tg_passcache_keeps(s, res->commit))
+		ahead = tg_lists_ahead_start(s->gw, 1);
 	if (s->commit_observe && !opts->dry_run && !opts->local_dir && !res->source_error[0] &&
 	    res->commit[0])
 		s->commit_observe(s->commit_observe_ctx, s->cfg->name, res->commit);
@@ -822,7 +826,7 @@ void tg_reconcile_one_pass(struct tg_syncer *s, const struct tg_reconcile_opts *
 		goto out;
 	}
 	vp = tg_passcache_verified_pass(s, d, (const char(*)[65])hashes);
-	rc = tg_passcache_list_actual(ahead, vp, actual, &err);
+	rc = tg_passcache_list_actual(s, ahead, vp, actual, &err);
 	ahead = NULL;
 	if (rc) {
 		tg_reconcile_result_error(res, TG_OUTCOME_ERROR, err.msg);

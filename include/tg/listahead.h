@@ -24,8 +24,11 @@
 struct tg_lists_ahead;
 
 /* Starts the three list calls of gw (tg_gateway_list_all_raw) on a new
- * thread; when no thread can be made they run at tg_lists_ahead_wait. */
-struct tg_lists_ahead *tg_lists_ahead_start(struct tg_gateway *gw);
+ * thread, or, without on_thread or when no thread can be made, gets them
+ * ready to run at tg_lists_ahead_wait on the caller's thread: for a pass
+ * with nothing to do meanwhile, whose allocations then stay in its own
+ * malloc arena (a drift pass measured 10 % slower with a thread). */
+struct tg_lists_ahead *tg_lists_ahead_start(struct tg_gateway *gw, int on_thread);
 
 /* From now on each kind's reply goes to progress(ctx[kind], ...) as it
  * arrives (see tg_gateway_progress_fn): what came before at the next

@@ -42,11 +42,18 @@ struct tg_verified_pass *tg_passcache_verified_pass(struct tg_syncer *s, const s
 void tg_passcache_verified_record(struct tg_syncer *s, struct tg_verified_pass *vp,
 				  const struct tg_plan *plan, const struct tg_desired *d);
 
-/* The lists ahead reads (consumed: see listahead.h), through vp when it
- * is not NULL: elements in sync come back as skeletons.  out[k] is a cJSON
- * array owned by the caller.  err may be NULL. */
-int tg_passcache_list_actual(struct tg_lists_ahead *ahead, struct tg_verified_pass *vp,
-			     cJSON *out[TG_KIND_COUNT], struct tg_err *err);
+/* Whether a pass on commit would take the desired state kept from the last
+ * pass instead of loading it; with commit NULL (not known yet), whether a
+ * state is kept at all. */
+int tg_passcache_keeps(const struct tg_syncer *s, const char *commit);
+
+/* The gateway's lists, read by ahead (consumed: see listahead.h), or now
+ * when ahead is NULL, through vp when it is not NULL: elements in sync come
+ * back as skeletons.  out[k] is a cJSON array owned by the caller.  err may
+ * be NULL. */
+int tg_passcache_list_actual(struct tg_syncer *s, struct tg_lists_ahead *ahead,
+			     struct tg_verified_pass *vp, cJSON *out[TG_KIND_COUNT],
+			     struct tg_err *err);
 
 /* The gateway's lists read through vp element by element, each handed to
  * visit (tg_verified_feed_visiting) and freed: in the memory of one
