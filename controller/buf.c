@@ -69,6 +69,17 @@ int tg_buf_put(struct tg_buf *buf, const void *data, size_t len)
 	return 0;
 }
 
+void tg_buf_drop(struct tg_buf *buf, size_t n)
+{
+	if (n > buf->len)
+		n = buf->len;
+	if (!n)
+		return;
+	memmove(buf->ptr, buf->ptr + n, buf->len - n);
+	buf->len -= n;
+	buf->ptr[buf->len] = '\0';
+}
+
 int tg_buf_puts(struct tg_buf *buf, const char *s)
 {
 	return tg_buf_put(buf, s, strlen(s));

@@ -66,6 +66,9 @@ struct request {
 	struct curl_slist *headers;
 	long long started_ms;
 	size_t reply_hint; /* bytes the reply likely takes, or 0 */
+	size_t reply_cap;  /* the most the whole reply may take */
+	size_t received;   /* bytes of the reply so far, let go or not */
+	size_t dropped;    /* bytes progress let go */
 	tg_gateway_progress_fn progress;
 	void *progress_ctx;
 };
@@ -186,11 +189,17 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	struct request *req = userdata;
 	size_t n = size * nmemb;
 
-	/* Returning less than n makes curl fail the transfer: the cap is hit. */
-	if (tg_buf_put(&req->reply, data, n))
+	/* Returning less than n makes curl fail the transfer: the cap is hit,
+	 * by the whole reply even where most of it was let go. */
+	if (n > req->reply_cap - req->received || tg_buf_put(&req->reply, data, n))
 		return 0;
-	if (req->progress)
-		req->progress(req->progress_ctx, req->reply.ptr, req->reply.len);
+	req->received += n;
+	if (req->progress) {
+		size_t done = req->progress(req->progress_ctx, req->reply.ptr, req->reply.len);
+
+		tg_buf_drop(&req->reply, done);
+		req->dropped += done;
+	}
 	return n;
 }
 
@@ -202,6 +211,7 @@ static void request_init(struct request *req, const char *method, char *path, co
 	req->path = path;
 	req->endpoint = endpoint;
 	req->body = body;
+	req->reply_cap = reply_cap;
 	tg_buf_init(&req->reply, reply_cap);
 }
 
@@ -227,6 +237,7 @@ static void request_setup(struct tg_gateway *gw, CURL *h, struct request *req)
 	req->headers = curl_slist_append(req->headers, "Accept: application/json");
 	tg_secret_free(auth);
 	tg_buf_clear(&req->reply);
+	req->received = req->dropped = 0;
 	tg_buf_reserve(&req->reply, req->reply_hint);
 	if (req->progress)
 		req->progress(req->progress_ctx, NULL, 0);
@@ -437,25 +448,27 @@ static void list_request(struct tg_gateway *gw, struct request *req, enum tg_kin
 }
 
 static void list_reply(struct tg_gateway *gw, struct request *req, enum tg_kind kind, char **body,
-		       size_t *len)
+		       size_t *len, size_t *dropped)
 {
-	gw->list_len_hint[kind] = req->reply.len;
+	gw->list_len_hint[kind] = req->received;
 	*len = req->reply.len;
+	*dropped = req->dropped;
 	*body = req->reply.ptr ? tg_buf_detach(&req->reply) : tg_xstrdup("");
 }
 
-int tg_gateway_list_raw(struct tg_gateway *gw, enum tg_kind kind, tg_gateway_progress_fn progress,
-			void *progress_ctx, char **body, size_t *len, struct tg_err *err)
+int tg_gateway_list_raw(struct tg_gateway *gw, enum tg_kind kind, char **body, size_t *len,
+			struct tg_err *err)
 {
 	struct request req;
+	size_t dropped;
 	int rc;
 
 	*body = NULL;
 	*len = 0;
-	list_request(gw, &req, kind, progress, progress_ctx);
+	list_request(gw, &req, kind, NULL, NULL);
 	rc = perform(gw, &req, err);
 	if (!rc)
-		list_reply(gw, &req, kind, body, len);
+		list_reply(gw, &req, kind, body, len, &dropped);
 	request_release(&req);
 	return rc;
 }
@@ -471,7 +484,7 @@ int tg_gateway_list_all_raw(struct tg_gateway *gw, struct tg_list_reply replies[
 
 	for (int k = 0; k < TG_KIND_COUNT; k++) {
 		replies[k].body = NULL;
-		replies[k].len = 0;
+		replies[k].len = replies[k].dropped = 0;
 	}
 	if (refresh_secret(gw, err))
 		return err ? err->code : TG_ERROR;
@@ -490,7 +503,7 @@ int tg_gateway_list_all_raw(struct tg_gateway *gw, struct tg_list_reply replies[
 			rc = request_result(gw, &reqs[k], err);
 		if (!rc)
 			list_reply(gw, &reqs[k], (enum tg_kind)k, &replies[k].body,
-				   &replies[k].len);
+				   &replies[k].len, &replies[k].dropped);
 		request_release(&reqs[k]);
 	}
 	if (rc)
@@ -531,7 +544,7 @@ int tg_gateway_list(struct tg_gateway *gw, enum tg_kind kind, cJSON **out, struc
 {
 	char *body = NULL;
 	size_t len = 0;
-	int rc = tg_gateway_list_raw(gw, kind, NULL, NULL, &body, &len, err);
+	int rc = tg_gateway_list_raw(gw, kind, &body, &len, err);
 
 	if (!rc)
 		rc = tg_gateway_parse_list(kind, body, len, out, err);

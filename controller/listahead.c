@@ -33,7 +33,7 @@ struct tg_lists_ahead {
 	int rc;
 };
 
-static void relay_progress(void *ctx, const char *data, size_t len)
+static size_t relay_progress(void *ctx, const char *data, size_t len)
 {
 	struct relay *r = ctx;
 	struct tg_lists_ahead *a = r->a;
@@ -44,8 +44,8 @@ static void relay_progress(void *ctx, const char *data, size_t len)
 	progress = a->progress;
 	feed = a->ctx[r->kind];
 	pthread_mutex_unlock(&a->lock);
-	if (progress)
-		progress(feed, data, len);
+	/* Before the hand-over every byte is kept for the feed to come. */
+	return progress ? progress(feed, data, len) : 0;
 }
 
 static void run_calls(struct tg_lists_ahead *a)
@@ -108,6 +108,7 @@ int tg_lists_ahead_wait(struct tg_lists_ahead *a, struct tg_list_reply replies[T
 	for (int k = 0; k < TG_KIND_COUNT; k++) {
 		replies[k].body = a->replies[k].body;
 		replies[k].len = a->replies[k].len;
+		replies[k].dropped = a->replies[k].dropped;
 	}
 	rc = a->rc;
 	if (rc && err)

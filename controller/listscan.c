@@ -1,6 +1,7 @@
 /* Splitting list replies into per-object byte ranges (see include/tg/listscan.h). */
 #include "tg/listscan.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,19 @@ static void push(struct tg_listscan *ls, size_t off, size_t len)
 void tg_listscan_feed_init(struct tg_listscan_feed *f)
 {
 	memset(f, 0, sizeof(*f));
+}
+
+size_t tg_listscan_feed_done(const struct tg_listscan_feed *f)
+{
+	return f->state == TG_LISTSCAN_BAD ? 0 : f->pos;
+}
+
+void tg_listscan_feed_shift(struct tg_listscan_feed *f, size_t n)
+{
+	assert(n <= tg_listscan_feed_done(f));
+	f->pos -= n;
+	if (f->retry_at)
+		f->retry_at -= n;
 }
 
 static int feed_bad(struct tg_listscan_feed *f)

@@ -18,14 +18,33 @@
 #include "tg/syncer_internal.h"
 #include "tg/banned.h"
 
+/* A reply parsed whole (it then says what is wrong with it), read again
+ * first when a feed let go of some of it. */
+static int parse_whole(struct tg_gateway *gw, enum tg_kind kind, struct tg_list_reply *r,
+		       cJSON **out, struct tg_err *err)
+{
+	int rc;
+
+	if (r->dropped) {
+		free(r->body);
+		r->body = NULL;
+		r->dropped = 0;
+		if ((rc = tg_gateway_list_raw(gw, kind, &r->body, &r->len, err)) != 0)
+			return rc;
+	}
+	return tg_gateway_parse_list(kind, r->body, r->len, out, err);
+}
+
 /*
  * The lists that ahead is reading, through vp when there is one: elements
  * whose bytes and desired object are as they were when found in sync come
  * back as skeletons, unparsed, and each element is handled as soon as it
- * has arrived.  A reply the scanner refuses, or every reply without vp, is
- * parsed whole, which reports what is wrong with it.
+ * has arrived, its bytes then let go.  A reply the scanner refuses, or
+ * every reply without vp, is parsed whole, which reports what is wrong
+ * with it.
  */
-static int read_lists(struct tg_lists_ahead *ahead, struct tg_verified_pass *vp,
+static int read_lists(struct tg_gateway *gw, struct tg_lists_ahead *ahead,
+		      struct tg_verified_pass *vp,
 		      tg_verified_visit_fn visit, void *visit_ctx, cJSON *out[TG_KIND_COUNT],
 		      struct tg_err *err)
 {
@@ -49,8 +68,7 @@ static int read_lists(struct tg_lists_ahead *ahead, struct tg_verified_pass *vp,
 		    tg_verified_feed_finish(feeds[k], replies[k].body, replies[k].len, &out[k])) {
 			/* Parsed whole, the reply says what is wrong with it; a
 			 * visit cannot be made of it. */
-			rc = tg_gateway_parse_list((enum tg_kind)k, replies[k].body, replies[k].len,
-						   &out[k], err);
+			rc = parse_whole(gw, (enum tg_kind)k, &replies[k], &out[k], err);
 			if (!rc && visit)
 				rc = tg_err_set(err, TG_EINVALID,
 						"gateway list %s cannot be read element by element",
@@ -70,15 +88,15 @@ int tg_passcache_list_actual(struct tg_syncer *s, struct tg_lists_ahead *ahead,
 			     struct tg_verified_pass *vp, cJSON *out[TG_KIND_COUNT],
 			     struct tg_err *err)
 {
-	return read_lists(ahead ? ahead : tg_lists_ahead_start(s->gw, 0), vp, NULL, NULL, out,
-			  err);
+	return read_lists(s->gw, ahead ? ahead : tg_lists_ahead_start(s->gw, 0), vp, NULL, NULL,
+			  out, err);
 }
 
 int tg_passcache_visit_lists(struct tg_syncer *s, struct tg_verified_pass *vp,
 			     tg_verified_visit_fn visit, void *ctx, struct tg_err *err)
 {
 	cJSON *out[TG_KIND_COUNT];
-	int rc = read_lists(tg_lists_ahead_start(s->gw, 0), vp, visit, ctx, out, err);
+	int rc = read_lists(s->gw, tg_lists_ahead_start(s->gw, 0), vp, visit, ctx, out, err);
 
 	for (int k = 0; k < TG_KIND_COUNT; k++)
 		cJSON_Delete(out[k]);

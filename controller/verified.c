@@ -671,9 +671,10 @@ static void feed_scan(struct tg_verified_feed *f, const char *data, size_t len, 
  * arrived is scanned again from its start, so not at every small read. */
 #define FEED_STEP ((size_t)64 * 1024)
 
-void tg_verified_feed_progress(void *feed, const char *data, size_t len)
+size_t tg_verified_feed_progress(void *feed, const char *data, size_t len)
 {
 	struct tg_verified_feed *f = feed;
+	size_t done;
 
 	if (!data) {
 		/* The request starts over: so does the list. */
@@ -683,10 +684,18 @@ void tg_verified_feed_progress(void *feed, const char *data, size_t len)
 		f->list = cJSON_CreateArray();
 		if (!f->list)
 			die("out of memory");
-		return;
+		return 0;
 	}
-	if (len - f->scanned_to >= FEED_STEP)
-		feed_scan(f, data, len, 0);
+	if (len - f->scanned_to < FEED_STEP)
+		return 0;
+	feed_scan(f, data, len, 0);
+	if (f->failed)
+		return 0;
+	/* The elements handled are let go: what follows moves to the start. */
+	done = tg_listscan_feed_done(&f->scan);
+	tg_listscan_feed_shift(&f->scan, done);
+	f->scanned_to -= done;
+	return done;
 }
 
 int tg_verified_feed_finish(struct tg_verified_feed *f, const char *data, size_t len, cJSON **out)

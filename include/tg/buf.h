@@ -46,6 +46,8 @@ int tg_buf_put_json_escaped(struct tg_buf *buf, const char *s);
 /* Whether an append was dropped since init or the last clear. */
 int tg_buf_overflowed(const struct tg_buf *buf);
 void tg_buf_clear(struct tg_buf *buf);
+/* Lets go of the first n bytes (at most len): the rest moves to the start. */
+void tg_buf_drop(struct tg_buf *buf, size_t n);
 /* Appends s with control characters shown as \xNN, for text a terminal
  * shows: a file name cannot forge a line or send escape sequences. */
 int tg_buf_put_printable(struct tg_buf *buf, const char *s);

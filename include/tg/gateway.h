@@ -55,25 +55,31 @@ int tg_gateway_check(struct tg_gateway *gw, struct tg_err *err);
 /* Lists every loaded object of a kind. *out is a cJSON array owned by the caller. */
 int tg_gateway_list(struct tg_gateway *gw, enum tg_kind kind, cJSON **out, struct tg_err *err);
 
-/* Called while a list reply arrives: data[0..len) is all of it so far (the
- * buffer may move between calls, offsets stay valid); data NULL: a retry
- * starts over.  Whether the reply is one to use is known only once the
- * call returns. */
-typedef void (*tg_gateway_progress_fn)(void *ctx, const char *data, size_t len);
+/*
+ * Called while a list reply arrives: data[0..len) is what has arrived and
+ * was not let go (the buffer may move between calls); data NULL: a retry
+ * starts over.  Returns how many bytes at data's start the caller is done
+ * with: they are let go, and the next call's data starts after them, so
+ * that a reply read as it arrives is never held whole.  Whether the reply
+ * is one to use is known only once the call returns.
+ */
+typedef size_t (*tg_gateway_progress_fn)(void *ctx, const char *data, size_t len);
 
 /* The reply of the list call of a kind as it came (*body is the caller's,
- * NUL-terminated, len bytes), for tg_verified_list; progress (may be NULL)
- * sees it arrive. */
-int tg_gateway_list_raw(struct tg_gateway *gw, enum tg_kind kind, tg_gateway_progress_fn progress,
-			void *progress_ctx, char **body, size_t *len, struct tg_err *err);
+ * NUL-terminated, len bytes), for tg_verified_list or tg_gateway_parse_list. */
+int tg_gateway_list_raw(struct tg_gateway *gw, enum tg_kind kind, char **body, size_t *len,
+			struct tg_err *err);
 
-/* The three list calls at once (see tg_gateway_list_raw); on failure every
- * body is NULL and err names the first kind that failed. */
+/* The three list calls at once (see tg_gateway_list_raw); progress (may be
+ * NULL) sees each reply arrive, and body is then only what it did not let
+ * go.  On failure every body is NULL and err names the first kind that
+ * failed. */
 struct tg_list_reply {
 	tg_gateway_progress_fn progress; /* may be NULL */
 	void *progress_ctx;
-	char *body; /* the caller's */
+	char *body; /* the caller's: the reply after the bytes progress let go */
 	size_t len;
+	size_t dropped; /* bytes progress let go before body */
 };
 
 int tg_gateway_list_all_raw(struct tg_gateway *gw, struct tg_list_reply replies[TG_KIND_COUNT],

@@ -65,6 +65,12 @@ struct tg_listscan_feed {
 };
 
 void tg_listscan_feed_init(struct tg_listscan_feed *f);
+/* The bytes before this offset are scanned and handed out: a caller done
+ * with the ranges returned may let them go (tg_listscan_feed_shift). */
+size_t tg_listscan_feed_done(const struct tg_listscan_feed *f);
+/* The first n bytes (at most tg_listscan_feed_done) were let go: data
+ * passed from now on starts after them. */
+void tg_listscan_feed_shift(struct tg_listscan_feed *f, size_t n);
 int tg_listscan_next(struct tg_listscan_feed *f, const char *data, size_t avail, int final,
 		     struct tg_listscan_range *out);
 

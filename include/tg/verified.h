@@ -79,19 +79,21 @@ int tg_verified_list(struct tg_verified_pass *p, enum tg_kind kind, const char *
 		     cJSON **out);
 
 /*
- * The same while the reply arrives (tg_gateway_list_raw's progress): each
- * element is hashed, looked up and parsed or made a skeleton as soon as
- * its last byte is in, so that the work runs while the gateway is still
+ * The same while the reply arrives (tg_gateway_list_all_raw's progress):
+ * each element is hashed, looked up and parsed or made a skeleton as soon
+ * as its last byte is in, so that the work runs while the gateway is still
  * sending.  tg_verified_feed_progress is the progress function (ctx: the
- * feed); tg_verified_feed_finish takes the whole reply and gives what
- * tg_verified_list would, consuming the feed.  A feed given up (the call
- * failed) is freed with tg_verified_feed_free, which undoes what it added
- * to the pass.
+ * feed): it lets go of the bytes of the elements it has handled, so a
+ * reply is never held whole.  tg_verified_feed_finish takes the rest of
+ * the reply (what was not let go) and gives what tg_verified_list would,
+ * consuming the feed; when it fails, the reply must be read again to be
+ * parsed whole if bytes were let go.  A feed given up (the call failed) is
+ * freed with tg_verified_feed_free, which undoes what it added to the pass.
  */
 struct tg_verified_feed;
 
 struct tg_verified_feed *tg_verified_feed_new(struct tg_verified_pass *p, enum tg_kind kind);
-void tg_verified_feed_progress(void *feed, const char *data, size_t len);
+size_t tg_verified_feed_progress(void *feed, const char *data, size_t len);
 int tg_verified_feed_finish(struct tg_verified_feed *f, const char *data, size_t len, cJSON **out);
 void tg_verified_feed_free(struct tg_verified_feed *f);
 

@@ -2,8 +2,8 @@
 
 An HTTP proxy on loopback that forwards to the real gateway, and on demand
 answers with an error status, delays, or drops the connection for the next
-N requests (optionally only those whose method and path match), or cuts a
-reply off halfway through its body.  And a TCP relay that holds each new
+N requests (optionally only those whose method and path match), cuts a
+reply off halfway through its body, or sends bytes after it.  And a TCP relay that holds each new
 connection for a while before it forwards it (a slow git server).
 """
 import http.client
@@ -67,6 +67,10 @@ class FaultProxy:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     conn.close()
                     return
+                if fault and fault["kind"] == "trailing":
+                    # The whole reply, then bytes that are not JSON.
+                    proxy.record(self.command, self.path, "trailing")
+                    data += b" x"
                 proxy.record(self.command, self.path, "forwarded %d" % resp.status)
                 override = proxy.run_hooks(self.path)
                 if override:

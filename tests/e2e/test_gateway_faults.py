@@ -89,6 +89,29 @@ def test_a_list_reply_cut_off_is_read_again_and_counts_once(controller, repo, ga
     assert [s for s in proxy.seen if s[2] == "cut"] == [("GET", "/tyk/apis", "cut")]
 
 
+def test_a_list_reply_the_scanner_refuses_after_letting_go_is_read_again_whole(
+        controller, repo, gateway, upstream, proxy):
+    """Elements read as they arrive are let go of; a reply the scanner then
+    refuses (bytes after the list) is read again whole to be parsed, and
+    the pass goes on from that."""
+    through(controller, proxy)
+    for i in range(60):
+        repo.write("apis/a%d.json" % i, keyless_api("a%d" % i, "/a%d/" % i, upstream.url))
+    repo.commit()
+    assert controller.run("sync").returncode == 0
+    proxy.add("trailing", 1, methods=("GET",), path="/tyk/apis")
+    # Answered late, the reply arrives after the pass has loaded its commit
+    # and handed its feeds over: its elements are handled, and let go, as
+    # they arrive.
+    proxy.after("/tyk/apis", lambda: time.sleep(1.0))
+    proxy.seen.clear()
+    p = controller.run("sync")
+    assert p.returncode == 0, p.stderr
+    assert "0 created, 0 updated, 0 deleted, 60 unchanged" in p.stdout, p.stdout
+    lists = [s[2] for s in proxy.seen if s[:2] == ("GET", "/tyk/apis")]
+    assert lists == ["trailing", "forwarded 200", "forwarded 200"], proxy.seen
+
+
 def test_lists_that_arrive_before_the_commit_is_loaded_are_read_through_the_cache(
         controller, repo, gateway, upstream):
     """A pass asks for the gateway's lists before it fetches git: with a git

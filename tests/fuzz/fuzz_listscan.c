@@ -17,27 +17,34 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The reply arriving step bytes at a time must split as it does whole. */
+/* The reply arriving step bytes at a time must split as it does whole,
+ * also when the bytes done are let go after each step (let_go). */
 static void check_fed_in_pieces(const char *s, size_t size, const struct tg_listscan *whole,
-				int whole_rc, size_t step)
+				int whole_rc, size_t step, int let_go)
 {
 	struct tg_listscan_feed f;
 	struct tg_listscan_range r;
-	size_t avail = 0, got = 0;
+	size_t avail = 0, got = 0, base = 0;
 	int rc;
 
 	tg_listscan_feed_init(&f);
 	for (;;) {
 		int final = avail == size;
 
-		while ((rc = tg_listscan_next(&f, s, avail, final, &r)) == 1) {
-			if (got >= whole->len || r.off != whole->items[got].off ||
+		while ((rc = tg_listscan_next(&f, s + base, avail - base, final, &r)) == 1) {
+			if (got >= whole->len || base + r.off != whole->items[got].off ||
 			    r.len != whole->items[got].len)
 				abort();
 			got++;
 		}
 		if (final || rc)
 			break;
+		if (let_go) {
+			size_t done = tg_listscan_feed_done(&f);
+
+			tg_listscan_feed_shift(&f, done);
+			base += done;
+		}
 		avail = avail + step < size ? avail + step : size;
 	}
 	if (rc != whole_rc || (!rc && got != whole->len))
@@ -52,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t end = 0, i = 0;
 	int all_parse = 1, rc = tg_listscan_split(&ls, s, size);
 
-	check_fed_in_pieces(s, size, &ls, rc, 1 + size % 61);
+	check_fed_in_pieces(s, size, &ls, rc, 1 + size % 61, size % 2);
 	if (rc)
 		goto out;
 	for (size_t k = 0; k < ls.len; k++) {

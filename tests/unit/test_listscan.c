@@ -122,28 +122,35 @@ static void test_listscan__refuses_nesting_past_the_limit(void **state)
 	tg_listscan_release(&ls);
 }
 
-/* Fed in steps of step bytes (the last call final): the ranges and the
- * verdict of one whole split. */
-static void assert_fed_like_whole(const char *s, size_t step)
+/* Fed in steps of step bytes (the last call final), letting go of what is
+ * done after each step when let_go is set: the ranges and the verdict of
+ * one whole split. */
+static void assert_fed_like_whole(const char *s, size_t step, int let_go)
 {
 	struct tg_listscan whole = { NULL, 0, 0 };
 	struct tg_listscan_feed f;
 	struct tg_listscan_range r;
-	size_t len = strlen(s), avail = 0, got = 0;
+	size_t len = strlen(s), avail = 0, got = 0, base = 0;
 	int want = tg_listscan_split(&whole, s, len), rc = 0;
 
 	tg_listscan_feed_init(&f);
 	for (;;) {
 		int final = avail == len;
 
-		while ((rc = tg_listscan_next(&f, s, avail, final, &r)) == 1) {
-			if (got >= whole.len || r.off != whole.items[got].off ||
+		while ((rc = tg_listscan_next(&f, s + base, avail - base, final, &r)) == 1) {
+			if (got >= whole.len || base + r.off != whole.items[got].off ||
 			    r.len != whole.items[got].len)
 				fail_msg("'%s' in steps of %zu: range %zu differs", s, step, got);
 			got++;
 		}
 		if (final || rc)
 			break;
+		if (let_go) {
+			size_t done = tg_listscan_feed_done(&f);
+
+			tg_listscan_feed_shift(&f, done);
+			base += done;
+		}
 		avail = avail + step < len ? avail + step : len;
 	}
 	if (rc != want || (want == 0 && got != whole.len))
@@ -176,8 +183,10 @@ static void test_listscan__fed_in_pieces_splits_as_whole(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
-		for (size_t step = 1; step <= 7; step++)
-			assert_fed_like_whole(inputs[i], step);
+		for (size_t step = 1; step <= 7; step++) {
+			assert_fed_like_whole(inputs[i], step, 0);
+			assert_fed_like_whole(inputs[i], step, 1);
+		}
 }
 
 /* A long element arriving in small steps is not scanned again from its
