@@ -502,8 +502,8 @@ int tg_gateway_list_all_raw(struct tg_gateway *gw, struct tg_list_reply replies[
 		else if (!rc)
 			rc = request_result(gw, &reqs[k], err);
 		if (!rc)
-			list_reply(gw, &reqs[k], (enum tg_kind)k, &replies[k].body,
-				   &replies[k].len, &replies[k].dropped);
+			list_reply(gw, &reqs[k], (enum tg_kind)k, &replies[k].body, &replies[k].len,
+				   &replies[k].dropped);
 		request_release(&reqs[k]);
 	}
 	if (rc)

@@ -44,9 +44,8 @@ static int parse_whole(struct tg_gateway *gw, enum tg_kind kind, struct tg_list_
  * with it.
  */
 static int read_lists(struct tg_gateway *gw, struct tg_lists_ahead *ahead,
-		      struct tg_verified_pass *vp,
-		      tg_verified_visit_fn visit, void *visit_ctx, cJSON *out[TG_KIND_COUNT],
-		      struct tg_err *err)
+		      struct tg_verified_pass *vp, tg_verified_visit_fn visit, void *visit_ctx,
+		      cJSON *out[TG_KIND_COUNT], struct tg_err *err)
 {
 	struct tg_list_reply replies[TG_KIND_COUNT];
 	struct tg_verified_feed *feeds[TG_KIND_COUNT] = { NULL, NULL, NULL };
