@@ -352,6 +352,11 @@ void tg_git_tidy(struct tg_git_source *src)
 	tg_gittree_tidy(&src->trees);
 }
 
+void tg_git_tidy_start(struct tg_git_source *src)
+{
+	tg_gittree_tidy_start(&src->trees);
+}
+
 const char *tg_git_workdir(const struct tg_git_source *src)
 {
 	return src->have_commit ? src->trees.workdir : NULL;

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,49 @@ void tg_gittree_release(struct tg_gittree *t)
 	memset(t, 0, sizeof(*t));
 }
 
+struct tg_gittree_tidying {
+	pthread_t thread;
+	char **trees;
+	size_t n;
+};
+
+static void *tidy_thread(void *arg)
+{
+	struct tg_gittree_tidying *job = arg;
+
+	for (size_t i = 0; i < job->n; i++)
+		tg_gittree_remove(job->trees[i]);
+	return NULL;
+}
+
+void tg_gittree_tidy_start(struct tg_gittree *t)
+{
+	struct tg_gittree_tidying *job;
+
+	if (t->tidying || !t->n_retired)
+		return;
+	job = tg_xcalloc(1, sizeof(*job));
+	job->trees = t->retired;
+	job->n = t->n_retired;
+	if (pthread_create(&job->thread, NULL, tidy_thread, job) != 0) {
+		free(job);
+		return;
+	}
+	t->retired = NULL;
+	t->n_retired = 0;
+	t->tidying = job;
+}
+
 void tg_gittree_tidy(struct tg_gittree *t)
 {
+	if (t->tidying) {
+		pthread_join(t->tidying->thread, NULL);
+		for (size_t i = 0; i < t->tidying->n; i++)
+			free(t->tidying->trees[i]);
+		free(t->tidying->trees);
+		free(t->tidying);
+		t->tidying = NULL;
+	}
 	for (size_t i = 0; i < t->n_retired; i++) {
 		tg_gittree_remove(t->retired[i]);
 		free(t->retired[i]);

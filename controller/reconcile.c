@@ -717,6 +717,10 @@ static void apply_plan(struct pass *p, cJSON *const actual[TG_KIND_COUNT])
 	if (any) {
 		if (!may_write(p))
 			tg_err_set(&err, TG_ERROR, NOT_HOLDER);
+		/* The reload takes seconds on a big gateway: the tree this
+		 * pass switched away from goes meanwhile. */
+		if (!err.msg[0])
+			tg_syncer_tidy_start(p->s);
 		if (err.msg[0] || tg_gateway_reload(p->s->gw, &err)) {
 			for (size_t i = 0; i < plan->len; i++)
 				if (p->written[i] && !p->errors[i])

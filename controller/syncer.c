@@ -88,6 +88,12 @@ void tg_syncer_tidy(struct tg_syncer *s)
 		tg_git_tidy(s->git);
 }
 
+void tg_syncer_tidy_start(struct tg_syncer *s)
+{
+	if (s->git)
+		tg_git_tidy_start(s->git);
+}
+
 void tg_syncer_free(struct tg_syncer *s)
 {
 	if (!s)

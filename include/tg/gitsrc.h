@@ -104,6 +104,9 @@ const char *tg_git_workdir(const struct tg_git_source *src);
 /* Removes the trees earlier syncs switched away from: work for after a
  * pass, not for while it runs (tg_git_source_free does it too). */
 void tg_git_tidy(struct tg_git_source *src);
+/* The same on a thread of its own, for while a pass waits (the next
+ * tg_git_tidy, or tg_git_source_free, waits for it). */
+void tg_git_tidy_start(struct tg_git_source *src);
 /* Metadata of the checked-out commit, or NULL before the first sync.  It
  * always describes the tree tg_git_workdir() names. */
 const struct tg_commit_info *tg_git_commit(const struct tg_git_source *src);

@@ -26,6 +26,8 @@ struct tg_gittree {
 	 * pass, not while it waits on tens of thousands of unlinks. */
 	char **retired;
 	size_t n_retired;
+	/* Retired trees being removed on a thread (tg_gittree_tidy_start). */
+	struct tg_gittree_tidying *tidying;
 };
 
 /* Copies cache_dir and gitdir; no I/O. */
@@ -33,8 +35,13 @@ void tg_gittree_init(struct tg_gittree *t, const char *cache_dir, const char *gi
 /* Removes the retired trees and frees the strings; the current tree stays
  * on disk. */
 void tg_gittree_release(struct tg_gittree *t);
-/* Removes the trees switched away from. */
+/* Removes the trees switched away from, after waiting for the removal
+ * tg_gittree_tidy_start began. */
 void tg_gittree_tidy(struct tg_gittree *t);
+/* Starts removing the trees switched away from on a thread of their own,
+ * for a pass that is about to wait (on the gateway's reload) anyway; a
+ * no-op while one is running or when no thread can be made. */
+void tg_gittree_tidy_start(struct tg_gittree *t);
 
 /* Removes path and everything under it, ignoring errors. */
 void tg_gittree_remove(const char *path);

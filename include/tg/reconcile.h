@@ -99,6 +99,9 @@ void tg_syncer_free(struct tg_syncer *s);
  * switched away from (a commit changing a few of 20,000 files retires a
  * tree of 20,000 links). */
 void tg_syncer_tidy(struct tg_syncer *s);
+/* The same on a thread of its own while the pass waits on the gateway;
+ * tg_syncer_tidy and tg_syncer_free wait for it. */
+void tg_syncer_tidy_start(struct tg_syncer *s);
 
 struct tg_audit;
 /* Records every object change in the write-ahead audit trail (NULL: none).

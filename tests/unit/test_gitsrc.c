@@ -324,6 +324,19 @@ static void test_sync__new_commit_gets_new_tree_old_one_goes(void **state)
 	assert_string_equal(data, "two\n");
 	free(data);
 	free(first);
+
+	/* Removed on a thread while a pass waits; tidy waits for it. */
+	first = tg_xstrdup(tg_git_workdir(src));
+	assert_int_equal(
+		run("echo three > %s/a.txt && " GIT "%s commit -qam third", fx->repo, fx->repo), 0);
+	assert_int_equal(tg_git_sync(src, &changed, &err), 0);
+	assert_int_equal(changed, 1);
+	tg_git_tidy_start(src);
+	tg_git_tidy_start(src); /* one at a time */
+	tg_git_tidy(src);
+	assert_false(is_dir(first));
+	assert_int_equal(count_trees(fx), 1);
+	free(first);
 	tg_git_source_free(src);
 }
 
