@@ -61,10 +61,8 @@ static int read_lists(struct tg_gateway *gw, struct tg_lists_ahead *ahead,
 		out[k] = NULL;
 		if (rc) {
 			tg_verified_feed_free(feeds[k]);
-			continue;
-		}
-		if (!feeds[k] ||
-		    tg_verified_feed_finish(feeds[k], replies[k].body, replies[k].len, &out[k])) {
+		} else if (!feeds[k] || tg_verified_feed_finish(feeds[k], replies[k].body,
+								replies[k].len, &out[k])) {
 			/* Parsed whole, the reply says what is wrong with it; a
 			 * visit cannot be made of it. */
 			rc = parse_whole(gw, (enum tg_kind)k, &replies[k], &out[k], err);
@@ -102,6 +100,11 @@ int tg_passcache_visit_lists(struct tg_syncer *s, struct tg_verified_pass *vp,
 	return rc;
 }
 
+int tg_passcache_keeps(const struct tg_syncer *s, const char *commit)
+{
+	return s->kept && (!commit || !strcmp(commit, s->kept_commit));
+}
+
 /*
  * An unchanged commit is not read, parsed or hashed again: a load depends
  * only on the commit's files (the path is the sync's), unless a value held
@@ -109,11 +112,6 @@ int tg_passcache_visit_lists(struct tg_syncer *s, struct tg_verified_pass *vp,
  * problems (those go into every pass's result).  A local directory is
  * always read.
  */
-int tg_passcache_keeps(const struct tg_syncer *s, const char *commit)
-{
-	return s->kept && (!commit || !strcmp(commit, s->kept_commit));
-}
-
 static struct tg_desired *desired_reuse(struct tg_syncer *s, const struct tg_reconcile_result *res,
 					const struct tg_reconcile_opts *opts)
 {
